@@ -1,0 +1,59 @@
+"""Loading registry models: sentence embedders, causal LMs (GGUF via the converted cache), masked LMs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.device import torch_device
+from core.errors import ModelUnavailableError
+from core.gguf_conversion import converted_model_dir
+from core.model_registry import resolve_model
+from core.settings import get_settings
+
+
+def _hub_error(name: str, hf_id: str, error: Exception) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"Model '{name}' is not bundled here and the hub id '{hf_id}' could not be loaded ({error})."
+    )
+
+
+def load_sentence_embedder(name: str) -> Any:
+    """A ``SentenceTransformer`` on the chosen device."""
+    from sentence_transformers import SentenceTransformer
+
+    resolved = resolve_model(name)
+    source = str(resolved.local_path) if resolved.is_local else resolved.hf_id
+    try:
+        return SentenceTransformer(source, device=torch_device())
+    except OSError as error:
+        raise _hub_error(name, str(source), error) from error
+
+
+def causal_lm_dir(name: str, cache_root: Path | None = None) -> str:
+    """A folder (or hub id) that ``from_pretrained`` loads fast: GGUF files are converted once."""
+    resolved = resolve_model(name)
+    if resolved.local_path is None:
+        return str(resolved.hf_id)
+    if resolved.local_path.suffix == ".gguf":
+        root = cache_root or get_settings().data_dir / "models"
+        return str(converted_model_dir(resolved.local_path, root))
+    return str(resolved.local_path)
+
+
+def load_causal_lm(name: str, attn_implementation: str = "eager") -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode; bf16 on CUDA, fp32 on CPU. Eager attention by default,
+    because attention weights are only returned by the eager kernel."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = causal_lm_dir(name)
+    device = torch_device()
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dtype, attn_implementation=attn_implementation
+        )
+    except OSError as error:
+        raise _hub_error(name, source, error) from error
+    return model.to(device).eval(), tokenizer

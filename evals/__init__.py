@@ -1,0 +1,1 @@
+"""Evaluation: BEIR/TREC loaders, run files, ir-measures metrics, reports, the eval runner."""

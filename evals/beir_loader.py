@@ -1,0 +1,111 @@
+"""Read a BEIR dataset folder: corpus.jsonl[.gz], queries*.jsonl[.gz], qrels/<split>.tsv[.gz]."""
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from haystack import Document
+
+from core.errors import InvalidInputError, NotFoundError
+
+
+@dataclass
+class BeirDataset:
+    """Queries and graded qrels of one split, and the folder the corpus streams from."""
+
+    root: Path
+    split: str
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+    def corpus(self) -> Iterator[Document]:
+        return read_corpus(self.root)
+
+
+def _open_text(path: Path) -> IO[str]:
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+
+
+def find_file(root: Path, stem: str) -> Path:
+    """``root/stem`` plain or gzipped; NotFoundError naming both when neither exists."""
+    for candidate in (root / stem, root / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise NotFoundError(f"Dataset file '{root / stem}' (or .gz) not found.")
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    with _open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InvalidInputError(f"{path}:{number}: not a JSON object ({error.msg}).") from None
+            if not isinstance(record, dict) or "_id" not in record:
+                raise InvalidInputError(f"{path}:{number}: expected a JSON object with an '_id' field.")
+            yield number, record
+
+
+def read_corpus(root: Path) -> Iterator[Document]:
+    """Corpus records as Documents (content = text, meta.title = title)."""
+    path = find_file(root, "corpus.jsonl")
+    for number, record in _jsonl(path):
+        text = record.get("text") or ""
+        title = record.get("title") or ""
+        if not isinstance(text, str) or not isinstance(title, str) or not (text.strip() or title.strip()):
+            raise InvalidInputError(f"{path}:{number}: document '{record['_id']}' has no text.")
+        meta = {"title": title} if title else {}
+        if isinstance(record.get("metadata"), dict) and record["metadata"]:
+            meta["metadata"] = record["metadata"]
+        yield Document(id=str(record["_id"]), content=text if text.strip() else title, meta=meta)
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    return {str(record["_id"]): str(record.get("text", "")) for _, record in _jsonl(path)}
+
+
+def read_qrels_tsv(path: Path) -> dict[str, dict[str, int]]:
+    """BEIR qrels: a header line, then query-id, corpus-id, score (tab separated)."""
+    qrels: dict[str, dict[str, int]] = {}
+    with _open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.rstrip("\n").split("\t")
+            if number == 1 and parts[0] == "query-id":
+                continue
+            if not line.strip():
+                continue
+            if len(parts) != 3:
+                raise InvalidInputError(f"{path}:{number}: expected 3 tab-separated fields, got {len(parts)}.")
+            try:
+                qrels.setdefault(parts[0], {})[parts[1]] = int(float(parts[2]))
+            except ValueError:
+                raise InvalidInputError(f"{path}:{number}: relevance '{parts[2]}' is not a number.") from None
+    return qrels
+
+
+def _queries_file(root: Path, split: str) -> Path:
+    for stem in (f"queries.{split}.jsonl", "queries.jsonl"):
+        try:
+            return find_file(root, stem)
+        except NotFoundError:
+            continue
+    raise NotFoundError(f"No queries file in '{root}' (queries.jsonl or queries.{split}.jsonl).")
+
+
+def load_beir(root: Path, split: str = "test") -> BeirDataset:
+    """Queries and qrels of ``split`` (only queries that have judgements are kept)."""
+    if not root.is_dir():
+        raise NotFoundError(f"Dataset folder '{root}' does not exist.")
+    find_file(root, "corpus.jsonl")
+    qrels = read_qrels_tsv(find_file(root / "qrels", f"{split}.tsv"))
+    all_queries = read_queries(_queries_file(root, split))
+    queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}
+    if not queries:
+        raise InvalidInputError(f"No query in '{root}' has qrels for split '{split}'.")
+    return BeirDataset(root=root, split=split, queries=queries, qrels=qrels)

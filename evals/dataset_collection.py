@@ -1,0 +1,67 @@
+"""Make a BEIR dataset's corpus a siftrag collection, ingesting and indexing only when needed."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from haystack import Document
+
+from evals.beir_loader import find_file, read_corpus
+from indexes.collection import Collection, CollectionManager
+from indexes.versions import ProgressCallback
+
+INGEST_BATCH = 1000
+
+
+def corpus_fingerprint(root: Path) -> str:
+    path = find_file(root, "corpus.jsonl")
+    stat = path.stat()
+    return hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:16]
+
+
+def collection_name_for(root: Path) -> str:
+    slug = re.sub(r"[^a-z0-9_-]+", "-", root.resolve().name.lower()).strip("-") or "dataset"
+    return f"beir-{slug}"[:64]
+
+
+def _batched(documents: Iterable[Document], size: int) -> Iterable[list[Document]]:
+    batch: list[Document] = []
+    for document in documents:
+        batch.append(document)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def ensure_dataset_collection(
+    manager: CollectionManager, root: Path, kinds: Iterable[str], name: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Collection:
+    """A collection holding ``root``'s corpus with live, up-to-date indexes of ``kinds``.
+
+    The corpus is (re)ingested when its file changed since the last ingest; an index is rebuilt when
+    it is missing or older than the store. The corpus is validated completely before anything is
+    written, so a malformed file never leaves a half-ingested collection.
+    """
+    collection = manager.create(name or collection_name_for(root), exist_ok=True)
+    marker = collection.root / "source.json"
+    fingerprint = corpus_fingerprint(root)
+    known = json.loads(marker.read_text()) if marker.exists() else {}
+    if known.get("fingerprint") != fingerprint:
+        documents = list(read_corpus(root))
+        stale = {d.id for d in collection.store.iter_documents()} - {d.id for d in documents}
+        for batch in _batched(documents, INGEST_BATCH):
+            collection.store.upsert(batch)
+        if stale:
+            collection.store.delete(sorted(stale))
+        marker.write_text(json.dumps({"source": str(root.resolve()), "fingerprint": fingerprint}))
+    for kind in kinds:
+        status = collection.status()["indexes"][kind]
+        if status["live_version"] is None or status["stale"]:
+            collection.build(kind, progress=progress)
+    return collection

@@ -1,0 +1,166 @@
+"""A named collection: its document store, its index versions per kind, build and search."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from haystack import Document
+from haystack.utils.filters import document_matches_filter
+
+from core.errors import ConflictError, InvalidInputError, NotFoundError
+from indexes.document_store import DocumentStore, indexable_text
+from indexes.index_kind import KIND_NAMES, LoadedIndex, index_kind
+from indexes.versions import IndexVersions, ProgressCallback
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+FILTER_OVERFETCH = 10
+
+
+def validate_name(name: str) -> str:
+    if not NAME_PATTERN.match(name or ""):
+        raise InvalidInputError(
+            f"Invalid collection name '{name}': use 1-64 lowercase letters, digits, '-' or '_'."
+        )
+    return name
+
+
+class Collection:
+    """One collection on disk. Loaded index versions are cached and swapped when CURRENT changes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = root.name
+        self.store = DocumentStore(root / "store.sqlite")
+        self._loaded: dict[str, tuple[str, LoadedIndex]] = {}
+        self._load_lock = threading.Lock()
+
+    def versions(self, kind: str) -> IndexVersions:
+        index_kind(kind)
+        return IndexVersions(self.root / "indexes" / kind)
+
+    def build(self, kind: str, options: dict[str, Any] | None = None,
+              progress: ProgressCallback | None = None) -> str:
+        """Build a new version of ``kind`` from the current documents and publish it atomically."""
+        builder = index_kind(kind)
+        versions = self.versions(kind)
+        versions.remove_stale_staging()
+        revision = self.store.revision
+        documents = list(self.store.iter_documents())
+        if not documents:
+            raise InvalidInputError(f"Collection '{self.name}' has no documents to index.")
+        started = time.time()
+        with versions.staging() as staging:
+            manifest = builder.build(
+                [d.id for d in documents], [indexable_text(d) for d in documents], staging, progress, options or {}
+            )
+            manifest.update(kind=kind, store_revision=revision, built_at=time.time(),
+                            build_seconds=round(time.time() - started, 3))
+            return versions.publish(staging, manifest)
+
+    def loaded(self, kind: str) -> tuple[str, LoadedIndex]:
+        """The live version of ``kind`` in memory, reloaded when a newer version was published."""
+        versions = self.versions(kind)
+        current = versions.current()
+        if current is None:
+            raise NotFoundError(f"Collection '{self.name}' has no '{kind}' index yet: build it first.")
+        cached = self._loaded.get(kind)
+        if cached and cached[0] == current:
+            return cached
+        with self._load_lock:
+            cached = self._loaded.get(kind)
+            if not cached or cached[0] != current:
+                loaded = index_kind(kind).load(versions.path(current), versions.manifest(current))
+                cached = (current, loaded)
+                self._loaded[kind] = cached
+        return cached
+
+    def search(self, kind: str, queries: Sequence[str], top_k: int = 10,
+               filters: dict[str, Any] | None = None) -> list[list[Document]]:
+        """Per query, the top_k stored documents with scores. Documents deleted since the build are
+        skipped; ``filters`` use Haystack's filter syntax on document metadata."""
+        for query in queries:
+            if not isinstance(query, str) or not query.strip():
+                raise InvalidInputError("Query must be a non-empty string.")
+        _, index = self.loaded(kind)
+        fetch = top_k * FILTER_OVERFETCH if filters else top_k + 10
+        hits_per_query = index.search(list(queries), fetch)
+        stored = self.store.get(sorted({doc_id for hits in hits_per_query for doc_id, _ in hits}))
+        results = []
+        for hits in hits_per_query:
+            documents = []
+            for doc_id, score in hits:
+                document = stored.get(doc_id)
+                if document is None or (filters and not document_matches_filter(filters, document)):
+                    continue
+                documents.append(Document(id=doc_id, content=document.content, meta=document.meta, score=score))
+                if len(documents) == top_k:
+                    break
+            results.append(documents)
+        return results
+
+    def status(self) -> dict[str, Any]:
+        """Document count, store revision, and per kind the live version and its manifest."""
+        indexes = {}
+        for kind in KIND_NAMES:
+            versions = self.versions(kind)
+            current = versions.current()
+            indexes[kind] = {
+                "live_version": current,
+                "versions": versions.list(),
+                "manifest": versions.manifest(current) if current else None,
+                "stale": bool(current) and versions.manifest(current)["store_revision"] != self.store.revision,
+            }
+        return {"name": self.name, "documents": self.store.count(), "revision": self.store.revision,
+                "indexes": indexes}
+
+
+class CollectionManager:
+    """All collections under ``<data_dir>/collections``; one Collection object per name per process."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "collections"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._open: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if (p / "collection.json").exists())
+
+    def create(self, name: str, description: str = "", exist_ok: bool = False) -> Collection:
+        validate_name(name)
+        root = self.root / name
+        if (root / "collection.json").exists():
+            if exist_ok:
+                return self.get(name)
+            raise ConflictError(f"Collection '{name}' already exists.")
+        root.mkdir(parents=True, exist_ok=True)
+        Collection(root).store.close()
+        marker = root / ".collection.json.tmp"
+        marker.write_text(json.dumps({"name": name, "description": description, "created_at": time.time()}))
+        marker.replace(root / "collection.json")
+        return self.get(name)
+
+    def get(self, name: str) -> Collection:
+        with self._lock:
+            collection = self._open.get(name)
+            if collection is not None and (collection.root / "collection.json").exists():
+                return collection
+            if not NAME_PATTERN.match(name or "") or not (self.root / name / "collection.json").exists():
+                raise NotFoundError(f"Collection '{name}' does not exist.")
+            collection = Collection(self.root / name)
+            self._open[name] = collection
+            return collection
+
+    def delete(self, name: str) -> None:
+        collection = self.get(name)
+        with self._lock:
+            self._open.pop(name, None)
+        collection.store.close()
+        (collection.root / "collection.json").unlink()
+        shutil.rmtree(collection.root, ignore_errors=True)

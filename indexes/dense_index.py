@@ -1,0 +1,111 @@
+"""Dense retrieval: sentence embeddings in FAISS (exact inner product, or HNSW for large corpora)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import InvalidInputError
+from core.settings import get_settings
+from indexes.document_store import content_hash
+from indexes.embedding_cache import EmbeddingCache
+from indexes.encoder import get_encoder
+from indexes.index_kind import Hits
+from indexes.versions import ProgressCallback
+
+INDEX_TYPES = ("flat", "hnsw")
+ENCODE_CHUNK = 256
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise InvalidInputError("FAISS is not installed: `pip install siftrag[cpu]` or `siftrag[gpu]`.") from error
+    return faiss
+
+
+def encode_with_cache(
+    texts: Sequence[str], model_name: str, cache_path: Path, progress: ProgressCallback | None = None
+) -> np.ndarray:
+    """Embeddings of ``texts``, encoding only those whose content hash is not cached yet."""
+    encoder = get_encoder(model_name)
+    cache = EmbeddingCache(cache_path, encoder.dim)
+    hashes = [content_hash(text) for text in texts]
+    cached = cache.get_many(sorted(set(hashes)))
+    missing = sorted({h: i for i, h in enumerate(hashes) if h not in cached}.items(), key=lambda kv: kv[1])
+    done = len(texts) - len(missing)
+    if progress:
+        progress(done, len(texts))
+    batch_size = get_settings().embedding_batch_size
+    for start in range(0, len(missing), ENCODE_CHUNK):
+        chunk = missing[start:start + ENCODE_CHUNK]
+        vectors = encoder.encode([texts[i] for _, i in chunk], batch_size=batch_size)
+        cache.put_many([h for h, _ in chunk], vectors)
+        cached.update({h: v for (h, _), v in zip(chunk, vectors)})
+        done += len(chunk)
+        if progress:
+            progress(done, len(texts))
+    return np.stack([cached[h] for h in hashes]).astype(np.float32)
+
+
+class LoadedDense:
+    """A FAISS index (moved to the GPUs when faiss has any) and the doc ids of its rows."""
+
+    def __init__(self, index: Any, doc_ids: list[str], model_name: str) -> None:
+        self.index = index
+        self.doc_ids = doc_ids
+        self.model_name = model_name
+
+    def search(self, queries: Sequence[str], top_k: int) -> list[Hits]:
+        vectors = get_encoder(self.model_name).encode(list(queries))
+        return self.search_vectors(vectors, top_k)
+
+    def search_vectors(self, vectors: np.ndarray, top_k: int) -> list[Hits]:
+        k = min(top_k, len(self.doc_ids))
+        scores, rows = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        return [
+            [(self.doc_ids[row], float(score)) for row, score in zip(row_ids, row_scores) if row >= 0]
+            for row_ids, row_scores in zip(rows, scores)
+        ]
+
+
+class DenseKind:
+    name = "dense"
+
+    def build(
+        self, ids: Sequence[str], texts: Sequence[str], out_dir: Path, progress: ProgressCallback | None,
+        options: dict[str, Any],
+    ) -> dict[str, Any]:
+        faiss = _faiss()
+        settings = get_settings()
+        model_name = options.get("model") or settings.embedding_model
+        index_type = options.get("index_type", "flat")
+        if index_type not in INDEX_TYPES:
+            raise InvalidInputError(f"Unknown dense index_type '{index_type}': use one of {', '.join(INDEX_TYPES)}.")
+        cache_path = settings.data_dir / "cache" / f"embeddings-{Path(model_name).name}.sqlite"
+        vectors = encode_with_cache(texts, model_name, cache_path, progress)
+        dim = vectors.shape[1]
+        if index_type == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, int(options.get("hnsw_m", 32)), faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = int(options.get("ef_construction", 200))
+        else:
+            index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        faiss.write_index(index, str(out_dir / "index.faiss"))
+        (out_dir / "doc_ids.json").write_text(json.dumps(list(ids)))
+        return {"model": model_name, "dim": dim, "index_type": index_type, "documents": len(ids),
+                "ef_search": int(options.get("ef_search", 128))}
+
+    def load(self, version_dir: Path, manifest: dict[str, Any]) -> LoadedDense:
+        faiss = _faiss()
+        index = faiss.read_index(str(version_dir / "index.faiss"))
+        if manifest.get("index_type") == "hnsw":
+            index.hnsw.efSearch = int(manifest.get("ef_search", 128))
+        elif hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
+            index = faiss.index_cpu_to_all_gpus(index)
+        doc_ids = json.loads((version_dir / "doc_ids.json").read_text())
+        return LoadedDense(index, doc_ids, manifest["model"])

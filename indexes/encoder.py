@@ -1,0 +1,34 @@
+"""The sentence encoder shared by the dense index (one loaded model per process and name)."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from core.model_loading import load_sentence_embedder
+
+
+class SentenceEncoder:
+    """Normalized embeddings (cosine = inner product); thread-safe encode."""
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+        self.model: Any = load_sentence_embedder(model_name)
+        self.dim: int = int(self.model.get_embedding_dimension())
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        with self._lock:
+            vectors = self.model.encode(
+                list(texts), batch_size=batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def get_encoder(model_name: str) -> SentenceEncoder:
+    return SentenceEncoder(model_name)

@@ -1,0 +1,49 @@
+"""The contract every index kind implements, and the registry of kinds."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.errors import NotFoundError
+from indexes.versions import ProgressCallback
+
+Hits = list[tuple[str, float]]
+
+
+class LoadedIndex(Protocol):
+    """A published index version held in memory."""
+
+    def search(self, queries: Sequence[str], top_k: int) -> list[Hits]:
+        """Per query, (doc_id, score) pairs best first; only positive evidence is returned."""
+        ...
+
+
+class IndexKind(Protocol):
+    """Builds an index version into a folder and loads it back."""
+
+    name: str
+
+    def build(
+        self, ids: Sequence[str], texts: Sequence[str], out_dir: Path, progress: ProgressCallback | None,
+        options: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Write the index into ``out_dir``; return manifest fields (parameters, sizes)."""
+        ...
+
+    def load(self, version_dir: Path, manifest: dict[str, Any]) -> LoadedIndex:
+        ...
+
+
+def index_kind(name: str) -> IndexKind:
+    """The kind named ``name``; NotFoundError for an unknown kind."""
+    from indexes.bm25_index import Bm25Kind
+    from indexes.dense_index import DenseKind
+
+    kinds: dict[str, IndexKind] = {"bm25": Bm25Kind(), "dense": DenseKind()}
+    if name not in kinds:
+        raise NotFoundError(f"Unknown index kind '{name}': choose one of {', '.join(kinds)}.")
+    return kinds[name]
+
+
+KIND_NAMES = ("bm25", "dense")

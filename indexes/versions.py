@@ -1,0 +1,91 @@
+"""Versioned on-disk layout of one index kind, with atomic publish.
+
+    <kind_dir>/versions/<version>/   finished builds (manifest.json written last)
+    <kind_dir>/staging-<random>/      a build in progress; never read
+    <kind_dir>/CURRENT               the live version's name, replaced atomically
+
+A build writes into a staging folder, renames it into ``versions/`` and then swaps ``CURRENT``
+with ``os.replace``. A crash at any point leaves the previous ``CURRENT`` untouched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+MANIFEST = "manifest.json"
+KEEP_VERSIONS = 2
+
+
+class IndexVersions:
+    """The versions of one index kind of one collection."""
+
+    def __init__(self, kind_dir: Path) -> None:
+        self.kind_dir = kind_dir
+        self.versions_dir = kind_dir / "versions"
+
+    def current(self) -> str | None:
+        """The live version name, or None when nothing was ever published."""
+        try:
+            name = (self.kind_dir / "CURRENT").read_text().strip()
+        except FileNotFoundError:
+            return None
+        return name if (self.versions_dir / name / MANIFEST).exists() else None
+
+    def path(self, version: str) -> Path:
+        return self.versions_dir / version
+
+    def manifest(self, version: str) -> dict[str, Any]:
+        return json.loads((self.path(version) / MANIFEST).read_text())
+
+    def list(self) -> list[str]:
+        if not self.versions_dir.exists():
+            return []
+        return sorted(p.name for p in self.versions_dir.iterdir() if (p / MANIFEST).exists())
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A fresh staging folder, removed if the build inside raises."""
+        self.kind_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=self.kind_dir))
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def publish(self, staging: Path, manifest: dict[str, Any]) -> str:
+        """Seal a finished staging folder as a new version and make it live atomically."""
+        version = time.strftime("v%Y%m%dT%H%M%S") + f"-{os.getpid()}-{staging.name[-6:]}"
+        (staging / MANIFEST).write_text(json.dumps({**manifest, "version": version}, indent=2))
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, self.path(version))
+        pointer = self.kind_dir / f".CURRENT.{os.getpid()}"
+        pointer.write_text(version)
+        os.replace(pointer, self.kind_dir / "CURRENT")
+        self._collect_garbage(version)
+        return version
+
+    def _collect_garbage(self, live: str) -> None:
+        """Keep the newest KEEP_VERSIONS versions (always the live one)."""
+        old = [v for v in self.list() if v != live][: -(KEEP_VERSIONS - 1) or None]
+        for version in old:
+            shutil.rmtree(self.path(version), ignore_errors=True)
+
+    def remove_stale_staging(self, older_than_s: float = 3600) -> None:
+        """Delete staging folders left by crashed builds."""
+        if not self.kind_dir.exists():
+            return
+        cutoff = time.time() - older_than_s
+        for path in self.kind_dir.glob("staging-*"):
+            if path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+ProgressCallback = Callable[[int, int], None]

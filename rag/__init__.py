@@ -1,0 +1,1 @@
+"""Composition: retrieval pipelines (hybrid fusion), compressors, generation, dynamic retrieval."""
