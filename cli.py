@@ -168,13 +168,17 @@ def quickstart(
             out.print(f"  [{document.id}] {document.meta.get('title', '')[:90]}")
 
 
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    sys.exit(code)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit code."""
     try:
         app(standalone_mode=False)
     except SiftragError as error:
-        err.print(f"error: {error}", markup=False, highlight=False)
-        sys.exit(error.exit_code)
+        _fail(str(error), error.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
@@ -182,8 +186,7 @@ def main() -> None:
         import click
 
         if isinstance(error, click.ClickException):
-            err.print(f"error: {error.format_message()}", markup=False, highlight=False)
-            sys.exit(error.exit_code)
+            _fail(error.format_message(), error.exit_code)
         raise
 
 

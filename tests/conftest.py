@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated data dir, a real slice of SciFact, collections built from it."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCIFACT = REPO / "data" / "sample" / "scifact"
+SHARED_DATA = REPO.parent / "shared" / "data"
+SLICE_QUERIES = 40
+SLICE_EXTRA_DOCS = 300
+
+os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test session gets its own SIFTRAG_DATA_DIR (collections, caches, converted models)."""
+    path = tmp_path_factory.mktemp("siftrag-data")
+    os.environ["SIFTRAG_DATA_DIR"] = str(path)
+    from core.settings import get_settings
+
+    get_settings.cache_clear()
+    return path
+
+
+def _read_jsonl_gz(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def scifact_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BEIR folder: the first 40 SciFact test queries, their relevant abstracts, and 300 others."""
+    root = tmp_path_factory.mktemp("scifact-slice")
+    (root / "qrels").mkdir()
+    with gzip.open(SCIFACT / "qrels" / "test.tsv.gz", "rt") as handle:
+        rows = [line.rstrip("\n").split("\t") for line in handle][1:]
+    qids = list(dict.fromkeys(row[0] for row in rows))[:SLICE_QUERIES]
+    kept_rows = [row for row in rows if row[0] in qids]
+    relevant = {row[1] for row in kept_rows}
+    corpus = _read_jsonl_gz(SCIFACT / "corpus.jsonl.gz")
+    docs = [d for d in corpus if d["_id"] in relevant] + [d for d in corpus if d["_id"] not in relevant][:SLICE_EXTRA_DOCS]
+    with gzip.open(root / "corpus.jsonl.gz", "wt") as handle:
+        handle.writelines(json.dumps(d) + "\n" for d in docs)
+    queries = [q for q in _read_jsonl_gz(SCIFACT / "queries.jsonl.gz") if q["_id"] in qids]
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (root / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join("\t".join(row) + "\n" for row in kept_rows)
+    )
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_slice(scifact_slice: Path, data_dir: Path):
+    """The slice as a collection with live bm25 and dense indexes."""
+    from evals.dataset_collection import ensure_dataset_collection
+    from indexes.retriever import collection_manager
+
+    return ensure_dataset_collection(collection_manager(), scifact_slice, ["bm25", "dense"], name="slice")

@@ -1,0 +1,75 @@
+"""The siftrag command: evaluation end to end, and one-line errors with non-zero exits on bad input."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SHARED_DATA
+
+
+def siftrag(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SIFTRAG_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, str(REPO / "cli.py"), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_eval_writes_report_run_and_plot(built_slice, scifact_slice: Path, data_dir: Path, tmp_path: Path) -> None:
+    result = siftrag("eval", "--dataset", str(scifact_slice), "--pipeline", "bm25", "--pipeline", "hybrid",
+                     "--out", str(tmp_path / "r"), data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [s["name"] for s in report["systems"]] == ["bm25", "hybrid"]
+    assert report["systems"][0]["metrics"]["nDCG@10"] > 0.6
+    assert (tmp_path / "r" / "comparison.png").stat().st_size > 1000
+    run_lines = (tmp_path / "r" / "run.hybrid.trec").read_text().splitlines()
+    assert len(run_lines) == 100 * report["queries"]
+
+
+def test_score_run_self_check(data_dir: Path) -> None:
+    folder = SHARED_DATA / "trec-dl-2019"
+    result = siftrag("score-run", "--run", str(folder / "runs" / "bm25.top100.trec.gz"),
+                     "--qrels", str(folder / "qrels" / "qrels.dl19-passage.txt.gz"), "--rel-level", "2",
+                     data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["nDCG@10"] == 0.5058
+
+
+def _bad_corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "bad"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text('{"_id": "1", "text": "fine"}\n{oops\n')
+    (root / "queries.jsonl").write_text('{"_id": "q", "text": "fine"}\n')
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\t1\t1\n")
+    return root
+
+
+@pytest.mark.parametrize("case, args, code, message", [
+    ("missing dataset", ["eval", "--dataset", "/no/such/folder"], 3, "does not exist"),
+    ("unknown pipeline", ["eval", "--dataset", "DATA", "--pipeline", "bm26"], 2, "Unknown pipeline"),
+    ("unknown collection", ["search", "nope", "query"], 3, "Collection 'nope' does not exist"),
+    ("empty query", ["search", "slice", "  "], 2, "non-empty"),
+    ("unknown kind", ["collections", "build", "slice", "--kind", "sparse"], 3, "Unknown index kind"),
+    ("non-JSON corpus line", ["eval", "--dataset", "BAD"], 2, "corpus.jsonl:2"),
+])
+def test_bad_input_is_one_line(built_slice, scifact_slice: Path, data_dir: Path, tmp_path: Path,
+                               case: str, args: list[str], code: int, message: str) -> None:
+    args = [str(scifact_slice) if a == "DATA" else str(_bad_corpus(tmp_path)) if a == "BAD" else a for a in args]
+    result = siftrag(*args, data_dir=data_dir)
+    assert result.returncode == code, (case, result.stderr)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_corpus_leaves_no_half_written_collection(data_dir: Path, tmp_path: Path) -> None:
+    siftrag("eval", "--dataset", str(_bad_corpus(tmp_path)), data_dir=data_dir)
+    from indexes.retriever import collection_manager
+
+    collection = collection_manager().get("beir-bad")
+    assert collection.store.count() == 0
+    assert collection.versions("bm25").current() is None
