@@ -90,11 +90,13 @@ def collections_ingest(
     beir: Annotated[Optional[Path], typer.Option(help="a BEIR folder whose corpus to ingest")] = None,
     jsonl: Annotated[Optional[Path], typer.Option(help="JSONL of {id|_id, text|content, title?, meta?}")] = None,
 ) -> None:
-    """Add or update documents (validated in full before anything is written)."""
+    """Add or update documents (validated in full before anything is written), as a job."""
     from indexes.ingest_files import read_documents_file
     from indexes.retriever import collection_manager
+    from workers.job_functions import new_upload_path
+    from workers.runner import job_runner
 
-    collection = collection_manager().get(name)
+    collection_manager().get(name)
     if (beir is None) == (jsonl is None):
         raise typer.BadParameter("give exactly one of --beir or --jsonl")
     if beir is not None:
@@ -103,7 +105,9 @@ def collections_ingest(
         documents = list(read_corpus(beir))
     else:
         documents = read_documents_file(jsonl)
-    out.print(f"ingested {collection.store.upsert(documents)} documents into {name}")
+    upload = new_upload_path()
+    upload.write_text("".join(json.dumps({"id": d.id, "text": d.content, "meta": d.meta}) + "\n" for d in documents))
+    _follow(job_runner().submit("ingest", {"collection": name, "upload": str(upload)}).id)
 
 
 @collections_app.command("build")
@@ -111,22 +115,22 @@ def collections_build(
     name: str,
     kind: Annotated[list[str], typer.Option(help="bm25 | dense; repeat for several")] = ["bm25", "dense"],
     index_type: Annotated[str, typer.Option(help="dense only: flat (exact) | hnsw")] = "flat",
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the jobs with a progress bar")] = True,
 ) -> None:
-    """Build new index versions and publish them atomically."""
+    """Build new index versions as jobs; each is published atomically when it finishes."""
     from indexes.index_kind import index_kind
     from indexes.retriever import collection_manager
+    from workers.runner import job_runner
 
     for k in kind:
         index_kind(k)
-    collection = collection_manager().get(name)
-    from rich.progress import Progress
-
-    with Progress(console=err, transient=True) as progress:
-        for k in kind:
-            task = progress.add_task(f"building {k}", total=None)
-            version = collection.build(k, {"index_type": index_type} if k == "dense" else {},
-                                       lambda done, total: progress.update(task, completed=done, total=total))
-            out.print(f"{name}/{k}: published {version}")
+    collection_manager().get(name)
+    for k in kind:
+        options = {"index_type": index_type} if k == "dense" else {}
+        job = job_runner().submit("build", {"collection": name, "kind": k, "options": options})
+        out.print(f"job {job.id}: build {name}/{k}")
+        if wait:
+            _follow(job.id)
 
 
 @collections_app.command("status")
@@ -144,6 +148,85 @@ def collections_delete(name: str) -> None:
 
     collection_manager().delete(name)
     out.print(f"deleted {name}")
+
+
+jobs_app = typer.Typer(help="Follow, list and cancel jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+def _follow(job_id: str) -> None:
+    """Show a job's progress until it finishes; exit non-zero unless it succeeded."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from workers.runner import job_runner
+
+    store = job_runner().store
+    job = store.get(job_id)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task(f"{job.type} {job.id[:8]}", total=None)
+        while not job.state.finished:
+            progress.update(task, completed=job.done, total=job.total, description=f"{job.type} {job.state.value}")
+            time.sleep(0.3)
+            job = store.get(job_id)
+    if job.state.value != "succeeded":
+        raise SiftragError(f"Job {job.id} {job.state.value}: {job.error or 'no error recorded'}")
+    out.print_json(json.dumps(job.result))
+
+
+@jobs_app.command("list")
+def jobs_list(limit: int = 20) -> None:
+    """The most recent jobs."""
+    from rich.table import Table
+
+    from workers.runner import job_runner
+
+    table = Table("id", "type", "state", "progress", "params")
+    for job in job_runner().store.list(limit):
+        table.add_row(job.id, job.type, job.state.value, f"{job.done}/{job.total or '?'}", json.dumps(job.params)[:60])
+    out.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: str, follow: Annotated[bool, typer.Option(help="wait for it to finish")] = False) -> None:
+    """One job as JSON (or follow it to the end)."""
+    from workers.runner import job_runner
+
+    if follow:
+        _follow(job_id)
+    else:
+        out.print_json(job_runner().store.get(job_id).model_dump_json())
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: str) -> None:
+    """Ask a job to stop."""
+    from workers.runner import job_runner
+
+    out.print_json(job_runner().cancel(job_id).model_dump_json())
+
+
+@app.command("serve")
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the REST API (uvicorn). With SIFTRAG_REDIS_URL set, jobs go to Celery workers."""
+    import uvicorn
+
+    uvicorn.run("api.app:app", host=host, port=port, workers=workers, log_level="warning")
+
+
+@app.command("worker")
+def worker(concurrency: int = 1, loglevel: str = "warning") -> None:
+    """Run a Celery worker (needs SIFTRAG_REDIS_URL)."""
+    from core.settings import get_settings
+
+    if not get_settings().redis_url:
+        raise SiftragError("A worker needs SIFTRAG_REDIS_URL (e.g. redis://127.0.0.1:6379/0).")
+    from workers.celery_app import celery_app
+
+    celery_app.worker_main(["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}",
+                            "--pool=prefork", "--without-gossip", "--without-mingle"])
 
 
 @app.command("quickstart")

@@ -1,4 +1,4 @@
-"""Named retrieval pipelines for batch evaluation: ``bm25``, ``dense``, ``hybrid``."""
+"""Named pipelines for batch evaluation (``bm25``, ``dense``, ``hybrid``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,17 +6,10 @@ from collections.abc import Callable
 from haystack import Document
 
 from core.errors import InvalidInputError
-from indexes.retriever import SiftragRetriever
-from rag.hybrid import HybridRetriever
+from rag.retrieval import RETRIEVERS, index_kinds_of, make_retriever
 
 BatchSearch = Callable[[list[str], int], list[list[Document]]]
-PIPELINES = ("bm25", "dense", "hybrid")
-
-
-def required_kinds(pipeline: str) -> tuple[str, ...]:
-    """The index kinds a pipeline reads."""
-    check_pipeline(pipeline)
-    return ("bm25", "dense") if pipeline == "hybrid" else (pipeline,)
+PIPELINES = RETRIEVERS
 
 
 def check_pipeline(pipeline: str) -> None:
@@ -24,11 +17,13 @@ def check_pipeline(pipeline: str) -> None:
         raise InvalidInputError(f"Unknown pipeline '{pipeline}': choose one of {', '.join(PIPELINES)}.")
 
 
+def required_kinds(pipeline: str) -> tuple[str, ...]:
+    """The index kinds a pipeline reads."""
+    check_pipeline(pipeline)
+    return index_kinds_of(pipeline)
+
+
 def batch_search(pipeline: str, collection: str, data_dir: str | None = None) -> BatchSearch:
     """A function (queries, top_k) → ranked documents per query, for ``pipeline``."""
     check_pipeline(pipeline)
-    if pipeline == "hybrid":
-        retriever = HybridRetriever(collection, data_dir=data_dir)
-    else:
-        retriever = SiftragRetriever(collection, pipeline, data_dir=data_dir)
-    return lambda queries, top_k: retriever.run_batch(queries, top_k)
+    return make_retriever(pipeline, collection, data_dir).run_batch

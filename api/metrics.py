@@ -1,0 +1,36 @@
+"""Prometheus metrics: request latency by route, job counts by state, index sizes."""
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry()
+REQUEST_SECONDS = Histogram(
+    "siftrag_request_seconds", "HTTP request latency", ["method", "route", "status"], registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+JOBS = Gauge("siftrag_jobs", "Jobs among the most recent 500, by state", ["state"], registry=REGISTRY)
+INDEX_DOCUMENTS = Gauge("siftrag_index_documents", "Documents in the live index version",
+                        ["collection", "kind"], registry=REGISTRY)
+COLLECTION_DOCUMENTS = Gauge("siftrag_collection_documents", "Documents in the store", ["collection"],
+                             registry=REGISTRY)
+
+
+def render() -> tuple[bytes, str]:
+    """Refresh the gauges from the job store and the collections, then render the exposition text."""
+    from indexes.retriever import collection_manager
+    from workers.job_model import JobState
+    from workers.runner import job_runner
+
+    counts = {state.value: 0 for state in JobState}
+    for job in job_runner().store.list(500):
+        counts[job.state.value] += 1
+    for state, count in counts.items():
+        JOBS.labels(state).set(count)
+    manager = collection_manager()
+    for name in manager.names():
+        status = manager.get(name).status()
+        COLLECTION_DOCUMENTS.labels(name).set(status["documents"])
+        for kind, info in status["indexes"].items():
+            if info["manifest"]:
+                INDEX_DOCUMENTS.labels(name, kind).set(info["manifest"]["documents"])
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,66 @@
+"""Query routes: search (one query or a batch) and rerank."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from haystack import Document
+
+from api.auth import require_query_access
+from api.schemas import DocumentOut, QueryResult, RerankRequest, RerankResponse, SearchRequest, SearchResponse
+from core.errors import InvalidInputError, TooLargeError
+from core.settings import get_settings
+from rag.retrieval import make_retriever
+from rerankers.registry import reranker
+
+router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_query_access)])
+
+
+def _out(document: Document) -> DocumentOut:
+    return DocumentOut(id=document.id, content=document.content or "", meta=document.meta or {}, score=document.score)
+
+
+def _check_limits(queries: list[str], top_k: int) -> None:
+    settings = get_settings()
+    if len(queries) > settings.max_batch_queries:
+        raise TooLargeError(f"{len(queries)} queries exceed the batch limit of {settings.max_batch_queries}.")
+    if top_k > settings.max_top_k:
+        raise InvalidInputError(f"top_k: {top_k} exceeds the maximum of {settings.max_top_k}.")
+    for query in queries:
+        if len(query) > settings.max_query_chars:
+            raise TooLargeError(f"A query of {len(query)} characters exceeds the limit of {settings.max_query_chars}.")
+
+
+@router.post("/search", response_model=SearchResponse)
+def search(body: SearchRequest) -> dict[str, Any]:
+    queries = body.all_queries()
+    _check_limits(queries, body.top_k)
+    began = time.perf_counter()
+    ranked = make_retriever(body.retriever, body.collection).run_batch(queries, body.top_k, body.filters)
+    elapsed = 1000 * (time.perf_counter() - began)
+    return {
+        "retriever": body.retriever,
+        "results": [QueryResult(query=q, documents=[_out(d) for d in docs]) for q, docs in zip(queries, ranked)],
+        "timings_ms": {"retrieve": round(elapsed, 3)},
+    }
+
+
+@router.post("/rerank", response_model=RerankResponse)
+def rerank(body: RerankRequest) -> dict[str, Any]:
+    settings = get_settings()
+    _check_limits([body.query], body.top_k)
+    timings: dict[str, float] = {}
+    if body.documents is not None:
+        candidates = [Document(id=d.id, content=d.content, meta=d.meta, score=d.score) for d in body.documents]
+    else:
+        began = time.perf_counter()
+        candidates = make_retriever(body.retriever, body.collection).run_batch([body.query], body.candidates)[0]
+        timings["retrieve"] = round(1000 * (time.perf_counter() - began), 3)
+    if len(candidates) > settings.max_rerank_documents:
+        raise TooLargeError(f"{len(candidates)} documents exceed the rerank limit of {settings.max_rerank_documents}.")
+    began = time.perf_counter()
+    result = reranker(body.method).run(query=body.query, documents=candidates, top_k=body.top_k)
+    timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)
+    return {"method": body.method, "documents": [_out(d) for d in result["documents"]], "meta": result["meta"],
+            "timings_ms": timings}

@@ -1,0 +1,107 @@
+"""Request and response models of the REST API."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from workers.job_model import Job
+
+Retriever = Literal["bm25", "dense", "hybrid"]
+
+
+class DocumentOut(BaseModel):
+    id: str
+    content: str
+    meta: dict[str, Any] = Field(default_factory=dict)
+    score: float | None = None
+
+
+class CollectionCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = Field(default="", max_length=1000)
+
+
+class CollectionOut(BaseModel):
+    name: str
+    documents: int
+    revision: int
+    indexes: dict[str, Any]
+
+
+class DocumentIds(BaseModel):
+    ids: list[str] = Field(min_length=1)
+
+
+class BuildRequest(BaseModel):
+    options: dict[str, Any] = Field(default_factory=dict, description="e.g. {'index_type': 'hnsw'} for dense")
+
+
+class SearchRequest(BaseModel):
+    collection: str = Field(min_length=1)
+    query: str | None = Field(default=None, description="one query, or use `queries`")
+    queries: list[str] | None = Field(default=None, description="a batch of queries")
+    retriever: Retriever = "bm25"
+    top_k: int = Field(default=10, ge=1)
+    filters: dict[str, Any] | None = Field(default=None, description="Haystack filter syntax over meta")
+
+    @model_validator(mode="after")
+    def one_of_query_or_queries(self) -> "SearchRequest":
+        if (self.query is None) == (self.queries is None):
+            raise ValueError("give exactly one of 'query' or 'queries'")
+        for text in self.all_queries():
+            if not text.strip():
+                raise ValueError("queries must be non-empty strings")
+        return self
+
+    def all_queries(self) -> list[str]:
+        return [self.query] if self.query is not None else list(self.queries or [])
+
+
+class QueryResult(BaseModel):
+    query: str
+    documents: list[DocumentOut]
+
+
+class SearchResponse(BaseModel):
+    retriever: str
+    results: list[QueryResult]
+    timings_ms: dict[str, float]
+
+
+class RerankRequest(BaseModel):
+    query: str = Field(min_length=1)
+    method: str = "embedding"
+    top_k: int = Field(default=10, ge=1)
+    documents: list[DocumentOut] | None = Field(default=None, description="candidates given inline")
+    collection: str | None = Field(default=None, description="or take candidates from this collection")
+    retriever: Retriever = "bm25"
+    candidates: int = Field(default=50, ge=1)
+
+    @model_validator(mode="after")
+    def documents_or_collection(self) -> "RerankRequest":
+        if (self.documents is None) == (self.collection is None):
+            raise ValueError("give exactly one of 'documents' or 'collection'")
+        if not self.query.strip():
+            raise ValueError("query must be a non-empty string")
+        return self
+
+
+class RerankResponse(BaseModel):
+    method: str
+    documents: list[DocumentOut]
+    meta: dict[str, Any]
+    timings_ms: dict[str, float]
+
+
+class EvaluationRequest(BaseModel):
+    dataset: str = Field(description="server-side path of a BEIR folder")
+    pipelines: list[Retriever] = Field(default_factory=lambda: ["bm25"], min_length=1)
+    split: str = "test"
+    top_k: int = Field(default=100, ge=1, le=1000)
+    max_queries: int | None = Field(default=None, ge=1)
+    chunk_queries: int = Field(default=50, ge=1, le=10000, description="queries per worker task")
+
+
+class JobList(BaseModel):
+    jobs: list[Job]

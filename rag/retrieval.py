@@ -1,0 +1,27 @@
+"""Retrievers by name: ``bm25``, ``dense`` or ``hybrid`` over a collection."""
+from __future__ import annotations
+
+from core.errors import InvalidInputError
+from indexes.retriever import SiftragRetriever
+from rag.hybrid import HybridRetriever
+
+RETRIEVERS = ("bm25", "dense", "hybrid")
+
+
+def check_retriever(name: str) -> None:
+    if name not in RETRIEVERS:
+        raise InvalidInputError(f"Unknown retriever '{name}': choose one of {', '.join(RETRIEVERS)}.")
+
+
+def make_retriever(name: str, collection: str, data_dir: str | None = None) -> SiftragRetriever | HybridRetriever:
+    """A retriever component; each has ``run`` (one query) and ``run_batch`` (several)."""
+    check_retriever(name)
+    if name == "hybrid":
+        return HybridRetriever(collection, data_dir=data_dir)
+    return SiftragRetriever(collection, name, data_dir=data_dir)
+
+
+def index_kinds_of(name: str) -> tuple[str, ...]:
+    """The index kinds a retriever reads."""
+    check_retriever(name)
+    return ("bm25", "dense") if name == "hybrid" else (name,)

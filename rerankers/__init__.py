@@ -1,0 +1,1 @@
+"""Rerankers, each a Haystack component: run(query, documents, top_k) → reordered documents + cost."""

@@ -1,0 +1,74 @@
+"""Start the real service for tests: a Celery worker and the uvicorn API, over the real Redis."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import REPO
+
+TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
+API_KEY = "test-admin-key"
+
+
+def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "SIFTRAG_DATA_DIR": str(data_dir), "SIFTRAG_REDIS_URL": TEST_REDIS_URL,
+            "SIFTRAG_API_KEYS": f'["{API_KEY}"]', **extra}
+
+
+def start_worker(data_dir: Path, concurrency: int = 2, **extra: str) -> subprocess.Popen:
+    """A Celery worker in its own process group (so a test can kill master and children at once)."""
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "cli.py"), "worker", "--concurrency", str(concurrency)],
+        cwd=REPO, env=service_env(data_dir, **extra), start_new_session=True,
+    )
+    from workers.celery_app import make_celery
+
+    app = make_celery(TEST_REDIS_URL)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        assert process.poll() is None, "worker exited during start-up"
+        if app.control.ping(timeout=0.5):
+            return process
+    raise RuntimeError("Celery worker did not answer ping within 90 s")
+
+
+def start_api(data_dir: Path, port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "cli.py"), "serve", "--port", str(port)],
+        cwd=REPO, env=service_env(data_dir), start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        assert process.poll() is None, "API exited during start-up"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("API did not become healthy within 60 s")
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for_job(client: httpx.Client, job_id: str, timeout: float = 300) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["state"] in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s")

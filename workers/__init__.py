@@ -1,0 +1,1 @@
+"""Jobs: the Celery app and tasks over Redis, and the in-process runner of the embedded default."""

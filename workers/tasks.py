@@ -1,0 +1,58 @@
+"""Celery tasks: thin wrappers that run the job bodies with a JobContext."""
+from __future__ import annotations
+
+from typing import Any
+
+from celery import chord
+
+from workers.celery_app import celery_app
+from workers.job_context import JobContext
+from workers.job_functions import build_index, evaluate_chunk, ingest_documents, merge_evaluation, prepare_evaluation
+from workers.job_model import JobState
+from workers.stores import job_store
+
+
+def _context(job_id: str) -> tuple[JobContext, dict[str, Any]]:
+    store = job_store()
+    return JobContext(store, job_id), store.get(job_id).params
+
+
+@celery_app.task(name="siftrag.build")
+def build_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: build_index(c, **params))
+
+
+@celery_app.task(name="siftrag.ingest")
+def ingest_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: ingest_documents(c, **params))
+
+
+@celery_app.task(name="siftrag.evaluate")
+def evaluate_task(job_id: str) -> None:
+    """Prepare, then fan the query chunks out across workers; a chord merges them."""
+    ctx, params = _context(job_id)
+    chunks: list[tuple[str, list[str]]] = []
+    ctx.run(lambda c: chunks.extend(prepare_evaluation(c, **params)), finish=False)
+    if ctx.store.get(job_id).state is not JobState.running:
+        return
+    chord(
+        evaluate_chunk_task.s(job_id, pipeline, qids) for pipeline, qids in chunks
+    )(merge_evaluation_task.s(job_id))
+
+
+@celery_app.task(name="siftrag.evaluate_chunk")
+def evaluate_chunk_task(job_id: str, pipeline: str, qids: list[str]) -> dict[str, Any]:
+    ctx, params = _context(job_id)
+    parts: list[dict[str, Any]] = []
+    ctx.run(lambda c: parts.append(evaluate_chunk(c, params["dataset"], pipeline, qids,
+                                                  params.get("split", "test"), params.get("top_k", 100))),
+            finish=False)
+    return parts[0] if parts else {"pipeline": pipeline, "run": {}, "seconds": 0.0}
+
+
+@celery_app.task(name="siftrag.evaluate_merge")
+def merge_evaluation_task(parts: list[dict[str, Any]], job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: merge_evaluation(c, parts, **params))
