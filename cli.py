@@ -233,22 +233,33 @@ def worker(concurrency: int = 1, loglevel: str = "warning") -> None:
 def quickstart(
     sample: Annotated[Path, typer.Option(help="sample BEIR dataset")] = Path("data/sample/scifact"),
     evaluate_sample: Annotated[bool, typer.Option("--eval/--no-eval", help="also score the test split")] = True,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="then serve the REST API")] = True,
+    port: int = 8000,
 ) -> None:
-    """Index the bundled SciFact sample (bm25 + dense) and answer example queries on it."""
+    """Index the bundled SciFact sample (bm25 + dense), evaluate it, answer example queries, serve the API."""
     from evals.beir_loader import load_beir
-    from evals.pipelines import batch_search
+    from evals.dataset_collection import collection_name_for, ensure_dataset_collection
     from evals.runner import run_evaluation
+    from indexes.retriever import collection_manager
+    from rag.retrieval import make_retriever
 
     err.print(f"indexing the sample collection from {sample} (first run encodes 5,183 passages: ~4 min)")
     if evaluate_sample:
         run_evaluation(sample, ["bm25", "dense", "hybrid"], console=err)
+    else:
+        ensure_dataset_collection(collection_manager(), sample, ["bm25", "dense"])
     data = load_beir(sample)
-    from evals.dataset_collection import collection_name_for
-
+    name = collection_name_for(sample)
+    retriever = make_retriever("hybrid", name)
     for qid in sorted(data.queries)[:3]:
         out.print(f"\n[bold]{data.queries[qid]}[/bold]")
-        for document in batch_search("hybrid", collection_name_for(sample))([data.queries[qid]], 3)[0]:
+        for document in retriever.run(data.queries[qid], top_k=3)["documents"]:
             out.print(f"  [{document.id}] {document.meta.get('title', '')[:90]}")
+    if serve_api:
+        out.print(f"\nserving on http://127.0.0.1:{port} (Ctrl-C stops). Try:\n  curl -s localhost:{port}/v1/search "
+                  f"-H 'Content-Type: application/json' -d '{{\"collection\": \"{name}\", \"query\": "
+                  f"\"vitamin D and bone health\", \"retriever\": \"hybrid\", \"top_k\": 3}}'")
+        serve(port=port)
 
 
 def _fail(message: str, code: int) -> None:

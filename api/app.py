@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import core  # noqa: F401  (offline defaults)
@@ -10,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.metrics import REQUEST_SECONDS
 from api.routers import collections, health, jobs, search
@@ -27,32 +27,42 @@ def _field_message(errors: list[dict]) -> str:
     return "; ".join(parts)
 
 
+class ObserveAndShed:
+    """Pure ASGI middleware: per-route latency histogram, and 503 + Retry-After when overloaded."""
+
+    def __init__(self, app: ASGIApp, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            busy = JSONResponse({"detail": "Server busy, retry shortly."}, status_code=503, headers={"Retry-After": "1"})
+            await busy(scope, receive, send)
+            return
+        self.in_flight += 1
+        began = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            self.in_flight -= 1
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUEST_SECONDS.labels(scope["method"], route, str(status["code"])).observe(time.perf_counter() - began)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="siftrag", version="0.1.0",
                   description="Retrieval, reranking and retrieval-augmented generation.")
-    in_flight = {"count": 0}
-    lock = threading.Lock()
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        with lock:
-            if in_flight["count"] >= MAX_IN_FLIGHT:
-                return JSONResponse({"detail": "Server busy, retry shortly."}, status_code=503,
-                                    headers={"Retry-After": "1"})
-            in_flight["count"] += 1
-        began = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            with lock:
-                in_flight["count"] -= 1
-            route = request.scope.get("route")
-            REQUEST_SECONDS.labels(request.method, getattr(route, "path", "unmatched"), str(status)).observe(
-                time.perf_counter() - began)
-
     @app.exception_handler(SiftragError)
     async def siftrag_error(_: Request, error: SiftragError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=error.http_status)
@@ -72,6 +82,7 @@ def create_app() -> FastAPI:
 
     for router in (health.router, collections.router, search.router, jobs.router):
         app.include_router(router)
+    app.add_middleware(ObserveAndShed)
     return app
 
 

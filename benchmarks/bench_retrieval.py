@@ -70,7 +70,7 @@ def main() -> None:
 
     def raw_bm25(batch: list[str]):
         tokens = bm25.tokenizer.tokenize(batch, update_vocab=False, return_as="ids", show_progress=False)
-        return bm25.retriever.retrieve(tokens, k=10, show_progress=False, n_threads=1)
+        return bm25.retriever.retrieve(tokens, k=10, show_progress=False, n_threads=0)
 
     def raw_dense(batch: list[str]):
         vectors = encoder.model.encode(batch, normalize_embeddings=True, convert_to_numpy=True,

