@@ -3,11 +3,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workers.job_model import Job
 
 Retriever = Literal["bm25", "dense", "hybrid"]
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class DocumentOut(BaseModel):
@@ -17,7 +23,7 @@ class DocumentOut(BaseModel):
     score: float | None = None
 
 
-class CollectionCreate(BaseModel):
+class CollectionCreate(Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = Field(default="", max_length=1000)
 
@@ -29,15 +35,15 @@ class CollectionOut(BaseModel):
     indexes: dict[str, Any]
 
 
-class DocumentIds(BaseModel):
+class DocumentIds(Strict):
     ids: list[str] = Field(min_length=1)
 
 
-class BuildRequest(BaseModel):
+class BuildRequest(Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="e.g. {'index_type': 'hnsw'} for dense")
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(Strict):
     collection: str = Field(min_length=1)
     query: str | None = Field(default=None, description="one query, or use `queries`")
     queries: list[str] | None = Field(default=None, description="a batch of queries")
@@ -69,7 +75,7 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
-class RerankRequest(BaseModel):
+class RerankRequest(Strict):
     query: str = Field(min_length=1)
     method: str = "embedding"
     top_k: int = Field(default=10, ge=1)
@@ -94,7 +100,7 @@ class RerankResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
-class EvaluationRequest(BaseModel):
+class EvaluationRequest(Strict):
     dataset: str = Field(description="server-side path of a BEIR folder")
     pipelines: list[Retriever] = Field(default_factory=lambda: ["bm25"], min_length=1)
     split: str = "test"

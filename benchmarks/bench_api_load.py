@@ -93,7 +93,7 @@ def wrk_run(url: str, payloads: list[dict], clients: int, seconds: int) -> str:
         handle.write(script)
     output = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "-s", handle.name, url],
                             capture_output=True, text=True).stdout
-    line = next((l for l in output.splitlines() if l.startswith("WRK ")), None)
+    line = next((row for row in output.splitlines() if row.startswith("WRK ")), None)
     if line is None:
         return f"wrk failed: {output[-200:]}"
     rps, p50, p95, p99, errors = line.split()[1:]
