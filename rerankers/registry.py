@@ -6,14 +6,39 @@ from typing import Any
 
 from core.errors import InvalidInputError
 
-METHODS = ("embedding",)
+METHODS = ("first", "listwise", "icr", "fullrank", "fullrank-logits", "pointwise", "embedding")
 
 
-@lru_cache(maxsize=8)
-def reranker(method: str) -> Any:
-    """A shared instance of the reranker component called ``method``."""
+def make_reranker(method: str, **options: Any) -> Any:
+    """A new reranker component for ``method`` with ``options`` (model, passage_words, window, …)."""
     if method == "embedding":
         from rerankers.embedding_reranker import EmbeddingReranker
 
-        return EmbeddingReranker()
+        return EmbeddingReranker(**options)
+    if method == "first":
+        from rerankers.first import FirstReranker
+
+        return FirstReranker(**options)
+    if method == "listwise":
+        from rerankers.listwise_generation import GenerationListwiseReranker
+
+        return GenerationListwiseReranker(**options)
+    if method == "icr":
+        from rerankers.icr import ICRReranker
+
+        return ICRReranker(**options)
+    if method in ("fullrank", "fullrank-logits"):
+        from rerankers.full_ranking import FullRankingReranker
+
+        return FullRankingReranker(mode="generate" if method == "fullrank" else "logits", **options)
+    if method == "pointwise":
+        from rerankers.pointwise import PointwiseReranker
+
+        return PointwiseReranker(**options)
     raise InvalidInputError(f"Unknown rerank method '{method}': choose one of {', '.join(METHODS)}.")
+
+
+@lru_cache(maxsize=16)
+def reranker(method: str) -> Any:
+    """A shared default-configured instance (what the API uses)."""
+    return make_reranker(method)

@@ -1,0 +1,171 @@
+"""One wrapper over a Hugging Face causal LM, shared by every LLM method.
+
+- ``next_token_logprobs``: batched log-probs of the token after each prompt (left padding).
+- ``query_attention``: attention from query spans to every earlier position, per layer and head,
+  computed from a cached document prefix, so only Lq × L rows are ever materialized.
+- ``generate``: greedy generation with per-step log-probs and entropy.
+Device and dtype are chosen once (CUDA + bf16 when present). Calls are serialized by a lock.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from core.errors import InvalidInputError
+from core.model_loading import load_causal_lm
+
+
+@dataclass
+class CallCounter:
+    """Model cost of one request: forward passes and tokens in and out."""
+
+    forward_passes: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"forward_passes": self.forward_passes, "prompt_tokens": self.prompt_tokens,
+                "generated_tokens": self.generated_tokens}
+
+
+@dataclass
+class Generation:
+    text: str
+    token_ids: list[int]
+    logprobs: list[float] = field(default_factory=list)
+    entropies: list[float] = field(default_factory=list)
+
+
+class LLMBackend:
+    """A causal LM with its tokenizer; prefill runs with SDPA, attention readout with eager kernels."""
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+        self.model, self.tokenizer = load_causal_lm(model_name, attn_implementation="sdpa")
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.device = next(self.model.parameters()).device
+        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 4096))
+        self.lock = threading.RLock()
+
+    # -- text -------------------------------------------------------------------------------
+    def chat_prompt(self, user: str, system: str | None = None, assistant_prefix: str = "") -> str:
+        """The model's chat template around one user turn, ready for the assistant's reply."""
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+        prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return prompt + assistant_prefix
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def check_fits(self, n_tokens: int, what: str) -> None:
+        if n_tokens > self.context_length:
+            raise InvalidInputError(
+                f"{what} needs {n_tokens} tokens but {self.model_name} reads at most {self.context_length}: "
+                "use fewer or shorter passages (passage_words) or windows."
+            )
+
+    # -- scoring ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def next_token_logprobs(self, prompts: list[str], counter: CallCounter | None = None,
+                            batch_size: int = 4) -> torch.Tensor:
+        """[len(prompts), vocab] log-probs of the next token after each prompt."""
+        rows = []
+        with self.lock:
+            for start in range(0, len(prompts), batch_size):
+                batch = self.tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
+                                       add_special_tokens=False).to(self.device)
+                self.check_fits(batch.input_ids.shape[1], "A prompt")
+                logits = self.model(**batch, use_cache=False, logits_to_keep=1).logits[:, -1, :]
+                rows.append(torch.log_softmax(logits.float(), dim=-1).cpu())
+                if counter:
+                    counter.forward_passes += 1
+                    counter.prompt_tokens += int(batch.attention_mask.sum())
+        return torch.cat(rows)
+
+    @torch.no_grad()
+    def query_attention(self, prefix_ids: list[int], spans: list[list[int]], layers: range | None = None,
+                        counter: CallCounter | None = None) -> list[torch.Tensor]:
+        """For each query span (appended after the shared prefix), the attention its tokens pay to every
+        position: a [layers, heads, Lq, Lprefix + Lq] tensor. The prefix is encoded once; its KV cache is
+        reused by every span, so no L × L attention matrix is kept."""
+        self.check_fits(len(prefix_ids) + max(len(s) for s in spans), "The prompt")
+        chosen = layers or range(self.model.config.num_hidden_layers)
+        outputs = []
+        with self.lock:
+            prefix = torch.tensor([prefix_ids], device=self.device)
+            cache = self.model(prefix, use_cache=True, logits_to_keep=1).cache
+            if counter:
+                counter.forward_passes += 1
+                counter.prompt_tokens += len(prefix_ids)
+            self.model.set_attn_implementation("eager")
+            try:
+                for span in spans:
+                    out = self.model(torch.tensor([span], device=self.device), cache=cache, use_cache=True,
+                                     output_attentions=True, logits_to_keep=1)
+                    outputs.append(torch.stack([out.attentions[i][0].float().cpu() for i in chosen]))
+                    cache.crop(len(prefix_ids) - cache.get_seq_length())
+                    if counter:
+                        counter.forward_passes += 1
+                        counter.prompt_tokens += len(span)
+            finally:
+                self.model.set_attn_implementation("sdpa")
+        return outputs
+
+    @torch.no_grad()
+    def full_attention(self, ids: list[int]) -> tuple[torch.Tensor, ...]:
+        """Every layer's full attention of one short input (eager). For tests and small inputs only."""
+        with self.lock:
+            self.model.set_attn_implementation("eager")
+            try:
+                out = self.model(torch.tensor([ids], device=self.device), output_attentions=True, use_cache=False)
+            finally:
+                self.model.set_attn_implementation("sdpa")
+        return tuple(a[0].float().cpu() for a in out.attentions)
+
+    # -- generation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, prompt: str, max_new_tokens: int, counter: CallCounter | None = None,
+                 stop_strings: list[str] | None = None) -> Generation:
+        """Greedy decoding with the log-prob and the entropy of each step's distribution."""
+        with self.lock:
+            inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+            self.check_fits(inputs.input_ids.shape[1] + max_new_tokens, "The prompt plus the answer")
+            out = self.model.generate(
+                **inputs, max_new_tokens=max_new_tokens, do_sample=False, output_logits=True,
+                return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id,
+                stop_strings=stop_strings, tokenizer=self.tokenizer if stop_strings else None,
+                temperature=None, top_p=None, top_k=None,
+            )
+        new_ids = out.sequences[0, inputs.input_ids.shape[1]:].tolist()
+        logprobs, entropies = [], []
+        for step, logits in enumerate(out.logits):
+            distribution = torch.log_softmax(logits[0].float(), dim=-1)
+            logprobs.append(float(distribution[new_ids[step]]))
+            entropies.append(float(-(distribution.exp() * distribution).sum()))
+        if new_ids and new_ids[-1] == self.tokenizer.eos_token_id:
+            new_ids, logprobs, entropies = new_ids[:-1], logprobs[:-1], entropies[:-1]
+        if counter:
+            counter.forward_passes += len(out.logits)
+            counter.prompt_tokens += inputs.input_ids.shape[1]
+            counter.generated_tokens += len(out.logits)
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        return Generation(text=text, token_ids=new_ids, logprobs=logprobs, entropies=entropies)
+
+
+@lru_cache(maxsize=2)
+def get_llm(model_name: str) -> LLMBackend:
+    """One loaded backend per model name per process."""
+    return LLMBackend(model_name)
+
+
+def model_info(backend: LLMBackend) -> dict[str, Any]:
+    return {"model": backend.model_name, "context_length": backend.context_length, "device": str(backend.device)}

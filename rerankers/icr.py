@@ -1,0 +1,107 @@
+"""ICR: in-context reranking from the attention the query pays to each document (Chen et al., 2024).
+
+All candidates go in one prompt, the instruction and the query last. The document prefix is encoded
+once; its KV cache serves two short passes: the real query and the content-free query "N/A". The
+calibrated score of a document token is a_query(t) − a_NA(t), where a(t) is the attention from the
+query span summed over the chosen layers and all heads and averaged over query tokens. Tokens below
+mean − 2·std of their document are masked; a document's score is the sum of the rest.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from haystack import Document, component
+
+from core.errors import InvalidInputError
+from core.llm_backend import CallCounter
+from rerankers.llm_reranker import LLMReranker, Ranking
+
+HEADER = "Here are some paragraphs:\n\n"
+INSTRUCTION = "\n\nPlease find information that are relevant to the following query in the paragraphs above."
+CALIBRATION_QUERY = "N/A"
+
+
+def parse_layers(spec: str | None, total: int) -> range:
+    """"" or None → all layers; "a:b" → layers a..b-1 (Python slice semantics, negatives allowed)."""
+    if not spec:
+        return range(total)
+    try:
+        start, end = (int(x) if x else None for x in spec.split(":"))
+    except ValueError:
+        raise InvalidInputError(f"Layer range '{spec}' must look like 'start:end'.") from None
+    chosen = range(total)[slice(start, end)]
+    if not chosen:
+        raise InvalidInputError(f"Layer range '{spec}' selects no layer of {total}.")
+    return chosen
+
+
+def calibrated_document_scores(a_query: torch.Tensor, a_na: torch.Tensor, spans: list[tuple[int, int]]) -> list[float]:
+    """Per document: sum of calibrated token scores, tokens below mean − 2·std of the document masked."""
+    calibrated = a_query - a_na
+    scores = []
+    for start, end in spans:
+        values = calibrated[start:end]
+        if values.numel() > 1:
+            floor = values.mean() - 2 * values.std()
+            values = values[values > floor]
+        scores.append(float(values.sum()))
+    return scores
+
+
+@component
+class ICRReranker(LLMReranker):
+    """Attention-based reranking in O(1) forward passes per query (one prefix + two query spans)."""
+
+    method = "icr"
+
+    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100,
+                 layers: str | None = None, reverse_order: bool = True) -> None:
+        LLMReranker.__init__(self, model, top_k, passage_words)
+        self.layers = layers
+        self.reverse_order = reverse_order
+
+    def init_parameters(self) -> dict[str, Any]:
+        return {**LLMReranker.init_parameters(self), "layers": self.layers, "reverse_order": self.reverse_order}
+
+    def _template_parts(self) -> tuple[str, str]:
+        """The chat template split around the user text: (before, after)."""
+        marker = "\u0000USER\u0000"
+        prompt = self.llm.chat_prompt(marker)
+        before, after = prompt.split(marker)
+        return before, after
+
+    def build_prompt(self, query: str, passages: list[str]) -> tuple[list[int], list[tuple[int, int]], list[int], list[int]]:
+        """(prefix ids, token span of each passage in the prefix, query-span ids, calibration-span ids)."""
+        before, after = self._template_parts()
+        encode = self.llm.encode
+        prefix = encode(before + HEADER)
+        spans = []
+        for number, passage in enumerate(passages, start=1):
+            prefix += encode(f"[{number}] ")
+            start = len(prefix)
+            prefix += encode(passage)
+            spans.append((start, len(prefix)))
+            prefix += encode("\n\n") if number < len(passages) else []
+        query_span = encode(f"{INSTRUCTION}\n\nQuery: {query}" + after)
+        calibration_span = encode(f"{INSTRUCTION}\n\nQuery: {CALIBRATION_QUERY}" + after)
+        return prefix, spans, query_span, calibration_span
+
+    def attention_scores(self, query: str, passages: list[str], counter: CallCounter | None = None) -> list[float]:
+        """Calibrated ICR score of each passage, in the order given."""
+        prefix, spans, query_span, calibration_span = self.build_prompt(query, passages)
+        layers = parse_layers(self.layers, self.llm.model.config.num_hidden_layers)
+        a_query, a_na = (
+            rows[..., : len(prefix)].sum(dim=(0, 1)).mean(dim=0)  # sum layers and heads, mean query tokens
+            for rows in self.llm.query_attention(prefix, [query_span, calibration_span], layers, counter)
+        )
+        return calibrated_document_scores(a_query, a_na, spans)
+
+    def _rank(self, query: str, documents: list[Document], counter: CallCounter) -> Ranking:
+        order = list(range(len(documents)))
+        if self.reverse_order:  # the first-stage best goes last, closest to the query
+            order.reverse()
+        passages = self.passages(documents)
+        scores = self.attention_scores(query, [passages[i] for i in order], counter)
+        by_document = {index: score for index, score in zip(order, scores)}
+        return sorted(by_document.items(), key=lambda item: (-item[1], item[0]))

@@ -1,0 +1,80 @@
+"""What every LLM reranker shares: validation, passage truncation, timing and cost in the result meta."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from haystack import Document, default_from_dict, default_to_dict
+
+from core.errors import InvalidInputError
+from core.llm_backend import CallCounter, LLMBackend, get_llm
+from core.settings import get_settings
+from indexes.document_store import indexable_text
+
+Ranking = list[tuple[int, float]]  # (index into the candidates, score), best first
+
+
+def truncate_words(text: str, words: int) -> str:
+    """The first ``words`` whitespace-separated words (the documented passage budget)."""
+    parts = text.split()
+    return " ".join(parts[:words])
+
+
+class LLMReranker:
+    """Base of the LLM rerankers. Subclasses implement ``_rank`` and are Haystack components."""
+
+    method = "llm"
+
+    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100) -> None:
+        if passage_words < 1:
+            raise InvalidInputError("passage_words must be at least 1.")
+        self.model = model or get_settings().llm_model
+        self.top_k = top_k
+        self.passage_words = passage_words
+
+    @property
+    def llm(self) -> LLMBackend:
+        return get_llm(self.model)
+
+    def passages(self, documents: list[Document]) -> list[str]:
+        return [truncate_words(indexable_text(d).replace("\n", " "), self.passage_words) for d in documents]
+
+    def _rank(self, query: str, documents: list[Document], counter: CallCounter) -> Ranking:
+        raise NotImplementedError
+
+    def run(self, query: str, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:
+        """Reorder ``documents`` for ``query``; meta carries latency, forward passes and tokens."""
+        self.validate(query, documents)
+        counter = CallCounter()
+        began = time.perf_counter()
+        ranking = self._rank(query, documents, counter)
+        return self.package(documents, ranking, counter, time.perf_counter() - began, top_k)
+
+    def validate(self, query: str, documents: list[Document]) -> None:
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("Query must be a non-empty string.")
+        if not documents:
+            raise InvalidInputError("No candidate documents to rerank.")
+
+    def package(self, documents: list[Document], ranking: Ranking, counter: CallCounter, seconds: float,
+                top_k: int | None) -> dict[str, Any]:
+        ranked = [Document(id=documents[i].id, content=documents[i].content, meta=documents[i].meta, score=score)
+                  for i, score in ranking[: top_k or self.top_k]]
+        meta = {"method": self.method, "model": self.model, "latency_ms": round(1000 * seconds, 3),
+                "candidates": len(documents), **counter.as_dict()}
+        return {"documents": ranked, "meta": meta}
+
+    def init_parameters(self) -> dict[str, Any]:
+        return {"model": self.model, "top_k": self.top_k, "passage_words": self.passage_words}
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, **self.init_parameters())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LLMReranker":
+        return default_from_dict(cls, data)
+
+
+def scores_from_order(order: list[int]) -> Ranking:
+    """A permutation, best first → (index, score) with scores descending from len(order)."""
+    return [(index, float(len(order) - rank)) for rank, index in enumerate(order)]
