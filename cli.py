@@ -23,16 +23,23 @@ err = Console(stderr=True)
 @app.command("eval")
 def eval_command(
     dataset: Annotated[Path, typer.Option(help="BEIR folder (corpus.jsonl[.gz], queries, qrels/)")],
-    pipeline: Annotated[list[str], typer.Option(help="bm25 | dense | hybrid; repeat to compare")] = ["bm25"],
+    pipeline: Annotated[list[str], typer.Option(
+        help="bm25 | dense | hybrid, optionally >first|listwise|icr|fullrank|fullrank-logits|pointwise|embedding "
+             "(e.g. bm25>icr); repeat to compare")] = ["bm25"],
     split: str = "test",
     top_k: int = 100,
     max_queries: Annotated[Optional[int], typer.Option(help="evaluate only the first N queries")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder")] = None,
+    candidates: Annotated[int, typer.Option(help="first-stage depth that rerankers reorder")] = 100,
+    rerank_model: Annotated[Optional[str], typer.Option(help="LLM for rerankers (default from settings)")] = None,
+    passage_words: Annotated[Optional[int], typer.Option(help="words kept per passage in LLM prompts")] = None,
 ) -> None:
-    """Evaluate retrieval pipelines on a BEIR dataset: nDCG@10, R@100, MRR@10, MAP and latency."""
+    """Evaluate pipelines on a BEIR dataset: nDCG@10, R@10, R@100, MRR@10, MAP, latency and LLM cost."""
     from evals.runner import run_evaluation
 
-    _, report = run_evaluation(dataset, pipeline, split, top_k, out_dir, max_queries)
+    options = {k: v for k, v in {"model": rerank_model, "passage_words": passage_words}.items() if v is not None}
+    _, report = run_evaluation(dataset, pipeline, split, top_k, out_dir, max_queries, candidates=candidates,
+                               rerank_options=options)
     out.print(f"report: {report}")
 
 
@@ -59,9 +66,9 @@ def search_command(
     top_k: int = 5,
 ) -> None:
     """Search a collection and print the top documents."""
-    from evals.pipelines import batch_search
+    from rag.retrieval import make_retriever
 
-    for rank, document in enumerate(batch_search(retriever, collection)([query], top_k)[0], start=1):
+    for rank, document in enumerate(make_retriever(retriever, collection).run(query, top_k)["documents"], start=1):
         title = document.meta.get("title", "")
         out.print(f"{rank:>2}. [{document.id}] {document.score:.4f}  {title[:80]}")
 

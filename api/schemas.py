@@ -77,7 +77,10 @@ class SearchResponse(BaseModel):
 
 class RerankRequest(Strict):
     query: str = Field(min_length=1)
-    method: str = "embedding"
+    method: str = Field(default="icr", description="first | listwise | icr | fullrank | fullrank-logits | "
+                                                     "pointwise | embedding")
+    model: str | None = Field(default=None, description="LLM (default from settings)")
+    passage_words: int | None = Field(default=None, ge=1, le=2000)
     top_k: int = Field(default=10, ge=1)
     documents: list[DocumentOut] | None = Field(default=None, description="candidates given inline")
     collection: str | None = Field(default=None, description="or take candidates from this collection")
@@ -102,7 +105,9 @@ class RerankResponse(BaseModel):
 
 class EvaluationRequest(Strict):
     dataset: str = Field(description="server-side path of a BEIR folder")
-    pipelines: list[Retriever] = Field(default_factory=lambda: ["bm25"], min_length=1)
+    pipelines: list[str] = Field(default_factory=lambda: ["bm25"], min_length=1,
+                                 description="retrievers, optionally reranked: bm25, dense, hybrid, bm25>icr, …")
+    candidates: int = Field(default=100, ge=1, le=1000, description="first-stage depth for reranking pipelines")
     split: str = "test"
     top_k: int = Field(default=100, ge=1, le=1000)
     max_queries: int | None = Field(default=None, ge=1)

@@ -15,6 +15,7 @@ def measures_for(rel_level: int = 1) -> dict[str, object]:
     """Report names → ir-measures measures. nDCG uses graded relevance; the binary ones use rel_level."""
     return {
         "nDCG@10": nDCG @ 10,
+        "R@10": R(rel=rel_level) @ 10,
         "R@100": R(rel=rel_level) @ 100,
         "R@1000": R(rel=rel_level) @ 1000,
         "MRR@10": RR(rel=rel_level) @ 10,

@@ -1,29 +1,72 @@
-"""Named pipelines for batch evaluation (``bm25``, ``dense``, ``hybrid``)."""
+"""Named pipelines for batch evaluation: a retriever, optionally followed by a reranker.
+
+``bm25``, ``dense``, ``hybrid`` retrieve; ``bm25>icr`` (any retriever > any rerank method) retrieves
+``candidates`` documents and reranks them. Per-query reranking cost is collected in ``costs``.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from haystack import Document
 
 from core.errors import InvalidInputError
 from rag.retrieval import RETRIEVERS, index_kinds_of, make_retriever
+from rerankers.registry import METHODS, make_reranker
 
-BatchSearch = Callable[[list[str], int], list[list[Document]]]
 PIPELINES = RETRIEVERS
 
 
+def parse_pipeline(pipeline: str) -> tuple[str, str | None]:
+    """"bm25>first" → ("bm25", "first"); "dense" → ("dense", None)."""
+    retriever, _, method = pipeline.partition(">")
+    if retriever not in RETRIEVERS or (method and method not in METHODS) or (_ and not method):
+        raise InvalidInputError(
+            f"Unknown pipeline '{pipeline}': use a retriever ({', '.join(RETRIEVERS)}), optionally followed by "
+            f"'>' and a rerank method ({', '.join(METHODS)}), e.g. bm25>icr."
+        )
+    return retriever, method or None
+
+
 def check_pipeline(pipeline: str) -> None:
-    if pipeline not in PIPELINES:
-        raise InvalidInputError(f"Unknown pipeline '{pipeline}': choose one of {', '.join(PIPELINES)}.")
+    parse_pipeline(pipeline)
 
 
 def required_kinds(pipeline: str) -> tuple[str, ...]:
     """The index kinds a pipeline reads."""
-    check_pipeline(pipeline)
-    return index_kinds_of(pipeline)
+    return index_kinds_of(parse_pipeline(pipeline)[0])
 
 
-def batch_search(pipeline: str, collection: str, data_dir: str | None = None) -> BatchSearch:
-    """A function (queries, top_k) → ranked documents per query, for ``pipeline``."""
-    check_pipeline(pipeline)
-    return make_retriever(pipeline, collection, data_dir).run_batch
+@dataclass
+class PipelineRunner:
+    """Callable (queries, top_k) → ranked documents per query; reranking costs land in ``costs``."""
+
+    pipeline: str
+    collection: str
+    candidates: int = 100
+    rerank_options: dict[str, Any] = field(default_factory=dict)
+    costs: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        name, method = parse_pipeline(self.pipeline)
+        self.retriever = make_retriever(name, self.collection)
+        self.reranker = make_reranker(method, **self.rerank_options) if method else None
+
+    def __call__(self, queries: list[str], top_k: int) -> list[list[Document]]:
+        if self.reranker is None:
+            return self.retriever.run_batch(queries, top_k)
+        candidate_lists = self.retriever.run_batch(queries, self.candidates)
+        pairs = [(q, docs) for q, docs in zip(queries, candidate_lists) if docs]
+        if hasattr(self.reranker, "run_batch") and pairs:
+            outputs = self.reranker.run_batch([q for q, _ in pairs], [d for _, d in pairs], top_k=self.candidates)
+        else:
+            outputs = [self.reranker.run(query=q, documents=d, top_k=self.candidates) for q, d in pairs]
+        by_query = {id(docs): out for (_, docs), out in zip(pairs, outputs)}
+        self.costs.extend(out["meta"] for out in outputs)
+        return [by_query[id(docs)]["documents"][:top_k] if docs else [] for docs in candidate_lists]
+
+
+def batch_search(pipeline: str, collection: str, candidates: int = 100,
+                 rerank_options: dict[str, Any] | None = None) -> PipelineRunner:
+    """A runner for ``pipeline`` over ``collection``."""
+    return PipelineRunner(pipeline, collection, candidates, dict(rerank_options or {}))

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from evals.trec_files import Run, write_run
 
-METRIC_ORDER = ("nDCG@10", "R@100", "MRR@10", "MAP")
+METRIC_ORDER = ("nDCG@10", "R@10", "R@100", "MRR@10", "MAP")
 
 
 @dataclass
@@ -36,9 +36,13 @@ def render_table(results: list[SystemResult], title: str) -> Table:
     for metric in METRIC_ORDER:
         table.add_column(metric, justify="right")
     table.add_column("ms/query", justify="right")
+    table.add_column("fwd/query", justify="right")
+    table.add_column("tokens in/out", justify="right")
     for result in results:
+        extra = result.extra
         table.add_row(result.name, *(f"{result.metrics[m]:.4f}" for m in METRIC_ORDER),
-                      f"{result.ms_per_query:.1f}")
+                      f"{result.ms_per_query:.1f}", f"{extra.get('rerank_forward_passes', 0):g}",
+                      f"{extra.get('rerank_prompt_tokens', 0):g}/{extra.get('rerank_generated_tokens', 0):g}")
     return table
 
 

@@ -44,7 +44,7 @@ def calibrated_document_scores(a_query: torch.Tensor, a_na: torch.Tensor, spans:
         values = calibrated[start:end]
         if values.numel() > 1:
             floor = values.mean() - 2 * values.std()
-            values = values[values > floor]
+            values = values[values >= floor]
         scores.append(float(values.sum()))
     return scores
 

@@ -39,6 +39,9 @@ def make_reranker(method: str, **options: Any) -> Any:
 
 
 @lru_cache(maxsize=16)
-def reranker(method: str) -> Any:
-    """A shared default-configured instance (what the API uses)."""
-    return make_reranker(method)
+def reranker(method: str, model: str | None = None, passage_words: int | None = None) -> Any:
+    """A shared instance per configuration (what the API uses); None means the method's default."""
+    options: dict[str, Any] = {"model": model} if model else {}
+    if passage_words is not None and method != "embedding":
+        options["passage_words"] = passage_words
+    return make_reranker(method, **options)

@@ -77,13 +77,13 @@ def prepare_evaluation(ctx: JobContext, dataset: str, pipelines: list[str], spli
 
 
 def evaluate_chunk(ctx: JobContext, dataset: str, pipeline: str, qids: list[str], split: str = "test",
-                   top_k: int = 100) -> dict[str, Any]:
+                   top_k: int = 100, candidates: int = 100) -> dict[str, Any]:
     """Run one pipeline over some queries; returns the partial run and the search time."""
     from evals.dataset_collection import collection_name_for
 
     ctx.check_cancelled()
     data = load_beir(Path(dataset), split)
-    search = batch_search(pipeline, collection_name_for(Path(dataset)))
+    search = batch_search(pipeline, collection_name_for(Path(dataset)), candidates)
     began = time.perf_counter()
     ranked = search([data.queries[q] for q in qids], top_k)
     seconds = time.perf_counter() - began
@@ -114,7 +114,7 @@ def run_evaluation_in_process(ctx: JobContext, **params: Any) -> dict[str, Any]:
     """All evaluation steps in one process (the embedded runner)."""
     chunks = prepare_evaluation(ctx, **params)
     parts = [evaluate_chunk(ctx, params["dataset"], pipeline, qids, params.get("split", "test"),
-                            params.get("top_k", 100)) for pipeline, qids in chunks]
+                            params.get("top_k", 100), params.get("candidates", 100)) for pipeline, qids in chunks]
     return merge_evaluation(ctx, parts, **params)
 
 

@@ -47,7 +47,8 @@ def evaluate_chunk_task(job_id: str, pipeline: str, qids: list[str]) -> dict[str
     ctx, params = _context(job_id)
     parts: list[dict[str, Any]] = []
     ctx.run(lambda c: parts.append(evaluate_chunk(c, params["dataset"], pipeline, qids,
-                                                  params.get("split", "test"), params.get("top_k", 100))),
+                                                  params.get("split", "test"), params.get("top_k", 100),
+                                                  params.get("candidates", 100))),
             finish=False)
     return parts[0] if parts else {"pipeline": pipeline, "run": {}, "seconds": 0.0}
 

@@ -68,7 +68,8 @@ def rerank(body: RerankRequest) -> dict[str, Any]:
     if len(candidates) > settings.max_rerank_documents:
         raise TooLargeError(f"{len(candidates)} documents exceed the rerank limit of {settings.max_rerank_documents}.")
     began = time.perf_counter()
-    result = reranker(body.method).run(query=body.query, documents=candidates, top_k=body.top_k)
+    result = reranker(body.method, body.model, body.passage_words).run(
+        query=body.query, documents=candidates, top_k=body.top_k)
     timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)
     return {"method": body.method, "documents": [_out(d) for d in result["documents"]], "meta": result["meta"],
             "timings_ms": timings}
