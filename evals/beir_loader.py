@@ -1,16 +1,14 @@
 """Read a BEIR dataset folder: corpus.jsonl[.gz], queries*.jsonl[.gz], qrels/<split>.tsv[.gz]."""
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from haystack import Document
 
 from core.errors import InvalidInputError, NotFoundError
+from core.jsonl import iter_json_lines, open_text
 
 
 @dataclass
@@ -26,10 +24,6 @@ class BeirDataset:
         return read_corpus(self.root)
 
 
-def _open_text(path: Path) -> IO[str]:
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-
-
 def find_file(root: Path, stem: str) -> Path:
     """``root/stem`` plain or gzipped; NotFoundError naming both when neither exists."""
     for candidate in (root / stem, root / f"{stem}.gz"):
@@ -39,17 +33,10 @@ def find_file(root: Path, stem: str) -> Path:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with _open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InvalidInputError(f"{path}:{number}: not a JSON object ({error.msg}).") from None
-            if not isinstance(record, dict) or "_id" not in record:
-                raise InvalidInputError(f"{path}:{number}: expected a JSON object with an '_id' field.")
-            yield number, record
+    for number, record in iter_json_lines(path):
+        if not isinstance(record, dict) or "_id" not in record:
+            raise InvalidInputError(f"{path}:{number}: expected a JSON object with an '_id' field.")
+        yield number, record
 
 
 def read_corpus(root: Path) -> Iterator[Document]:
@@ -73,7 +60,7 @@ def read_queries(path: Path) -> dict[str, str]:
 def read_qrels_tsv(path: Path) -> dict[str, dict[str, int]]:
     """BEIR qrels: a header line, then query-id, corpus-id, score (tab separated)."""
     qrels: dict[str, dict[str, int]] = {}
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             parts = line.rstrip("\n").split("\t")
             if number == 1 and parts[0] == "query-id":

@@ -1,20 +1,17 @@
 """TREC run and qrels files (plain or gzipped): read and write."""
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
-from core.errors import InvalidInputError, NotFoundError
+from core.errors import InvalidInputError
+from core.jsonl import open_text
 
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
 
 
 def _lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise NotFoundError(f"File '{path}' not found.")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
+    with open_text(path) as handle:
         return handle.readlines()
 
 

@@ -1,13 +1,13 @@
 """Read documents to ingest from a JSONL file, validated in full before anything is written."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from haystack import Document
 
-from core.errors import InvalidInputError, NotFoundError
+from core.errors import InvalidInputError
+from core.jsonl import iter_json_lines
 
 
 def document_from_record(record: Any, where: str) -> Document:
@@ -29,16 +29,5 @@ def document_from_record(record: Any, where: str) -> Document:
 
 
 def read_documents_file(path: Path) -> list[Document]:
-    if not path.is_file():
-        raise NotFoundError(f"File '{path}' not found.")
-    documents = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InvalidInputError(f"{path}:{number}: not valid JSON ({error.msg}).") from None
-            documents.append(document_from_record(record, f"{path}:{number}"))
-    return documents
+    """Every document of a JSONL file (plain or .gz), or an error naming the first bad line."""
+    return [document_from_record(record, f"{path}:{number}") for number, record in iter_json_lines(path)]
