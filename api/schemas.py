@@ -50,6 +50,8 @@ class SearchRequest(Strict):
     retriever: Retriever = "bm25"
     top_k: int = Field(default=10, ge=1)
     filters: dict[str, Any] | None = Field(default=None, description="Haystack filter syntax over meta")
+    rerank: str | None = Field(default=None, description="rerank method applied to the first `candidates` hits")
+    candidates: int = Field(default=20, ge=1, description="first-stage depth when `rerank` is set")
 
     @model_validator(mode="after")
     def one_of_query_or_queries(self) -> "SearchRequest":
@@ -73,6 +75,7 @@ class SearchResponse(BaseModel):
     retriever: str
     results: list[QueryResult]
     timings_ms: dict[str, float]
+    rerank: dict[str, Any] | None = None
 
 
 class RerankRequest(Strict):

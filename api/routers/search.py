@@ -40,18 +40,35 @@ async def search(body: SearchRequest) -> JSONResponse:
     """One query or a batch. The response is built as plain JSON (the hot path skips re-validation)."""
     queries = body.all_queries()
     _check_limits(queries, body.top_k)
+    depth = body.candidates if body.rerank else body.top_k
+    if body.rerank:
+        component = reranker(body.rerank)
+        _check_limits(queries, depth)
+        if depth > get_settings().max_rerank_documents:
+            raise TooLargeError(f"{depth} candidates exceed the rerank limit of {get_settings().max_rerank_documents}.")
     began = time.perf_counter()
     retriever = make_retriever(body.retriever, body.collection)
-    if body.retriever == "bm25":  # sub-millisecond: cheaper inline than a thread hand-off
-        ranked = retriever.run_batch(queries, body.top_k, body.filters)
+    if body.retriever == "bm25" and not body.rerank:  # sub-millisecond: cheaper inline than a thread hand-off
+        ranked = retriever.run_batch(queries, depth, body.filters)
     else:  # query encoding takes milliseconds: keep the event loop free
-        ranked = await run_in_threadpool(retriever.run_batch, queries, body.top_k, body.filters)
-    elapsed = 1000 * (time.perf_counter() - began)
-    return JSONResponse({
+        ranked = await run_in_threadpool(retriever.run_batch, queries, depth, body.filters)
+    timings = {"retrieve": round(1000 * (time.perf_counter() - began), 3)}
+    rerank_meta = []
+    if body.rerank:
+        began = time.perf_counter()
+        outputs = [await run_in_threadpool(component.run, query=q, documents=docs, top_k=body.top_k) if docs
+                   else {"documents": [], "meta": {}} for q, docs in zip(queries, ranked)]
+        ranked = [out["documents"] for out in outputs]
+        rerank_meta = [out["meta"] for out in outputs]
+        timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)
+    payload: dict[str, Any] = {
         "retriever": body.retriever,
         "results": [{"query": q, "documents": [_out(d) for d in docs]} for q, docs in zip(queries, ranked)],
-        "timings_ms": {"retrieve": round(elapsed, 3)},
-    })
+        "timings_ms": timings,
+    }
+    if body.rerank:
+        payload["rerank"] = {"method": body.rerank, "meta": rerank_meta}
+    return JSONResponse(payload)
 
 
 @router.post("/rerank", response_model=RerankResponse)

@@ -82,7 +82,18 @@ def test_rerank_inline_and_from_collection(client) -> None:
     assert len(candidates["documents"]) == 5 and "retrieve" in candidates["timings_ms"]
 
 
+def test_search_then_rerank_with_icr(client) -> None:
+    response = client.post("/v1/search", json={"collection": "slice", "query": "cancer risk in patients",
+                                               "rerank": "icr", "candidates": 8, "top_k": 3})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["results"][0]["documents"]) == 3
+    assert body["rerank"]["meta"][0]["forward_passes"] == 3 and "rerank" in body["timings_ms"]
+
+
 @pytest.mark.parametrize("method, url, kwargs, status, message", [
+    ("post", "/v1/search", {"json": {"collection": "slice", "query": "x", "rerank": "oracle"}}, 422, "Unknown rerank"),
+    ("post", "/v1/rerank", {"json": {"query": "x", "documents": []}}, 422, "No candidate"),
     ("post", "/v1/search", {"json": {"collection": "slice", "query": ""}}, 422, "non-empty"),
     ("post", "/v1/search", {"json": {"collection": "slice"}}, 422, "exactly one of"),
     ("post", "/v1/search", {"json": {"collection": "slice", "query": "x", "top_k": 5000}}, 422, "top_k"),
