@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 import torch
 
@@ -166,6 +165,3 @@ def get_llm(model_name: str) -> LLMBackend:
     """One loaded backend per model name per process."""
     return LLMBackend(model_name)
 
-
-def model_info(backend: LLMBackend) -> dict[str, Any]:
-    return {"model": backend.model_name, "context_length": backend.context_length, "device": str(backend.device)}

@@ -14,8 +14,6 @@ from core.errors import InvalidInputError
 from rag.retrieval import RETRIEVERS, index_kinds_of, make_retriever
 from rerankers.registry import METHODS, make_reranker
 
-PIPELINES = RETRIEVERS
-
 
 def parse_pipeline(pipeline: str) -> tuple[str, str | None]:
     """"bm25>first" → ("bm25", "first"); "dense" → ("dense", None)."""

@@ -14,8 +14,6 @@ from workers.job_model import Job, JobState
 from workers.job_store import JobStore
 from workers.stores import job_store
 
-JOB_TYPES = ("build", "ingest", "evaluate")
-
 
 class JobRunner(ABC):
     """Creates the job record, then hands the job to whatever executes it."""
