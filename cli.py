@@ -24,7 +24,8 @@ err = Console(stderr=True)
 def eval_command(
     dataset: Annotated[Path, typer.Option(help="BEIR folder (corpus.jsonl[.gz], queries, qrels/)")],
     pipeline: Annotated[list[str], typer.Option(
-        help="bm25 | dense | hybrid, optionally >first|listwise|icr|fullrank|fullrank-logits|pointwise|embedding "
+        help="bm25 | dense | tilde | hybrid, optionally >first|listwise|icr|fullrank|fullrank-logits|pointwise|"
+             "embedding|tilde "
              "(e.g. bm25>icr); repeat to compare")] = ["bm25"],
     split: str = "test",
     top_k: int = 100,
@@ -120,7 +121,7 @@ def collections_ingest(
 @collections_app.command("build")
 def collections_build(
     name: str,
-    kind: Annotated[list[str], typer.Option(help="bm25 | dense; repeat for several")] = ["bm25", "dense"],
+    kind: Annotated[list[str], typer.Option(help="bm25 | dense | tilde; repeat for several")] = ["bm25", "dense"],
     index_type: Annotated[str, typer.Option(help="dense only: flat (exact) | hnsw")] = "flat",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the jobs with a progress bar")] = True,
 ) -> None:
@@ -213,6 +214,53 @@ def jobs_cancel(job_id: str) -> None:
     from workers.runner import job_runner
 
     out.print_json(job_runner().cancel(job_id).model_dump_json())
+
+
+train_app = typer.Typer(help="Train the models siftrag learns itself.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("tilde")
+def train_tilde(
+    dataset: Annotated[Path, typer.Option(help="BEIR folder with a train split (queries + qrels)")] = Path(
+        "data/sample/scifact"),
+    name: Annotated[str, typer.Option(help="scorer name, saved under <data_dir>/models/tilde/")] = "tilde-scifact",
+    encoder: Annotated[str, typer.Option(help="BERT-vocabulary encoder: registry name or folder")] = "splade-tiny-bert",
+    split: str = "train",
+    epochs: int = 3,
+    batch_queries: int = 8,
+    group_size: Annotated[int, typer.Option(help="1 positive + BM25 hard negatives per query")] = 8,
+    learning_rate: float = 5e-5,
+    max_length: int = 384,
+    expansion_top_k: Annotated[int, typer.Option(help="expansion terms predicted per passage (0: none)")] = 200,
+    seed: int = 13,
+) -> None:
+    """Train a TILDEv2 scorer (contrastive, BM25 hard negatives + in-batch negatives); resumes if interrupted."""
+    from rich.progress import Progress
+
+    from core.model_registry import resolve_model
+    from evals.beir_loader import load_beir
+    from indexes.document_store import indexable_text
+    from indexes.tilde.scorer_store import scorer_dir
+    from indexes.tilde.training import TrainingConfig, train_scorer
+    from indexes.tilde.training_examples import training_examples
+    from indexes.tilde_index import load_expander
+
+    data = load_beir(dataset, split)
+    encoder_path = resolve_model(encoder).local_path or Path(encoder)
+    corpus = {d.id: indexable_text(d) for d in data.corpus()}
+    expand = (lambda texts: load_expander(expansion_top_k).expand(texts)) if expansion_top_k > 0 else None
+    with err.status("expanding passages and mining BM25 negatives"):
+        examples = training_examples(corpus, data.queries, data.qrels, expand, expansion_top_k)
+    config = TrainingConfig(encoder=str(encoder_path), out=scorer_dir(name), epochs=epochs,
+                            batch_queries=batch_queries, group_size=group_size, learning_rate=learning_rate,
+                            max_length=max_length, seed=seed)
+    with Progress(console=err) as bar:
+        task = bar.add_task(f"training {name}", total=None)
+        path = train_scorer(config, examples,
+                            lambda step, total, loss: bar.update(task, completed=step, total=total,
+                                                                 description=f"training {name} loss {loss:.3f}"))
+    out.print(f"scorer: {path}  (build an index with `siftrag collections build NAME --kind tilde`)")
 
 
 @app.command("serve")

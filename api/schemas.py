@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workers.job_model import Job
 
-Retriever = Literal["bm25", "dense", "hybrid"]
+Retriever = Literal["bm25", "dense", "tilde", "hybrid"]
 
 
 class Strict(BaseModel):
@@ -81,7 +81,7 @@ class SearchResponse(BaseModel):
 class RerankRequest(Strict):
     query: str = Field(min_length=1)
     method: str = Field(default="icr", description="first | listwise | icr | fullrank | fullrank-logits | "
-                                                     "pointwise | embedding")
+                                                     "pointwise | embedding | tilde")
     model: str | None = Field(default=None, description="LLM (default from settings)")
     passage_words: int | None = Field(default=None, ge=1, le=2000)
     top_k: int = Field(default=10, ge=1)

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     embedding_model: str = "all-minilm-l6-v2"
     llm_model: str = "smollm2-135m-instruct"
+    tilde_model: str = Field(default="tilde-scifact", description="trained TILDEv2 scorer: name or folder")
     embedding_batch_size: int = 64
     api_keys: list[str] = Field(default_factory=list, description="keys accepted by admin routes")
     protect_queries: bool = False

@@ -31,8 +31,9 @@ def check_pipeline(pipeline: str) -> None:
 
 
 def required_kinds(pipeline: str) -> tuple[str, ...]:
-    """The index kinds a pipeline reads."""
-    return index_kinds_of(parse_pipeline(pipeline)[0])
+    """The index kinds a pipeline reads (``>tilde`` reranks from the stored impacts of the ``tilde`` index)."""
+    retriever, method = parse_pipeline(pipeline)
+    return tuple(dict.fromkeys(index_kinds_of(retriever) + (("tilde",) if method == "tilde" else ())))
 
 
 @dataclass
@@ -48,7 +49,8 @@ class PipelineRunner:
     def __post_init__(self) -> None:
         name, method = parse_pipeline(self.pipeline)
         self.retriever = make_retriever(name, self.collection)
-        self.reranker = make_reranker(method, **self.rerank_options) if method else None
+        options = {"collection": self.collection} if method == "tilde" else self.rerank_options
+        self.reranker = make_reranker(method, **options) if method else None
 
     def __call__(self, queries: list[str], top_k: int) -> list[list[Document]]:
         if self.reranker is None:

@@ -36,14 +36,20 @@ class IndexKind(Protocol):
 
 
 def index_kind(name: str) -> IndexKind:
-    """The kind named ``name``; NotFoundError for an unknown kind."""
-    from indexes.bm25_index import Bm25Kind
-    from indexes.dense_index import DenseKind
+    """The kind named ``name``; NotFoundError for an unknown kind. Imports only that kind's dependencies."""
+    if name == "bm25":
+        from indexes.bm25_index import Bm25Kind
 
-    kinds: dict[str, IndexKind] = {"bm25": Bm25Kind(), "dense": DenseKind()}
-    if name not in kinds:
-        raise NotFoundError(f"Unknown index kind '{name}': choose one of {', '.join(kinds)}.")
-    return kinds[name]
+        return Bm25Kind()
+    if name == "dense":
+        from indexes.dense_index import DenseKind
+
+        return DenseKind()
+    if name == "tilde":
+        from indexes.tilde_index import TildeKind
+
+        return TildeKind()
+    raise NotFoundError(f"Unknown index kind '{name}': choose one of {', '.join(KIND_NAMES)}.")
 
 
-KIND_NAMES = ("bm25", "dense")
+KIND_NAMES = ("bm25", "dense", "tilde")

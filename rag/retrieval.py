@@ -1,11 +1,11 @@
-"""Retrievers by name: ``bm25``, ``dense`` or ``hybrid`` over a collection."""
+"""Retrievers by name: ``bm25``, ``dense``, ``tilde`` or ``hybrid`` over a collection."""
 from __future__ import annotations
 
 from core.errors import InvalidInputError
 from indexes.retriever import SiftragRetriever
 from rag.hybrid import HybridRetriever
 
-RETRIEVERS = ("bm25", "dense", "hybrid")
+RETRIEVERS = ("bm25", "dense", "tilde", "hybrid")
 
 
 def check_retriever(name: str) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 from core.errors import InvalidInputError
 
-METHODS = ("first", "listwise", "icr", "fullrank", "fullrank-logits", "pointwise", "embedding")
+METHODS = ("first", "listwise", "icr", "fullrank", "fullrank-logits", "pointwise", "embedding", "tilde")
+LLM_METHODS = METHODS[:6]
 
 
 def make_reranker(method: str, **options: Any) -> Any:
@@ -15,6 +16,10 @@ def make_reranker(method: str, **options: Any) -> Any:
         from rerankers.embedding_reranker import EmbeddingReranker
 
         return EmbeddingReranker(**options)
+    if method == "tilde":
+        from rerankers.tilde_reranker import TildeReranker
+
+        return TildeReranker(**options)
     if method == "first":
         from rerankers.first import FirstReranker
 
@@ -39,9 +44,14 @@ def make_reranker(method: str, **options: Any) -> Any:
 
 
 @lru_cache(maxsize=16)
-def reranker(method: str, model: str | None = None, passage_words: int | None = None) -> Any:
-    """A shared instance per configuration (what the API uses); None means the method's default."""
+def reranker(method: str, model: str | None = None, passage_words: int | None = None,
+             collection: str | None = None) -> Any:
+    """A shared instance per configuration (what the API uses); None means the method's default.
+
+    ``collection`` lets ``tilde`` score indexed candidates from the collection's stored impacts."""
     options: dict[str, Any] = {"model": model} if model else {}
-    if passage_words is not None and method != "embedding":
+    if passage_words is not None and method in LLM_METHODS:
         options["passage_words"] = passage_words
+    if collection is not None and method == "tilde":
+        options["collection"] = collection
     return make_reranker(method, **options)

@@ -63,3 +63,21 @@ def built_slice(scifact_slice: Path, data_dir: Path):
     from indexes.retriever import collection_manager
 
     return ensure_dataset_collection(collection_manager(), scifact_slice, ["bm25", "dense"], name="slice")
+
+
+@pytest.fixture(scope="session")
+def tilde_scorer(scifact_slice: Path, data_dir: Path) -> Path:
+    """A TILDEv2 scorer really trained (one short epoch, no expansion) on the slice, as the default scorer."""
+    from core.model_registry import resolve_model
+    from evals.beir_loader import load_beir
+    from indexes.document_store import indexable_text
+    from indexes.tilde.scorer_store import scorer_dir
+    from indexes.tilde.training import TrainingConfig, train_scorer
+    from indexes.tilde.training_examples import training_examples
+
+    data = load_beir(scifact_slice)
+    corpus = {d.id: indexable_text(d) for d in data.corpus()}
+    examples = training_examples(corpus, data.queries, data.qrels, None, 0, negatives_depth=10)
+    config = TrainingConfig(encoder=str(resolve_model("splade-tiny-bert").local_path),
+                            out=scorer_dir("tilde-scifact"), epochs=2, batch_queries=8, max_length=256)
+    return train_scorer(config, examples)

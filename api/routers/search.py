@@ -42,7 +42,7 @@ async def search(body: SearchRequest) -> JSONResponse:
     _check_limits(queries, body.top_k)
     depth = body.candidates if body.rerank else body.top_k
     if body.rerank:
-        component = reranker(body.rerank)
+        component = reranker(body.rerank, collection=body.collection)
         _check_limits(queries, depth)
         if depth > get_settings().max_rerank_documents:
             raise TooLargeError(f"{depth} candidates exceed the rerank limit of {get_settings().max_rerank_documents}.")
@@ -85,7 +85,7 @@ def rerank(body: RerankRequest) -> dict[str, Any]:
     if len(candidates) > settings.max_rerank_documents:
         raise TooLargeError(f"{len(candidates)} documents exceed the rerank limit of {settings.max_rerank_documents}.")
     began = time.perf_counter()
-    result = reranker(body.method, body.model, body.passage_words).run(
+    result = reranker(body.method, body.model, body.passage_words, body.collection).run(
         query=body.query, documents=candidates, top_k=body.top_k)
     timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)
     return {"method": body.method, "documents": [_out(d) for d in result["documents"]], "meta": result["meta"],

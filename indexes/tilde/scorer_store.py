@@ -1,0 +1,24 @@
+"""Where trained TILDEv2 scorers live: ``<data_dir>/models/tilde/<name>``, or any folder given by path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.errors import ModelUnavailableError
+from core.settings import get_settings
+from indexes.tilde.scorer import CONFIG_FILE
+
+
+def scorer_dir(name: str) -> Path:
+    return get_settings().data_dir / "models" / "tilde" / name
+
+
+def resolve_scorer(name_or_path: str | None) -> Path:
+    """A trained scorer folder for a name (default: settings ``tilde_model``) or a path."""
+    name = name_or_path or get_settings().tilde_model
+    for candidate in (Path(name).expanduser(), scorer_dir(name)):
+        if (candidate / CONFIG_FILE).exists():
+            return candidate.resolve()
+    raise ModelUnavailableError(
+        f"No trained TILDEv2 scorer '{name}': train one with `siftrag train tilde --name {name}` "
+        f"(it is written to {scorer_dir(name)})."
+    )

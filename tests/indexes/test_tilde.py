@@ -1,0 +1,142 @@
+"""TILDEv2: the scoring formula, expansion filters, training resume, atomic builds, empty queries."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import ModelUnavailableError
+from core.model_registry import resolve_model
+from core.stopwords import ENGLISH_STOPWORDS
+from indexes.retriever import collection_manager
+from indexes.tilde.scorer import TildeScorer, score_passage
+from indexes.tilde_index import LoadedTilde, impact_matrix
+
+PASSAGE = "Vitamin D deficiency raises the risk of hip fracture. Fracture healing needs vitamin D and calcium."
+QUERY = "Does vitamin D deficiency cause a fracture, a fracture of the hip?"
+
+
+def _by_hand(scorer: TildeScorer, query: str, passage: str) -> float:
+    """The paper's formula computed directly from the model's per-token weights."""
+    batch = scorer.tokenize_passages([passage])
+    with torch.inference_mode():
+        weights = scorer.token_weights(batch["input_ids"], batch["attention_mask"])[0].tolist()
+    ids = batch["input_ids"][0].tolist()
+    total = 0.0
+    for token in scorer.tokenizer(query, add_special_tokens=False)["input_ids"]:
+        word = scorer.tokenizer.convert_ids_to_tokens(token)
+        if word in ENGLISH_STOPWORDS or not any(c.isalnum() for c in word):
+            continue
+        total += max([w for t, w in zip(ids, weights) if t == token], default=0.0)
+    return total
+
+
+def test_scores_follow_the_formula(tilde_scorer: Path) -> None:
+    scorer = TildeScorer.load(tilde_scorer)
+    expected = _by_hand(scorer, QUERY, PASSAGE)
+    assert expected > 0
+    counts = scorer.query_counts(QUERY)
+    fracture = scorer.tokenizer.convert_tokens_to_ids("fracture")
+    assert counts[fracture] == 2  # duplicates count
+    assert scorer.tokenizer.convert_tokens_to_ids("the") not in counts  # stopwords do not
+    impacts = scorer.passage_impacts([PASSAGE, "An unrelated passage about galaxies."])
+    assert score_passage(counts, impacts[0]) == pytest.approx(expected, rel=2e-3)
+    index = LoadedTilde(impact_matrix(impacts, scorer.scorable.size), ["p", "other"], str(tilde_scorer))
+    assert index.score(QUERY, ["p"])[0] == pytest.approx(expected, rel=2e-3)
+    hits = index.search([QUERY], 10)[0]
+    assert hits[0][0] == "p" and hits[0][1] == pytest.approx(expected, rel=2e-3)
+    assert all(doc_id != "other" or score > 0 for doc_id, score in hits)
+    assert np.isnan(index.score(QUERY, ["unknown"])[0])
+
+
+def test_expansion_adds_only_new_whole_words(scifact_slice: Path) -> None:
+    from evals.beir_loader import read_corpus
+    from indexes.tilde.expansion import PassageExpander
+
+    expander = PassageExpander(resolve_model("splade-tiny-bert").local_path, top_k=200)
+    passages = [d.content for d, _ in zip(read_corpus(scifact_slice), range(6))]
+    for passage, terms in zip(passages, expander.expansion_terms(passages)):
+        assert terms, "a passage got no expansion terms"
+        present = set(expander.tokenizer.tokenize(passage))
+        for term in terms:
+            assert term not in present and term not in ENGLISH_STOPWORDS
+            assert term.isalnum() and not term.startswith("##")
+        assert len(set(terms)) == len(terms) <= 200
+
+
+def test_training_resumes_to_the_same_weights(tmp_path: Path, scifact_slice: Path) -> None:
+    from evals.beir_loader import load_beir
+    from indexes.document_store import indexable_text
+    from indexes.tilde.training import TrainingConfig, train_scorer
+    from indexes.tilde.training_examples import training_examples
+
+    data = load_beir(scifact_slice)
+    corpus = {d.id: indexable_text(d) for d in data.corpus()}
+    examples = training_examples(corpus, data.queries, data.qrels, None, 0, negatives_depth=5)[:16]
+    encoder = str(resolve_model("splade-tiny-bert").local_path)
+
+    def config(name: str) -> TrainingConfig:
+        return TrainingConfig(encoder=encoder, out=tmp_path / name, epochs=2, batch_queries=4, group_size=4,
+                              max_length=96, checkpoint_every=2)
+
+    class Interrupted(Exception):
+        pass
+
+    def crash_at_step_5(step: int, total: int, loss: float) -> None:
+        if step == 5:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_scorer(config("resumed"), examples, crash_at_step_5)
+    assert not (tmp_path / "resumed" / "tilde.json").exists()
+    steps: list[int] = []
+    train_scorer(config("resumed"), examples, lambda step, total, loss: steps.append(step))
+    assert steps[0] == 5  # resumed after the checkpoint of step 4
+    train_scorer(config("straight"), examples)
+    resumed, straight = TildeScorer.load(tmp_path / "resumed"), TildeScorer.load(tmp_path / "straight")
+    for (name, a), b in zip(resumed.state_dict().items(), straight.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_build_is_atomic_incremental_and_empty_queries_are_empty(tilde_scorer: Path, scifact_slice: Path) -> None:
+    from evals.dataset_collection import ensure_dataset_collection
+
+    collection = ensure_dataset_collection(collection_manager(), scifact_slice, ["bm25"], name="tilde-slice")
+    first = collection.build("tilde", {"expansion_top_k": 0})
+    manifest = collection.versions("tilde").manifest(first)
+    assert manifest["documents"] == collection.store.count() and manifest["bytes_per_passage"] > 0
+    with pytest.raises(ModelUnavailableError):
+        collection.build("tilde", {"model": "no-such-scorer"})
+    assert collection.versions("tilde").current() == first
+    assert collection.search("tilde", ["the of and ?"], 10) == [[]]
+    hits = collection.search("tilde", ["vitamin D and bone fractures"], 5)[0]
+    assert len(hits) == 5 and hits[0].score >= hits[-1].score > 0
+
+    from haystack import Document
+
+    collection.store.upsert([Document(id="new", content="Zyxoplasmin degrades quorax in vitro.")])
+    calls: list[tuple[int, int]] = []
+    second = collection.build("tilde", {"expansion_top_k": 0}, progress=lambda done, total: calls.append((done, total)))
+    assert second != first
+    assert calls[0] == (collection.store.count() - 1, collection.store.count())  # only the new passage encoded
+    assert collection.search("tilde", ["zyxoplasmin quorax"], 3)[0][0].id == "new"
+
+
+def test_reranker_uses_the_index_and_encodes_unindexed_documents(tilde_scorer: Path, scifact_slice: Path) -> None:
+    from haystack import Document
+
+    from rerankers.registry import make_reranker
+
+    collection = collection_manager().get("tilde-slice")
+    candidates = collection.search("bm25", ["vitamin D and bone fractures"], 20)[0]
+    inline = Document(id="inline", content="Vitamin D supplements reduce bone fractures in the elderly.")
+    result = make_reranker("tilde", collection="tilde-slice").run(
+        query="vitamin D and bone fractures", documents=candidates + [inline], top_k=21)
+    assert result["meta"]["encoded_passages"] == 1
+    assert {d.id for d in result["documents"]} == {d.id for d in candidates} | {"inline"}
+    scores = [d.score for d in result["documents"]]
+    assert scores == sorted(scores, reverse=True)
+    empty = make_reranker("tilde", collection="tilde-slice").run(query="the of", documents=candidates[:3])
+    assert [d.score for d in empty["documents"]] == [0.0, 0.0, 0.0]
