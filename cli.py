@@ -34,11 +34,14 @@ def eval_command(
     candidates: Annotated[int, typer.Option(help="first-stage depth that rerankers reorder")] = 100,
     rerank_model: Annotated[Optional[str], typer.Option(help="LLM for rerankers (default from settings)")] = None,
     passage_words: Annotated[Optional[int], typer.Option(help="words kept per passage in LLM prompts")] = None,
+    rerank_option: Annotated[Optional[list[str]], typer.Option(
+        help="KEY=VALUE passed to the reranker (JSON values), e.g. window=20 or first_stage_weight=0.3")] = None,
 ) -> None:
     """Evaluate pipelines on a BEIR dataset: nDCG@10, R@10, R@100, MRR@10, MAP, latency and LLM cost."""
     from evals.runner import run_evaluation
 
     options = {k: v for k, v in {"model": rerank_model, "passage_words": passage_words}.items() if v is not None}
+    options |= _key_values(rerank_option or [])
     _, report = run_evaluation(dataset, pipeline, split, top_k, out_dir, max_queries, candidates=candidates,
                                rerank_options=options)
     out.print(f"report: {report}")
@@ -123,6 +126,7 @@ def collections_build(
     name: str,
     kind: Annotated[list[str], typer.Option(help="bm25 | dense | tilde; repeat for several")] = ["bm25", "dense"],
     index_type: Annotated[str, typer.Option(help="dense only: flat (exact) | hnsw")] = "flat",
+    tilde_model: Annotated[Optional[str], typer.Option(help="tilde only: trained scorer name or folder")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the jobs with a progress bar")] = True,
 ) -> None:
     """Build new index versions as jobs; each is published atomically when it finishes."""
@@ -134,7 +138,7 @@ def collections_build(
         index_kind(k)
     collection_manager().get(name)
     for k in kind:
-        options = {"index_type": index_type} if k == "dense" else {}
+        options = {"dense": {"index_type": index_type}, "tilde": {"model": tilde_model} if tilde_model else {}}.get(k, {})
         job = job_runner().submit("build", {"collection": name, "kind": k, "options": options})
         out.print(f"job {job.id}: build {name}/{k}")
         if wait:
@@ -315,6 +319,20 @@ def quickstart(
                   f"-H 'Content-Type: application/json' -d '{{\"collection\": \"{name}\", \"query\": "
                   f"\"vitamin D and bone health\", \"retriever\": \"hybrid\", \"top_k\": 3}}'")
         serve(port=port)
+
+
+def _key_values(pairs: list[str]) -> dict[str, object]:
+    """"window=20" → {"window": 20}; values are JSON when they parse, else strings."""
+    parsed: dict[str, object] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise typer.BadParameter(f"'{pair}' is not KEY=VALUE")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
 
 
 def _fail(message: str, code: int) -> None:

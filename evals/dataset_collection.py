@@ -11,6 +11,7 @@ from haystack import Document
 
 from evals.beir_loader import find_file, read_corpus
 from indexes.collection import Collection, CollectionManager
+from indexes.index_kind import index_kind
 from indexes.versions import ProgressCallback
 
 INGEST_BATCH = 1000
@@ -45,7 +46,7 @@ def ensure_dataset_collection(
     """A collection holding ``root``'s corpus with live, up-to-date indexes of ``kinds``.
 
     The corpus is (re)ingested when its file changed since the last ingest; an index is rebuilt when
-    it is missing or older than the store. The corpus is validated completely before anything is
+    it is missing, older than the store, or built with another model than the configured one. The corpus is validated completely before anything is
     written, so a malformed file never leaves a half-ingested collection.
     """
     collection = manager.create(name or collection_name_for(root), exist_ok=True)
@@ -62,6 +63,8 @@ def ensure_dataset_collection(
         marker.write_text(json.dumps({"source": str(root.resolve()), "fingerprint": fingerprint}))
     for kind in kinds:
         status = collection.status()["indexes"][kind]
-        if status["live_version"] is None or status["stale"]:
+        wanted_model = index_kind(kind).model_for({})
+        other_model = wanted_model is not None and (status["manifest"] or {}).get("model") != wanted_model
+        if status["live_version"] is None or status["stale"] or other_model:
             collection.build(kind, progress=progress)
     return collection

@@ -49,7 +49,10 @@ class PipelineRunner:
     def __post_init__(self) -> None:
         name, method = parse_pipeline(self.pipeline)
         self.retriever = make_retriever(name, self.collection)
-        options = {"collection": self.collection} if method == "tilde" else self.rerank_options
+        options = self.rerank_options
+        if method == "tilde":  # reads the collection's stored impacts; LLM options do not apply
+            options = {"collection": self.collection} | {
+                k: v for k, v in options.items() if k not in ("model", "passage_words")}
         self.reranker = make_reranker(method, **options) if method else None
 
     def __call__(self, queries: list[str], top_k: int) -> list[list[Document]]:

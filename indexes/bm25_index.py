@@ -63,6 +63,9 @@ class Bm25Kind:
             progress(len(ids), len(ids))
         return {"k1": k1, "b": b, "stemmer": "snowball-english", "stopwords": "en", "documents": len(ids)}
 
+    def model_for(self, options: dict[str, Any]) -> None:
+        return None
+
     def load(self, version_dir: Path, manifest: dict[str, Any]) -> LoadedBm25:
         retriever = bm25s.BM25.load(version_dir, show_progress=False)
         tokenizer = make_tokenizer()

@@ -82,7 +82,7 @@ class DenseKind:
     ) -> dict[str, Any]:
         faiss = _faiss()
         settings = get_settings()
-        model_name = options.get("model") or settings.embedding_model
+        model_name = self.model_for(options)
         index_type = options.get("index_type", "flat")
         if index_type not in INDEX_TYPES:
             raise InvalidInputError(f"Unknown dense index_type '{index_type}': use one of {', '.join(INDEX_TYPES)}.")
@@ -99,6 +99,9 @@ class DenseKind:
         (out_dir / "doc_ids.json").write_text(json.dumps(list(ids)))
         return {"model": model_name, "dim": dim, "index_type": index_type, "documents": len(ids),
                 "ef_search": int(options.get("ef_search", 128))}
+
+    def model_for(self, options: dict[str, Any]) -> str:
+        return options.get("model") or get_settings().embedding_model
 
     def load(self, version_dir: Path, manifest: dict[str, Any]) -> LoadedDense:
         faiss = _faiss()

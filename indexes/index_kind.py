@@ -34,6 +34,10 @@ class IndexKind(Protocol):
     def load(self, version_dir: Path, manifest: dict[str, Any]) -> LoadedIndex:
         ...
 
+    def model_for(self, options: dict[str, Any]) -> str | None:
+        """The model a build with ``options`` would use (recorded as ``model`` in the manifest), if any."""
+        ...
+
 
 def index_kind(name: str) -> IndexKind:
     """The kind named ``name``; NotFoundError for an unknown kind. Imports only that kind's dependencies."""

@@ -81,8 +81,7 @@ def impact_matrix(impacts: Sequence[PassageImpacts], vocab_size: int) -> sp.csr_
     """Rows = passages, columns = token ids, values = float16 impacts."""
     indptr = np.zeros(len(impacts) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum([ids.size for ids, _ in impacts])
-    id_dtype = token_id_dtype(vocab_size)
-    indices = np.concatenate([ids for ids, _ in impacts]).astype(id_dtype) if impacts else np.zeros(0, id_dtype)
+    indices = np.concatenate([ids for ids, _ in impacts]) if impacts else np.zeros(0, np.int32)
     data = np.concatenate([w for _, w in impacts]).astype(np.float16) if impacts else np.zeros(0, np.float16)
     return sp.csr_matrix((data, indices, indptr), shape=(len(impacts), vocab_size))
 
@@ -139,17 +138,21 @@ class TildeKind:
         self, ids: Sequence[str], texts: Sequence[str], out_dir: Path, progress: ProgressCallback | None,
         options: dict[str, Any],
     ) -> dict[str, Any]:
-        scorer_path = resolve_scorer(options.get("model"))
+        scorer_path = Path(self.model_for(options))
         expansion_top_k = int(options.get("expansion_top_k", 200))
         impacts = encode_impacts(texts, scorer_path, expansion_top_k, progress)
         vocab_size = load_scorer(str(scorer_path)).scorable.size
         matrix = impact_matrix(impacts, vocab_size)
-        np.savez(out_dir / "impacts.npz", indptr=matrix.indptr, indices=matrix.indices, data=matrix.data,
+        token_ids = matrix.indices.astype(token_id_dtype(vocab_size))  # scipy widens them to int32 in memory
+        np.savez(out_dir / "impacts.npz", indptr=matrix.indptr, indices=token_ids, data=matrix.data,
                  shape=np.array(matrix.shape))
         (out_dir / "doc_ids.json").write_text(json.dumps(list(ids)))
-        stored = matrix.indices.nbytes + matrix.data.nbytes
+        stored = token_ids.nbytes + matrix.data.nbytes
         return {"model": str(scorer_path), "expansion_top_k": expansion_top_k, "documents": len(ids),
                 "postings": int(matrix.nnz), "bytes_per_passage": round(stored / max(1, len(ids)), 1)}
+
+    def model_for(self, options: dict[str, Any]) -> str:
+        return str(resolve_scorer(options.get("model")))
 
     def load(self, version_dir: Path, manifest: dict[str, Any]) -> LoadedTilde:
         arrays = np.load(version_dir / "impacts.npz")

@@ -1,6 +1,7 @@
 """Reranker methods by name (what /v1/rerank and evaluation pipelines accept)."""
 from __future__ import annotations
 
+import inspect
 from functools import lru_cache
 from typing import Any
 
@@ -12,34 +13,44 @@ LLM_METHODS = METHODS[:6]
 
 def make_reranker(method: str, **options: Any) -> Any:
     """A new reranker component for ``method`` with ``options`` (model, passage_words, window, …)."""
+    component_class = _component_class(method)
+    extra = {"mode": "generate" if method == "fullrank" else "logits"} if method.startswith("fullrank") else {}
+    try:
+        inspect.signature(component_class.__init__).bind(None, **options, **extra)
+    except TypeError as error:
+        raise InvalidInputError(f"Invalid options for rerank method '{method}': {error}.") from error
+    return component_class(**options, **extra)
+
+
+def _component_class(method: str) -> type:
     if method == "embedding":
         from rerankers.embedding_reranker import EmbeddingReranker
 
-        return EmbeddingReranker(**options)
+        return EmbeddingReranker
     if method == "tilde":
         from rerankers.tilde_reranker import TildeReranker
 
-        return TildeReranker(**options)
+        return TildeReranker
     if method == "first":
         from rerankers.first import FirstReranker
 
-        return FirstReranker(**options)
+        return FirstReranker
     if method == "listwise":
         from rerankers.listwise_generation import GenerationListwiseReranker
 
-        return GenerationListwiseReranker(**options)
+        return GenerationListwiseReranker
     if method == "icr":
         from rerankers.icr import ICRReranker
 
-        return ICRReranker(**options)
+        return ICRReranker
     if method in ("fullrank", "fullrank-logits"):
         from rerankers.full_ranking import FullRankingReranker
 
-        return FullRankingReranker(mode="generate" if method == "fullrank" else "logits", **options)
+        return FullRankingReranker
     if method == "pointwise":
         from rerankers.pointwise import PointwiseReranker
 
-        return PointwiseReranker(**options)
+        return PointwiseReranker
     raise InvalidInputError(f"Unknown rerank method '{method}': choose one of {', '.join(METHODS)}.")
 
 

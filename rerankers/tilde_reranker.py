@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from core.errors import NotFoundError
+from core.errors import InvalidInputError, NotFoundError
 from indexes.document_store import indexable_text
 from indexes.retriever import collection_manager
 from indexes.tilde.scorer import score_passage
@@ -25,10 +25,15 @@ class TildeReranker:
     """Reorders candidates by TILDEv2 score; meta reports latency and how many passages needed encoding."""
 
     def __init__(self, collection: str | None = None, model: str | None = None, expansion_top_k: int = 200,
-                 top_k: int = 10) -> None:
+                 first_stage_weight: float = 0.0, top_k: int = 10) -> None:
+        """``first_stage_weight`` > 0 interpolates min-max normalized TILDEv2 and first-stage scores (the
+        candidates' incoming ``score``), as TILDE (v1) does with BM25; 0, the default, is pure TILDEv2."""
+        if not 0.0 <= first_stage_weight <= 1.0:
+            raise InvalidInputError("first_stage_weight must be between 0 and 1.")
         self.collection = collection
         self.model = model
         self.expansion_top_k = expansion_top_k
+        self.first_stage_weight = first_stage_weight
         self.top_k = top_k
 
     def _index(self) -> LoadedTilde | None:
@@ -54,6 +59,10 @@ class TildeReranker:
             counts = scorer.query_counts(query)
             for i, passage in zip(unindexed, impacts):
                 scores[i] = score_passage(counts, passage)
+        if self.first_stage_weight > 0 and documents:
+            first_stage = np.array([d.score if d.score is not None else 0.0 for d in documents], dtype=np.float32)
+            scores = ((1 - self.first_stage_weight) * min_max(scores)
+                      + self.first_stage_weight * min_max(first_stage))
         order = np.argsort(-scores, kind="stable")[: top_k or self.top_k]
         ranked = [Document(id=documents[i].id, content=documents[i].content, meta=documents[i].meta,
                            score=float(scores[i])) for i in order]
@@ -63,8 +72,14 @@ class TildeReranker:
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, collection=self.collection, model=self.model,
-                               expansion_top_k=self.expansion_top_k, top_k=self.top_k)
+                               expansion_top_k=self.expansion_top_k, first_stage_weight=self.first_stage_weight,
+                               top_k=self.top_k)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TildeReranker":
         return default_from_dict(cls, data)
+
+
+def min_max(values: np.ndarray) -> np.ndarray:
+    spread = float(values.max() - values.min())
+    return (values - values.min()) / spread if spread > 0 else np.zeros_like(values)

@@ -5,6 +5,7 @@ the sum, over query tokens (duplicates counted), of the largest weight that toke
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections import Counter
@@ -59,15 +60,18 @@ class TildeScorer(nn.Module):
     @classmethod
     def load(cls, path: Path) -> "TildeScorer":
         config = json.loads((path / CONFIG_FILE).read_text())
-        scorer = cls(AutoModel.from_pretrained(str(path / "encoder"), add_pooling_layer=False),
+        encoder = AutoModel.from_pretrained(str(path / "encoder"), add_pooling_layer=False, dtype=torch.float32)
+        scorer = cls(encoder,
                      AutoTokenizer.from_pretrained(str(path / "encoder")), config["max_length"], config["info"])
         scorer.head.load_state_dict(torch.load(path / HEAD_FILE, map_location="cpu", weights_only=True))
         scorer.eval()
         return scorer
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, half: bool = False) -> None:
+        """Write the scorer; ``half`` stores the encoder in float16 (half the size; loaded back as float32)."""
         path.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(str(path / "encoder"))
+        encoder = copy.deepcopy(self.encoder).half() if half else self.encoder
+        encoder.save_pretrained(str(path / "encoder"))
         self.tokenizer.save_pretrained(str(path / "encoder"))
         torch.save(self.head.state_dict(), path / HEAD_FILE)
         (path / CONFIG_FILE).write_text(json.dumps({"max_length": self.max_length, "info": self.info}, indent=1))

@@ -1,4 +1,5 @@
-"""Where trained TILDEv2 scorers live: ``<data_dir>/models/tilde/<name>``, or any folder given by path."""
+"""Where trained TILDEv2 scorers live: a folder given by path, ``<data_dir>/models/tilde/<name>`` (what
+``siftrag train tilde`` writes), or ``models/tilde/<name>`` shipped with the project."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,8 @@ from pathlib import Path
 from core.errors import ModelUnavailableError
 from core.settings import get_settings
 from indexes.tilde.scorer import CONFIG_FILE
+
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "tilde"
 
 
 def scorer_dir(name: str) -> Path:
@@ -15,7 +18,7 @@ def scorer_dir(name: str) -> Path:
 def resolve_scorer(name_or_path: str | None) -> Path:
     """A trained scorer folder for a name (default: settings ``tilde_model``) or a path."""
     name = name_or_path or get_settings().tilde_model
-    for candidate in (Path(name).expanduser(), scorer_dir(name)):
+    for candidate in (Path(name).expanduser(), scorer_dir(name), SHIPPED / name):
         if (candidate / CONFIG_FILE).exists():
             return candidate.resolve()
     raise ModelUnavailableError(

@@ -140,3 +140,18 @@ def test_reranker_uses_the_index_and_encodes_unindexed_documents(tilde_scorer: P
     assert scores == sorted(scores, reverse=True)
     empty = make_reranker("tilde", collection="tilde-slice").run(query="the of", documents=candidates[:3])
     assert [d.score for d in empty["documents"]] == [0.0, 0.0, 0.0]
+
+
+def test_interpolation_weight_one_keeps_the_first_stage_order(tilde_scorer: Path) -> None:
+    from core.errors import InvalidInputError
+    from rerankers.registry import make_reranker
+
+    collection = collection_manager().get("tilde-slice")
+    candidates = collection.search("bm25", ["vitamin D and bone fractures"], 10)[0]
+    kept = make_reranker("tilde", collection="tilde-slice", first_stage_weight=1.0).run(
+        query="vitamin D and bone fractures", documents=candidates, top_k=10)
+    assert [d.id for d in kept["documents"]] == [d.id for d in candidates]
+    with pytest.raises(InvalidInputError):
+        make_reranker("tilde", first_stage_weight=2.0)
+    with pytest.raises(InvalidInputError):
+        make_reranker("tilde", window=3)

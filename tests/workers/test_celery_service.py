@@ -69,6 +69,26 @@ def test_ingest_build_search_through_workers(service, scifact_slice: Path) -> No
     assert hits["results"][0]["documents"][0]["id"] == "new-1"
 
 
+def test_tilde_build_through_the_worker_then_search_and_rerank(service, tilde_scorer: Path) -> None:
+    client, _ = service
+    response = client.post("/v1/collections/sf/indexes/tilde:build",
+                           json={"options": {"model": str(tilde_scorer), "expansion_top_k": 0}})
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, response.json()["id"], timeout=300)
+    assert job["state"] == "succeeded", job
+    status = client.get("/v1/collections/sf").json()["indexes"]["tilde"]
+    assert status["live_version"] == job["result"]["version"]
+    assert status["manifest"]["postings"] > 0
+    query = "vitamin D and bone fractures"
+    hits = client.post("/v1/search", json={"collection": "sf", "query": query, "retriever": "tilde", "top_k": 5})
+    assert hits.status_code == 200 and len(hits.json()["results"][0]["documents"]) == 5
+    reranked = client.post("/v1/rerank", json={"collection": "sf", "query": query, "method": "tilde",
+                                               "candidates": 30, "top_k": 5}).json()
+    assert reranked["meta"]["encoded_passages"] == 0 and len(reranked["documents"]) == 5
+    empty = client.post("/v1/search", json={"collection": "sf", "query": "the of and", "retriever": "tilde"})
+    assert empty.status_code == 200 and empty.json()["results"][0]["documents"] == []
+
+
 def test_two_builds_of_one_index_never_overlap(service) -> None:
     client, _ = service
     ids = [client.post("/v1/collections/sf/indexes/bm25:build").json()["id"] for _ in range(2)]
