@@ -21,10 +21,10 @@ from indexes.tilde.scorer import TildeScorer
 class TrainingConfig:
     encoder: str  # folder of a BERT-vocabulary encoder
     out: Path
-    epochs: int = 3
+    epochs: int = 2
     batch_queries: int = 8
     group_size: int = 8  # 1 positive + (group_size - 1) hard negatives
-    learning_rate: float = 5e-5
+    learning_rate: float = 2e-4
     max_length: int = 384
     seed: int = 13
     checkpoint_every: int = 50

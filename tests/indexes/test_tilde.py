@@ -155,3 +155,15 @@ def test_interpolation_weight_one_keeps_the_first_stage_order(tilde_scorer: Path
         make_reranker("tilde", first_stage_weight=2.0)
     with pytest.raises(InvalidInputError):
         make_reranker("tilde", window=3)
+
+
+def test_the_shipped_scorer_ranks_the_answer_first() -> None:
+    from indexes.tilde.scorer_store import SHIPPED
+
+    scorer = TildeScorer.load(SHIPPED / "tilde-scifact")
+    passages = ["Statins lower LDL cholesterol and reduce cardiovascular events in adults.",
+                "Vitamin D supplementation reduces the risk of hip fractures in elderly women.",
+                "Malaria transmission depends on Anopheles mosquito density and rainfall."]
+    counts = scorer.query_counts("Does vitamin D prevent hip fractures?")
+    scores = [score_passage(counts, impacts) for impacts in scorer.passage_impacts(passages)]
+    assert max(range(3), key=scores.__getitem__) == 1 and scores[2] == 0.0
