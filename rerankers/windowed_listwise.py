@@ -6,6 +6,7 @@ from typing import Any
 
 from haystack import Document
 
+from core.device import torch_device
 from core.llm_backend import CallCounter
 from rerankers.identifiers import Identifiers, single_token_identifiers
 from rerankers.listwise_prompt import SYSTEM, listwise_user_message
@@ -19,11 +20,12 @@ class WindowedListwiseReranker(LLMReranker):
     """Sliding windows (default 20, stride 10, back to front). Subclasses order one batch of windows."""
 
     def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100, window: int = 20,
-                 stride: int = 10, batch_size: int = 4) -> None:
+                 stride: int = 10, batch_size: int | None = None) -> None:
+        """``batch_size`` windows per forward: default 4 on CUDA, 1 on CPU (padded batches are slower there)."""
         super().__init__(model, top_k, passage_words)
         self.window = window
         self.stride = stride
-        self.batch_size = batch_size
+        self.batch_size = batch_size or (4 if torch_device().startswith("cuda") else 1)
 
     def init_parameters(self) -> dict[str, Any]:
         return {**super().init_parameters(), "window": self.window, "stride": self.stride,
