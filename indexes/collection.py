@@ -15,7 +15,7 @@ from haystack.utils.filters import document_matches_filter
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from indexes.document_store import DocumentStore, indexable_text
-from indexes.index_kind import KIND_NAMES, LoadedIndex, index_kind
+from indexes.index_kind import KIND_NAMES, LoadedIndex, check_kind, index_kind
 from indexes.versions import IndexVersions, ProgressCallback
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -41,7 +41,7 @@ class Collection:
         self._load_lock = threading.Lock()
 
     def versions(self, kind: str) -> IndexVersions:
-        index_kind(kind)
+        check_kind(kind)
         return IndexVersions(self.root / "indexes" / kind)
 
     def build(self, kind: str, options: dict[str, Any] | None = None,

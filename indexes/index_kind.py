@@ -39,8 +39,15 @@ class IndexKind(Protocol):
         ...
 
 
+def check_kind(name: str) -> None:
+    """NotFoundError for an unknown kind (without importing any kind's dependencies)."""
+    if name not in KIND_NAMES:
+        raise NotFoundError(f"Unknown index kind '{name}': choose one of {', '.join(KIND_NAMES)}.")
+
+
 def index_kind(name: str) -> IndexKind:
     """The kind named ``name``; NotFoundError for an unknown kind. Imports only that kind's dependencies."""
+    check_kind(name)
     if name == "bm25":
         from indexes.bm25_index import Bm25Kind
 
@@ -53,7 +60,7 @@ def index_kind(name: str) -> IndexKind:
         from indexes.tilde_index import TildeKind
 
         return TildeKind()
-    raise NotFoundError(f"Unknown index kind '{name}': choose one of {', '.join(KIND_NAMES)}.")
+    raise AssertionError(f"index kind '{name}' is listed in KIND_NAMES but has no implementation")
 
 
 KIND_NAMES = ("bm25", "dense", "tilde")

@@ -22,7 +22,13 @@ from indexes.index_kind import Hits
 from indexes.tilde.expansion import PassageExpander
 from indexes.tilde.expansion_cache import expand_with_cache
 from indexes.tilde.impact_cache import ImpactCache
-from indexes.tilde.scorer import PassageImpacts, TildeScorer, query_counts, scorable_token_mask, token_id_dtype
+from indexes.tilde.scorer import (
+    PassageImpacts,
+    TildeScorer,
+    query_counts,
+    scorable_token_mask,
+    token_id_dtype,
+)
 from indexes.tilde.scorer_store import resolve_scorer
 from indexes.versions import ProgressCallback
 

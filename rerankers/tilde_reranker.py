@@ -76,7 +76,7 @@ class TildeReranker:
                                top_k=self.top_k)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TildeReranker":
+    def from_dict(cls, data: dict[str, Any]) -> TildeReranker:
         return default_from_dict(cls, data)
 
 

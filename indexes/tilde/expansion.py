@@ -40,7 +40,7 @@ class PassageExpander:
         self.batch_size = batch_size
         self.expandable = torch.as_tensor(expandable_token_mask(self.tokenizer))
 
-    def to(self, device: str) -> "PassageExpander":
+    def to(self, device: str) -> PassageExpander:
         self.model.to(device)
         self.expandable = self.expandable.to(device)
         return self

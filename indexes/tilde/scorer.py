@@ -51,14 +51,14 @@ class TildeScorer(nn.Module):
         self.scorable = scorable_token_mask(tokenizer)
 
     @classmethod
-    def from_encoder(cls, encoder_dir: Path | str, max_length: int = 512) -> "TildeScorer":
+    def from_encoder(cls, encoder_dir: Path | str, max_length: int = 512) -> TildeScorer:
         """A new, untrained scorer on a BERT-vocabulary encoder folder (MLM heads are dropped)."""
         encoder = AutoModel.from_pretrained(str(encoder_dir), add_pooling_layer=False)
         tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir))
         return cls(encoder, tokenizer, max_length, {"base_encoder": str(encoder_dir)})
 
     @classmethod
-    def load(cls, path: Path) -> "TildeScorer":
+    def load(cls, path: Path) -> TildeScorer:
         config = json.loads((path / CONFIG_FILE).read_text())
         encoder = AutoModel.from_pretrained(str(path / "encoder"), add_pooling_layer=False, dtype=torch.float32)
         scorer = cls(encoder,

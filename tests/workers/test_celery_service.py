@@ -10,7 +10,7 @@ import httpx
 import pytest
 import redis
 
-from tests.service_processes import (API_KEY, TEST_REDIS_URL, start_api, start_worker, stop, wait_for_job)
+from tests.service_processes import API_KEY, TEST_REDIS_URL, start_api, start_worker, stop, wait_for_job
 
 PORT = 8765
 
