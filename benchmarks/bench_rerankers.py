@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,33 +34,41 @@ def candidates(dataset: Path, queries: int, depth: int):
     return texts, collection.search("bm25", texts, depth)
 
 
+def rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def memory_probe(model: str, n: int, passage_words: int, dataset: Path) -> None:
-    """Child process: print the peak-RSS growth of one ICR call over n candidates."""
+    """Child process: the peak RSS growth during one ICR call over n candidates (sampled every 2 ms,
+    after returning freed heap to the OS, so the model-loading peak does not hide it)."""
+    import ctypes
+
     from rerankers.icr import ICRReranker
 
     queries, docs = candidates(dataset, 1, n)
     icr = ICRReranker(model=model, passage_words=passage_words)
     icr.run(query="warm up", documents=docs[0][:2])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    baseline, peak, done = rss_mb(), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     meta = icr.run(query=queries[0], documents=docs[0])["meta"]
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    done.set()
+    sampler.join()
     config = icr.llm.model.config
-    print(json.dumps({"n": n, "tokens": meta["prompt_tokens"], "peak_growth_mb": (after - before) / 1024,
+    print(json.dumps({"n": n, "tokens": meta["prompt_tokens"], "peak_growth_mb": peak[0] - baseline,
                       "heads": config.num_attention_heads}))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--dataset", type=Path, default=Path("data/sample/scifact"))
-    parser.add_argument("--queries", type=int, default=4)
-    parser.add_argument("--passage-words", type=int, default=100)
-    parser.add_argument("--memory-probe", type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.memory_probe:
-        memory_probe(args.model, args.memory_probe, args.passage_words, args.dataset)
-        return
-
+def speed(args: argparse.Namespace) -> None:
+    """Parts 1 and 2."""
     from rerankers.registry import make_reranker
 
     queries, docs = candidates(args.dataset, args.queries, 20)
@@ -87,6 +95,22 @@ def main() -> None:
     print(f"2. ICR {timings['icr']:.2f} s/query vs generation listwise {timings['listwise']:.2f} s/query over the "
           f"same 20 candidates → ICR x{timings['listwise'] / timings['icr']:.2f} faster")
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--dataset", type=Path, default=Path("data/sample/scifact"))
+    parser.add_argument("--queries", type=int, default=4)
+    parser.add_argument("--passage-words", type=int, default=100)
+    parser.add_argument("--memory-probe", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-only", action="store_true", help="only part 3")
+    args = parser.parse_args()
+    if args.memory_probe:
+        memory_probe(args.model, args.memory_probe, args.passage_words, args.dataset)
+        return
+
+    if not args.memory_only:
+        speed(args)
     print("3. ICR peak memory growth (fresh process per size):")
     for n in (10, 20, 40):
         output = subprocess.run(
