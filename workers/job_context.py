@@ -1,6 +1,7 @@
 """What a running job sees: progress reporting, cancellation checks, and a heartbeat thread."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -13,6 +14,7 @@ from workers.job_store import JobStore
 from workers.locks import HeldLock
 
 PROGRESS_EVERY_S = 0.25
+logger = logging.getLogger(__name__)
 
 
 class JobContext:
@@ -42,9 +44,12 @@ class JobContext:
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_EVERY_S):
-            self.store.update(self.job_id, heartbeat_at=time.time())
-            for lock in self.locks:
-                lock.refresh()
+            try:  # a transient store/lock error must not end the heartbeats of a running job
+                self.store.update(self.job_id, heartbeat_at=time.time())
+                for lock in self.locks:
+                    lock.refresh()
+            except Exception:
+                logger.exception("heartbeat of job %s failed; retrying", self.job_id)
 
     def run(self, body: Callable[["JobContext"], dict[str, Any] | None], finish: bool = True) -> None:
         """Run ``body`` as this job: running → succeeded / failed / cancelled, with heartbeats.

@@ -35,7 +35,8 @@ def exclusive(name: str, wait_s: float) -> Iterator[HeldLock]:
         import redis
 
         client = redis.Redis.from_url(settings.redis_url)
-        lock = client.lock(f"siftrag:lock:{name}", timeout=LOCK_TTL_S, blocking_timeout=wait_s)
+        # thread_local=False: the job's heartbeat thread refreshes the lock that the job thread acquired.
+        lock = client.lock(f"siftrag:lock:{name}", timeout=LOCK_TTL_S, blocking_timeout=wait_s, thread_local=False)
         if not lock.acquire():
             raise TimeoutError(f"Lock '{name}' is held by another job.")
         try:
