@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fresh machine → set up, index the bundled SciFact sample (bm25 + dense), evaluate it,
+# Fresh machine → set up, index the bundled SciFact sample (bm25, dense, tilde), evaluate it,
 # answer example queries, then serve the REST API on the embedded default (no external services).
 set -euo pipefail
 cd "$(dirname "$0")/.."
