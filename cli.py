@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 import core  # noqa: F401  (sets offline defaults before Haystack is imported)
-from core.errors import SiftragError
+from core.errors import InvalidInputError, SiftragError
 
 app = typer.Typer(help="siftrag: retrieval, reranking and RAG service.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -328,7 +328,7 @@ def _key_values(pairs: list[str]) -> dict[str, object]:
     for pair in pairs:
         key, separator, value = pair.partition("=")
         if not separator or not key:
-            raise typer.BadParameter(f"'{pair}' is not KEY=VALUE")
+            raise InvalidInputError(f"--rerank-option '{pair}' is not KEY=VALUE.")
         try:
             parsed[key] = json.loads(value)
         except json.JSONDecodeError:

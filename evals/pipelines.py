@@ -12,7 +12,7 @@ from haystack import Document
 
 from core.errors import InvalidInputError
 from rag.retrieval import RETRIEVERS, index_kinds_of, make_retriever
-from rerankers.registry import METHODS, make_reranker
+from rerankers.registry import METHODS, check_options, make_reranker
 
 
 def parse_pipeline(pipeline: str) -> tuple[str, str | None]:
@@ -28,6 +28,21 @@ def parse_pipeline(pipeline: str) -> tuple[str, str | None]:
 
 def check_pipeline(pipeline: str) -> None:
     parse_pipeline(pipeline)
+
+
+def options_for(method: str, collection: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options a pipeline's reranker gets: ``tilde`` reads the collection's stored impacts and
+    ignores the LLM options (model, passage_words)."""
+    if method != "tilde":
+        return dict(options)
+    return {"collection": collection} | {k: v for k, v in options.items() if k not in ("model", "passage_words")}
+
+
+def check_pipeline_options(pipeline: str, options: dict[str, Any]) -> None:
+    """Reject bad rerank options before any index is built for the pipeline."""
+    _, method = parse_pipeline(pipeline)
+    if method:
+        check_options(method, options_for(method, "check", options))
 
 
 def required_kinds(pipeline: str) -> tuple[str, ...]:
@@ -49,11 +64,8 @@ class PipelineRunner:
     def __post_init__(self) -> None:
         name, method = parse_pipeline(self.pipeline)
         self.retriever = make_retriever(name, self.collection)
-        options = self.rerank_options
-        if method == "tilde":  # reads the collection's stored impacts; LLM options do not apply
-            options = {"collection": self.collection} | {
-                k: v for k, v in options.items() if k not in ("model", "passage_words")}
-        self.reranker = make_reranker(method, **options) if method else None
+        self.reranker = make_reranker(method, **options_for(method, self.collection, self.rerank_options)) \
+            if method else None
 
     def __call__(self, queries: list[str], top_k: int) -> list[list[Document]]:
         if self.reranker is None:

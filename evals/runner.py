@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from evals.beir_loader import load_beir
 from evals.dataset_collection import ensure_dataset_collection
 from evals.metrics import evaluate
-from evals.pipelines import batch_search, required_kinds
+from evals.pipelines import batch_search, check_pipeline_options, required_kinds
 from evals.report import SystemResult, write_report
 from indexes.retriever import collection_manager
 
@@ -38,6 +38,8 @@ def run_evaluation(dataset: Path, pipelines: list[str], split: str = "test", top
     """
     console = console or Console(stderr=True, width=160)
     kinds = sorted({kind for pipeline in pipelines for kind in required_kinds(pipeline)})
+    for pipeline in pipelines:
+        check_pipeline_options(pipeline, rerank_options or {})
     data = load_beir(dataset, split)
     qids = sorted(data.queries)[:max_queries] if max_queries else sorted(data.queries)
     manager = collection_manager()

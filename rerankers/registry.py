@@ -13,13 +13,20 @@ LLM_METHODS = METHODS[:6]
 
 def make_reranker(method: str, **options: Any) -> Any:
     """A new reranker component for ``method`` with ``options`` (model, passage_words, window, …)."""
-    component_class = _component_class(method)
-    extra = {"mode": "generate" if method == "fullrank" else "logits"} if method.startswith("fullrank") else {}
+    check_options(method, options)
+    return _component_class(method)(**options, **_fixed_options(method))
+
+
+def check_options(method: str, options: dict[str, Any]) -> None:
+    """InvalidInputError for an unknown method or options its component does not take (nothing is loaded)."""
     try:
-        inspect.signature(component_class.__init__).bind(None, **options, **extra)
+        inspect.signature(_component_class(method).__init__).bind(None, **options, **_fixed_options(method))
     except TypeError as error:
         raise InvalidInputError(f"Invalid options for rerank method '{method}': {error}.") from error
-    return component_class(**options, **extra)
+
+
+def _fixed_options(method: str) -> dict[str, Any]:
+    return {"mode": "generate" if method == "fullrank" else "logits"} if method.startswith("fullrank") else {}
 
 
 def _component_class(method: str) -> type:

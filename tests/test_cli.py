@@ -55,6 +55,10 @@ def _bad_corpus(tmp_path: Path) -> Path:
     ("empty query", ["search", "slice", "  "], 2, "non-empty"),
     ("unknown kind", ["collections", "build", "slice", "--kind", "sparse"], 3, "Unknown index kind"),
     ("non-JSON corpus line", ["eval", "--dataset", "BAD"], 2, "corpus.jsonl:2"),
+    ("unknown rerank option", ["eval", "--dataset", "DATA", "--pipeline", "bm25>tilde", "--rerank-option",
+                               "window=3"], 2, "unexpected keyword argument 'window'"),
+    ("malformed rerank option", ["eval", "--dataset", "DATA", "--pipeline", "bm25>icr", "--rerank-option",
+                                 "window"], 2, "not KEY=VALUE"),
 ])
 def test_bad_input_is_one_line(built_slice, scifact_slice: Path, data_dir: Path, tmp_path: Path,
                                case: str, args: list[str], code: int, message: str) -> None:
