@@ -303,7 +303,7 @@ def quickstart(
     from rag.retrieval import make_retriever
 
     err.print(f"indexing the sample collection from {sample} (the first run encodes 5,183 passages twice, MiniLM "
-              "and TILDEv2 with expansion: ~9 min on 2 cores; later runs reuse the caches)")
+              "and TILDEv2 with expansion: 10-15 min on 2 cores; later runs reuse the caches)")
     if evaluate_sample:
         run_evaluation(sample, ["bm25", "dense", "hybrid", "tilde", "bm25>tilde"], console=err)
     else:
