@@ -10,8 +10,7 @@ import numpy as np
 
 from core.errors import InvalidInputError
 from core.settings import get_settings
-from indexes.document_store import content_hash
-from indexes.embedding_cache import EmbeddingCache
+from indexes.content_cache import ContentCache, cached_compute
 from indexes.encoder import get_encoder
 from indexes.index_kind import Hits
 from indexes.versions import ProgressCallback
@@ -33,23 +32,17 @@ def encode_with_cache(
 ) -> np.ndarray:
     """Embeddings of ``texts``, encoding only those whose content hash is not cached yet."""
     encoder = get_encoder(model_name)
-    cache = EmbeddingCache(cache_path, encoder.dim)
-    hashes = [content_hash(text) for text in texts]
-    cached = cache.get_many(sorted(set(hashes)))
-    missing = sorted({h: i for i, h in enumerate(hashes) if h not in cached}.items(), key=lambda kv: kv[1])
-    done = len(texts) - len(missing)
-    if progress:
-        progress(done, len(texts))
     batch_size = get_settings().embedding_batch_size
-    for start in range(0, len(missing), ENCODE_CHUNK):
-        chunk = missing[start:start + ENCODE_CHUNK]
-        vectors = encoder.encode([texts[i] for _, i in chunk], batch_size=batch_size)
-        cache.put_many([h for h, _ in chunk], vectors)
-        cached.update({h: v for (h, _), v in zip(chunk, vectors)})
-        done += len(chunk)
-        if progress:
-            progress(done, len(texts))
-    return np.stack([cached[h] for h in hashes]).astype(np.float32)
+    cache = ContentCache(cache_path, "vectors", ("vector",))
+    try:
+        vectors = cached_compute(
+            texts, cache, lambda batch: encoder.encode(batch, batch_size=batch_size),
+            to_row=lambda vector: (np.asarray(vector, dtype=np.float32).tobytes(),),
+            from_row=lambda row: np.frombuffer(row[0], dtype=np.float32), chunk=ENCODE_CHUNK,
+            progress=progress)
+    finally:
+        cache.close()
+    return np.stack(vectors).astype(np.float32)
 
 
 class LoadedDense:

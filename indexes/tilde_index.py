@@ -17,11 +17,10 @@ import scipy.sparse as sp
 from core.device import torch_device
 from core.model_registry import resolve_model
 from core.settings import get_settings
-from indexes.document_store import content_hash
+from indexes.content_cache import ContentCache, cached_compute
 from indexes.index_kind import Hits
 from indexes.tilde.expansion import PassageExpander
 from indexes.tilde.expansion_cache import expand_with_cache
-from indexes.tilde.impact_cache import ImpactCache
 from indexes.tilde.scorer import (
     PassageImpacts,
     TildeScorer,
@@ -33,6 +32,7 @@ from indexes.tilde.scorer_store import resolve_scorer
 from indexes.versions import ProgressCallback
 
 ENCODE_CHUNK = 256
+QUERY_MAX_TOKENS = 512
 EXPANDER_MODEL = "splade-tiny-bert"
 
 
@@ -58,27 +58,21 @@ def encode_impacts(texts: Sequence[str], scorer_path: Path, expansion_top_k: int
                    progress: ProgressCallback | None = None) -> list[PassageImpacts]:
     """Impacts of ``texts`` (expanded first when ``expansion_top_k`` > 0), encoding only uncached texts."""
     scorer = load_scorer(str(scorer_path))
+    id_dtype = token_id_dtype(scorer.scorable.size)
+
+    def encode(batch: list[str]) -> list[PassageImpacts]:
+        if expansion_top_k > 0:
+            batch = expand_with_cache(batch, expansion_top_k, load_expander(expansion_top_k).expand)
+        return scorer.passage_impacts(batch)
+
     cache_name = f"tilde-{scorer.fingerprint()}-x{expansion_top_k}.sqlite"
-    cache = ImpactCache(get_settings().data_dir / "cache" / cache_name, token_id_dtype(scorer.scorable.size))
+    cache = ContentCache(get_settings().data_dir / "cache" / cache_name, "impacts", ("ids", "weights"))
     try:
-        hashes = [content_hash(text) for text in texts]
-        cached = cache.get_many(sorted(set(hashes)))
-        missing = list({h: i for i, h in enumerate(hashes) if h not in cached}.items())
-        done = len(texts) - len(missing)
-        if progress:
-            progress(done, len(texts))
-        for start in range(0, len(missing), ENCODE_CHUNK):
-            chunk = missing[start:start + ENCODE_CHUNK]
-            chunk_texts = [texts[i] for _, i in chunk]
-            if expansion_top_k > 0:
-                chunk_texts = expand_with_cache(chunk_texts, expansion_top_k, load_expander(expansion_top_k).expand)
-            impacts = scorer.passage_impacts(chunk_texts)
-            cache.put_many([h for h, _ in chunk], impacts)
-            cached.update({h: impact for (h, _), impact in zip(chunk, impacts)})
-            done += len(chunk)
-            if progress:
-                progress(done, len(texts))
-        return [cached[h] for h in hashes]
+        return cached_compute(
+            texts, cache, encode, to_row=lambda impacts: (impacts[0].tobytes(), impacts[1].tobytes()),
+            from_row=lambda row: (np.frombuffer(row[0], dtype=id_dtype),
+                                  np.frombuffer(row[1], dtype=np.float16)),
+            chunk=ENCODE_CHUNK, progress=progress)
     finally:
         cache.close()
 
@@ -105,8 +99,7 @@ class LoadedTilde:
 
     def query_vector(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """The query's scorable token ids and their counts (duplicates count, as in the paper)."""
-        ids = self.tokenizer(query, add_special_tokens=False, truncation=True, max_length=512)["input_ids"]
-        counts = query_counts(ids, self.scorable)
+        counts = query_counts(self.tokenizer, self.scorable, query, QUERY_MAX_TOKENS)
         return np.fromiter(counts.keys(), np.int64, len(counts)), np.fromiter(counts.values(), np.float32, len(counts))
 
     def search(self, queries: Sequence[str], top_k: int) -> list[Hits]:

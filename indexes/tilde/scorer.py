@@ -112,12 +112,13 @@ class TildeScorer(nn.Module):
 
     def query_counts(self, query: str) -> Counter[int]:
         """Scorable query token ids with their counts (the query is never encoded)."""
-        ids = self.tokenizer(query, add_special_tokens=False, truncation=True, max_length=self.max_length)["input_ids"]
-        return query_counts(ids, self.scorable)
+        return query_counts(self.tokenizer, self.scorable, query, self.max_length)
 
 
-def query_counts(token_ids: list[int], scorable: np.ndarray) -> Counter[int]:
-    return Counter(int(t) for t in token_ids if scorable[t])
+def query_counts(tokenizer: Any, scorable: np.ndarray, query: str, max_length: int) -> Counter[int]:
+    """Scorable token ids of a tokenized (never encoded) query, duplicates counted as in the paper."""
+    ids = tokenizer(query, add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
+    return Counter(int(t) for t in ids if scorable[t])
 
 
 def max_per_token(token_ids: np.ndarray, weights: np.ndarray, scorable: np.ndarray) -> PassageImpacts:
