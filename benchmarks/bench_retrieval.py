@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -19,19 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return 1000 * statistics.median(ordered), 1000 * ordered[int(0.95 * (len(ordered) - 1))]
-
-
-def timed_each(fn, items) -> list[float]:
-    samples = []
-    for item in items:
-        began = time.perf_counter()
-        fn(item)
-        samples.append(time.perf_counter() - began)
-    return samples
+from benchmarks.timing import percentiles, timed_each  # noqa: E402
 
 
 def row(label: str, ours: list[float], base: list[float], batch_seconds_ours: float, batch_seconds_base: float,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -22,21 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
+from benchmarks.timing import percentiles, timed_each  # noqa: E402
+
 PAPER_RERANK_MS = 20.5
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return 1000 * statistics.median(ordered), 1000 * ordered[int(0.95 * (len(ordered) - 1))]
-
-
-def timed(fn, items) -> list[float]:
-    samples = []
-    for item in items:
-        began = time.perf_counter()
-        fn(item)
-        samples.append(time.perf_counter() - began)
-    return samples
 
 
 def main() -> None:
@@ -60,9 +47,9 @@ def main() -> None:
     _, tilde = collection.loaded("tilde")
     bm25_hits = bm25.search(queries, args.depth)
     candidates = {q: [doc_id for doc_id, _ in hits] for q, hits in zip(queries, bm25_hits, strict=True)}
-    bm25_times = timed(lambda q: bm25.search([q], args.depth), queries)
-    rerank_times = timed(lambda q: tilde.score(q, candidates[q]), queries)
-    first_stage_times = timed(lambda q: tilde.search([q], args.depth), queries)
+    bm25_times = timed_each(lambda q: bm25.search([q], args.depth), queries)
+    rerank_times = timed_each(lambda q: tilde.score(q, candidates[q]), queries)
+    first_stage_times = timed_each(lambda q: tilde.search([q], args.depth), queries)
     b50, b95 = percentiles(bm25_times)
     print(f"SciFact, {len(queries)} queries, {collection.store.count()} passages")
     for label, samples, paper in (("rerank", rerank_times, f"   paper (CPU): {PAPER_RERANK_MS} ms"),
