@@ -77,6 +77,76 @@ def search_command(
         out.print(f"{rank:>2}. [{document.id}] {document.score:.4f}  {title[:80]}")
 
 
+@app.command("answer")
+def answer_command(
+    collection: str,
+    question: str,
+    retriever: Annotated[str, typer.Option(help="bm25 | dense | tilde | hybrid")] = "bm25",
+    top_k: Annotated[int, typer.Option(help="passages in the context (0: answer without retrieval)")] = 5,
+    rerank: Annotated[Optional[str], typer.Option(help="rerank method applied to the first --candidates")] = None,
+    candidates: int = 20,
+    compressor: Annotated[Optional[str], typer.Option(help="tcra-summary | tcra-semantic | crag")] = None,
+    compressor_option: Annotated[Optional[list[str]], typer.Option(
+        help="KEY=VALUE passed to the compressor (JSON values), e.g. ratio=0.5 or max_clusters=3")] = None,
+    model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
+    max_new_tokens: int = 64,
+    stream: Annotated[bool, typer.Option(help="print the answer as it is generated")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole result as JSON")] = False,
+) -> None:
+    """Answer a question from a collection's passages, citing them as [n]."""
+    import threading
+
+    from rag.answer_pipeline import AnswerConfig, AnswerPipeline
+
+    config = AnswerConfig(retriever=retriever, top_k=top_k, rerank=rerank, candidates=candidates,
+                          compressor=compressor, model=model, max_new_tokens=max_new_tokens,
+                          compressor_options=tuple(sorted(_key_values(compressor_option or [],
+                                                                      "--compressor-option").items())))
+    pipeline = AnswerPipeline(collection, config)
+    if as_json or not stream:
+        result = pipeline.run(question)
+        if as_json:
+            out.print_json(json.dumps(result))
+            return
+    else:
+        result = {}
+        for event in pipeline.stream(question, threading.Event()):
+            if event["event"] == "token":
+                out.print(event["data"]["text"], end="", highlight=False)
+            elif event["event"] == "done":
+                result = event["data"]
+        out.print()
+    if not stream:
+        out.print(result["answer"], highlight=False)
+    for citation in result["citations"]:
+        out.print(f"[{citation['n']}] {citation['title'] or citation['id']}", highlight=False)
+    tokens, timings = result["tokens"], result["timings_ms"]
+    err.print(f"prompt {tokens['prompt']} tokens (context {tokens['context']} of {tokens['retrieved_context']} "
+              f"retrieved), {tokens['generated']} generated; "
+              + ", ".join(f"{stage} {ms:.0f} ms" for stage, ms in timings.items()))
+
+
+@app.command("eval-answers")
+def eval_answers(
+    dataset: Annotated[Path, typer.Option(help="QA folder: corpus.jsonl[.gz] and questions*.jsonl[.gz]")],
+    variant: Annotated[list[str], typer.Option(
+        help="none | rag@K | tcra-summary@K | tcra-semantic@K | crag@K; repeat to compare")] = ["none", "rag@5"],
+    max_questions: Annotated[Optional[int], typer.Option(help="the first N questions (a fixed sample)")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("reports/answers"),
+    retriever: str = "bm25",
+    model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
+    max_new_tokens: int = 24,
+    latency_sample: Annotated[int, typer.Option(help="questions run one at a time for end-to-end latency")] = 20,
+    batch_size: Annotated[int, typer.Option(help="questions generated together after the latency sample")] = 8,
+) -> None:
+    """Evaluate answers (EM, token F1), prompt tokens and latency of answer variants on a QA dataset."""
+    from evals.answer_runner import run_answer_evaluation
+
+    run_answer_evaluation(dataset, variant, max_questions, out_dir, retriever, model, max_new_tokens,
+                          latency_sample, batch_size)
+    out.print(f"report: {out_dir / 'report.json'}")
+
+
 @collections_app.command("list")
 def collections_list() -> None:
     """List collection names."""
@@ -322,13 +392,13 @@ def quickstart(
         serve(port=port)
 
 
-def _key_values(pairs: list[str]) -> dict[str, object]:
+def _key_values(pairs: list[str], flag: str = "--rerank-option") -> dict[str, object]:
     """"window=20" → {"window": 20}; values are JSON when they parse, else strings."""
     parsed: dict[str, object] = {}
     for pair in pairs:
         key, separator, value = pair.partition("=")
         if not separator or not key:
-            raise InvalidInputError(f"--rerank-option '{pair}' is not KEY=VALUE.")
+            raise InvalidInputError(f"{flag} '{pair}' is not KEY=VALUE.")
         try:
             parsed[key] = json.loads(value)
         except json.JSONDecodeError:

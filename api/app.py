@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.metrics import REQUEST_SECONDS
-from api.routers import collections, health, jobs, search
+from api.routers import answer, collections, health, jobs, search
 from core.errors import SiftragError
 
 log = logging.getLogger("siftrag.api")
@@ -80,7 +80,7 @@ def create_app() -> FastAPI:
         log.exception("unhandled error")
         return JSONResponse({"detail": f"Internal error ({type(error).__name__})."}, status_code=500)
 
-    for router in (health.router, collections.router, search.router, jobs.router):
+    for router in (health.router, collections.router, search.router, answer.router, jobs.router):
         app.include_router(router)
     app.add_middleware(ObserveAndShed)
     return app

@@ -1,7 +1,7 @@
 """Prometheus metrics: request latency by route, job counts by state, index sizes."""
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry()
 REQUEST_SECONDS = Histogram(
@@ -13,6 +13,8 @@ INDEX_DOCUMENTS = Gauge("siftrag_index_documents", "Documents in the live index 
                         ["collection", "kind"], registry=REGISTRY)
 COLLECTION_DOCUMENTS = Gauge("siftrag_collection_documents", "Documents in the store", ["collection"],
                              registry=REGISTRY)
+ANSWER_STREAMS = Counter("siftrag_answer_streams", "Streamed answers by outcome (completed, disconnected)",
+                         ["outcome"], registry=REGISTRY)
 
 
 def render() -> tuple[bytes, str]:

@@ -119,3 +119,44 @@ class EvaluationRequest(Strict):
 
 class JobList(BaseModel):
     jobs: list[Job]
+
+
+Compressor = Literal["tcra-summary", "tcra-semantic", "crag"]
+
+
+class AnswerRequest(Strict):
+    collection: str = Field(min_length=1)
+    question: str = Field(min_length=1, description="the question to answer")
+    retriever: Retriever = "bm25"
+    top_k: int = Field(default=5, ge=0, le=100, description="passages in the context; 0 answers without retrieval")
+    rerank: str | None = Field(default=None, description="rerank method applied to the first `candidates` hits")
+    candidates: int = Field(default=20, ge=1)
+    compressor: Compressor | None = None
+    compressor_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="e.g. {'ratio': 0.5} (tcra-*) or {'max_clusters': 3} (crag)")
+    model: str | None = Field(default=None, description="LLM; default from settings")
+    max_new_tokens: int = Field(default=128, ge=1, le=2048)
+
+    @model_validator(mode="after")
+    def question_has_text(self) -> "AnswerRequest":
+        if not self.question.strip():
+            raise ValueError("question must contain text")
+        return self
+
+
+class PassageOut(BaseModel):
+    n: int
+    id: str
+    title: str | None = None
+    content: str
+    source_ids: list[str]
+    score: float | None = None
+
+
+class AnswerResponse(BaseModel):
+    answer: str
+    citations: list[PassageOut]
+    passages: list[PassageOut]
+    compression: dict[str, Any] | None = None
+    timings_ms: dict[str, float]
+    tokens: dict[str, int]

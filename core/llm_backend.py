@@ -3,16 +3,19 @@
 - ``next_token_logprobs``: batched log-probs of the token after each prompt (left padding).
 - ``query_attention``: attention from query spans to every earlier position, per layer and head,
   computed from a cached document prefix, so only Lq × L rows are ever materialized.
-- ``generate``: greedy generation with per-step log-probs and entropy.
+- ``generate``: greedy generation with per-step log-probs and entropy; ``generate_batch`` for many
+  prompts at once (left padding); ``stream`` yields text as it is generated and stops when cancelled.
 Device and dtype are chosen once (CUDA + bf16 when present). Calls are serialized by a lock.
 """
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from core.errors import InvalidInputError
 from core.model_loading import load_causal_lm
@@ -158,6 +161,76 @@ class LLMBackend:
             counter.generated_tokens += len(out.logits)
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         return Generation(text=text, token_ids=new_ids, logprobs=logprobs, entropies=entropies)
+
+    @torch.no_grad()
+    def generate_batch(self, prompts: list[str], max_new_tokens: int, counter: CallCounter | None = None,
+                       batch_size: int = 8) -> list[str]:
+        """Greedy completions of several prompts, ``batch_size`` at a time (left padding)."""
+        texts: list[str] = []
+        with self.lock:
+            for start in range(0, len(prompts), batch_size):
+                batch = self.tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
+                                       add_special_tokens=False).to(self.device)
+                self.check_fits(batch.input_ids.shape[1] + max_new_tokens, "A prompt plus its completion")
+                sequences = self.model.generate(
+                    **batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
+                    temperature=None, top_p=None, top_k=None,
+                )[:, batch.input_ids.shape[1]:]
+                texts += self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
+                if counter:
+                    generated = int((sequences != self.tokenizer.pad_token_id).sum())
+                    counter.forward_passes += sequences.shape[1]
+                    counter.prompt_tokens += int(batch.attention_mask.sum())
+                    counter.generated_tokens += generated
+        return [text.strip() for text in texts]
+
+    def stream(self, prompt: str, max_new_tokens: int, cancel: threading.Event,
+               counter: CallCounter | None = None) -> Iterator[str]:
+        """Greedy generation yielding text pieces as they are decoded. Setting ``cancel`` (or closing the
+        iterator) stops the model at its next decoding step; the backend lock is held until it has stopped."""
+        inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+        self.check_fits(inputs.input_ids.shape[1] + max_new_tokens, "The prompt plus the answer")
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        criteria = _CancelOrCount(cancel)
+        failure: list[BaseException] = []
+
+        def decode() -> None:
+            try:
+                with self.lock, torch.no_grad():
+                    self.model.generate(
+                        **inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([criteria]),
+                        pad_token_id=self.tokenizer.pad_token_id, temperature=None, top_p=None, top_k=None,
+                    )
+            except BaseException as error:  # surfaced to the consumer below
+                failure.append(error)
+                streamer.end()
+
+        worker = threading.Thread(target=decode, name="llm-stream", daemon=True)
+        worker.start()
+        try:
+            yield from streamer
+        finally:
+            cancel.set()
+            worker.join()
+            if counter:
+                counter.forward_passes += criteria.steps
+                counter.prompt_tokens += inputs.input_ids.shape[1]
+                counter.generated_tokens += criteria.steps
+        if failure:
+            raise failure[0]
+
+
+class _CancelOrCount(StoppingCriteria):
+    """Stops generation once ``cancel`` is set; counts the decoding steps it saw."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.steps = 0
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        self.steps += 1
+        return torch.full((input_ids.shape[0],), self.cancel.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 @lru_cache(maxsize=2)

@@ -77,3 +77,33 @@ def test_bad_corpus_leaves_no_half_written_collection(data_dir: Path, tmp_path: 
     collection = collection_manager().get("beir-bad")
     assert collection.store.count() == 0
     assert collection.versions("bm25").current() is None
+
+
+def test_answer_prints_the_answer_and_its_costs(built_slice, data_dir: Path) -> None:
+    result = siftrag("answer", "slice", "Does vitamin D deficiency affect bone health?", "--top-k", "2",
+                     "--max-new-tokens", "8", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() and "prompt" in result.stderr and "generate" in result.stderr
+    empty = siftrag("answer", "slice", " ", data_dir=data_dir)
+    assert empty.returncode == 2 and empty.stderr.startswith("error: The question must be a non-empty string.")
+    option = siftrag("answer", "slice", "q", "--compressor", "crag", "--compressor-option", "clusters", data_dir=data_dir)
+    assert option.returncode == 2 and "--compressor-option 'clusters' is not KEY=VALUE" in option.stderr
+
+
+def test_eval_answers_scores_variants_on_2wikimultihopqa(data_dir: Path, tmp_path: Path) -> None:
+    result = siftrag("eval-answers", "--dataset", str(SHARED_DATA / "2wikimultihopqa"), "--variant", "none",
+                     "--variant", "rag@2", "--variant", "tcra-semantic@2", "--max-questions", "3",
+                     "--latency-sample", "1", "--batch-size", "2", "--max-new-tokens", "8",
+                     "--out", str(tmp_path / "a"), data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    variants = report["variants"]
+    assert list(variants) == ["none", "rag@2", "tcra-semantic@2"] and report["questions"] == 3
+    assert all(0 <= v["EM"] <= v["F1"] + 1e-9 <= 1 for v in variants.values())
+    assert variants["none"]["context_tokens"] == 0 < variants["rag@2"]["context_tokens"]
+    assert variants["tcra-semantic@2"]["vs_rag"]["context_token_reduction"] > 0
+    rows = (tmp_path / "a" / "predictions-rag-at-2.jsonl").read_text().splitlines()
+    assert len(rows) == 3 and {"prediction", "em", "f1", "tokens"} <= set(json.loads(rows[0]))
+    bad = siftrag("eval-answers", "--dataset", str(SHARED_DATA / "2wikimultihopqa"), "--variant", "rag",
+                  "--out", str(tmp_path / "b"), data_dir=data_dir)
+    assert bad.returncode == 2 and "Variant 'rag'" in bad.stderr

@@ -1,0 +1,68 @@
+"""Answer routes: ``/v1/answer`` (the whole answer at once) and ``/v1/answer/stream`` (server-sent events)."""
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
+
+from api.auth import require_query_access
+from api.metrics import ANSWER_STREAMS
+from api.schemas import AnswerRequest, AnswerResponse
+from core.errors import TooLargeError
+from core.settings import get_settings
+from rag.answer_pipeline import AnswerConfig, AnswerPipeline
+
+router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_query_access)])
+
+
+def _pipeline(body: AnswerRequest) -> AnswerPipeline:
+    settings = get_settings()
+    if len(body.question) > settings.max_query_chars:
+        raise TooLargeError(f"A question of {len(body.question)} characters exceeds the limit of "
+                            f"{settings.max_query_chars}.")
+    if max(body.top_k, body.candidates if body.rerank else 0) > settings.max_rerank_documents:
+        raise TooLargeError(f"More than {settings.max_rerank_documents} passages per question are not accepted.")
+    config = AnswerConfig(retriever=body.retriever, top_k=body.top_k, rerank=body.rerank, candidates=body.candidates,
+                          compressor=body.compressor, compressor_options=tuple(sorted(body.compressor_options.items())),
+                          model=body.model, max_new_tokens=body.max_new_tokens)
+    return AnswerPipeline(body.collection, config)
+
+
+@router.post("/answer", response_model=AnswerResponse)
+async def answer(body: AnswerRequest) -> dict[str, Any]:
+    """Retrieve, optionally rerank and compress, then generate an answer citing passages as [n]."""
+    pipeline = _pipeline(body)
+    return await run_in_threadpool(pipeline.run, body.question)
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.post("/answer/stream", responses={200: {"content": {"text/event-stream": {}}}})
+async def answer_stream(body: AnswerRequest) -> StreamingResponse:
+    """Server-sent events: ``context`` (the passages read), ``token`` (each text piece), ``done`` (the full
+    result, as ``/v1/answer`` returns it). Bad input fails with 4xx before the stream starts; a client that
+    disconnects stops generation at the next token."""
+    pipeline = _pipeline(body)
+    prepared = await run_in_threadpool(pipeline.prepare, body.question)
+    cancel = threading.Event()
+
+    async def events() -> AsyncIterator[str]:
+        outcome = "disconnected"
+        try:
+            async for event in iterate_in_threadpool(pipeline.stream_prepared(prepared, cancel)):
+                yield _event(event["event"], event["data"])
+            outcome = "completed"
+        finally:
+            cancel.set()
+            ANSWER_STREAMS.labels(outcome).inc()
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

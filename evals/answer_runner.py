@@ -1,0 +1,153 @@
+"""Answer evaluation: EM / token F1, prompt tokens and latency of answer-pipeline variants on a QA dataset.
+
+A variant is ``none`` (closed book), ``rag@K`` (top-K passages) or ``COMPRESSOR@K`` (``tcra-summary@5``,
+``tcra-semantic@5``, ``crag@20``). The first ``latency_sample`` questions run one at a time through the
+whole pipeline (end-to-end latency); the rest are prepared one at a time and generated in batches."""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from core.errors import InvalidInputError
+from evals.dataset_collection import ensure_dataset_collection
+from evals.qa_dataset import QAItem, read_questions
+from evals.qa_metrics import exact_match, token_f1
+from indexes.retriever import collection_manager
+from rag.answer_pipeline import AnswerConfig, AnswerPipeline
+from rag.answer_prompt import short_answer
+from rag.compressors.registry import COMPRESSORS
+from rag.retrieval import index_kinds_of
+
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    compressor: str | None
+    top_k: int
+
+
+def parse_variant(spec: str) -> Variant:
+    """``none`` | ``rag@K`` | ``<compressor>@K``."""
+    if spec == "none":
+        return Variant(spec, None, 0)
+    method, _, k = spec.partition("@")
+    if method != "rag" and method not in COMPRESSORS or not k.isdigit() or int(k) < 1:
+        raise InvalidInputError(f"Variant '{spec}' is not none, rag@K or one of {', '.join(COMPRESSORS)} with @K.")
+    return Variant(spec, None if method == "rag" else method, int(k))
+
+
+def evaluate_variant(pipeline: AnswerPipeline, questions: list[QAItem], latency_sample: int, batch_size: int,
+                     progress: Progress) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Scores and costs of one variant, and one prediction row per question."""
+    task = progress.add_task(pipeline.config.compressor or f"k={pipeline.config.top_k}", total=len(questions))
+    rows: list[dict[str, Any]] = []
+    latencies: list[float] = []
+    began = time.perf_counter()
+    for item in questions[:latency_sample]:
+        result = pipeline.run(item.question)
+        latencies.append(result["timings_ms"]["total"])
+        rows.append(_row(item, result["answer"], result["tokens"], result["compression"], result["timings_ms"]))
+        progress.advance(task)
+    rest = questions[latency_sample:]
+    for start in range(0, len(rest), batch_size):
+        chunk = rest[start:start + batch_size]
+        prepared = [pipeline.prepare(item.question) for item in chunk]
+        prompts = [pipeline.generator.prompt(p.question, p.context) for p in prepared]
+        answers = pipeline.generator.llm.generate_batch(prompts, pipeline.config.max_new_tokens, batch_size=batch_size)
+        for item, prep, answer in zip(chunk, prepared, answers):
+            rows.append(_row(item, answer, prep.tokens, prep.compression, prep.timings_ms))
+        progress.advance(task, len(chunk))
+    seconds = time.perf_counter() - began
+    summary = {
+        "questions": len(rows),
+        "EM": _mean(r["em"] for r in rows), "F1": _mean(r["f1"] for r in rows),
+        "prompt_tokens": _mean(r["tokens"]["prompt"] for r in rows),
+        "context_tokens": _mean(r["tokens"]["context"] for r in rows),
+        "retrieved_context_tokens": _mean(r["tokens"]["retrieved_context"] for r in rows),
+        "compression_ratio": _mean(r["compression_ratio"] for r in rows if r["compression_ratio"] is not None),
+        "compress_ms": _mean(r["timings_ms"].get("compress", 0.0) for r in rows),
+        "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
+        "latency_ms_mean": round(statistics.fmean(latencies), 1) if latencies else None,
+        "latency_questions": len(latencies),
+        "seconds_per_question": round(seconds / max(len(rows), 1), 3),
+    }
+    return summary, rows
+
+
+def _row(item: QAItem, answer: str, tokens: dict[str, int], compression: dict[str, Any] | None,
+         timings: dict[str, float]) -> dict[str, Any]:
+    prediction = short_answer(answer)
+    return {"id": item.id, "question": item.question, "answers": list(item.answers), "output": answer,
+            "prediction": prediction, "em": exact_match(prediction, item.answers),
+            "f1": round(token_f1(prediction, item.answers), 4), "tokens": tokens, "timings_ms": timings,
+            "compression_ratio": compression["compression_ratio"] if compression else None}
+
+
+def _mean(values: Any) -> float | None:
+    values = list(values)
+    return round(statistics.fmean(values), 4) if values else None
+
+
+def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None, out_dir: Path,
+                          retriever: str = "bm25", model: str | None = None, max_new_tokens: int = 24,
+                          latency_sample: int = 20, batch_size: int = 8) -> dict[str, Any]:
+    """Evaluate each variant on the first ``limit`` questions; writes report.json, report.md and predictions."""
+    parsed = [parse_variant(v) for v in variants]
+    configs = [AnswerConfig(retriever=retriever, top_k=v.top_k, compressor=v.compressor, model=model,
+                            max_new_tokens=max_new_tokens) for v in parsed]
+    for config in configs:
+        config.check()
+    questions = read_questions(dataset, limit)
+    collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"dataset": str(dataset), "retriever": retriever, "questions": len(questions),
+                              "max_new_tokens": max_new_tokens, "model": configs[0].model or "default",
+                              "variants": {}}
+    with Progress(console=console) as progress:
+        for variant, config in zip(parsed, configs):
+            summary, rows = evaluate_variant(AnswerPipeline(collection.name, config), questions, latency_sample,
+                                             batch_size, progress)
+            report["variants"][variant.name] = summary
+            with (out_dir / f"predictions-{variant.name.replace('@', '-at-')}.jsonl").open("w") as handle:
+                handle.writelines(json.dumps(row) + "\n" for row in rows)
+    _add_reductions(report["variants"])
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    console.print(render(report))
+    return report
+
+
+def _add_reductions(results: dict[str, dict[str, Any]]) -> None:
+    """Token reduction and EM/F1 change of each compressor against plain RAG at the same k, when both ran."""
+    for name, summary in results.items():
+        method, _, k = name.partition("@")
+        baseline = results.get(f"rag@{k}")
+        if method in COMPRESSORS and baseline:
+            summary["vs_rag"] = {
+                "prompt_token_reduction": round(1 - summary["prompt_tokens"] / baseline["prompt_tokens"], 4),
+                "context_token_reduction": round(1 - summary["context_tokens"] / baseline["context_tokens"], 4),
+                "EM_change": round(summary["EM"] - baseline["EM"], 4),
+                "F1_change": round(summary["F1"] - baseline["F1"], 4),
+            }
+
+
+def render(report: dict[str, Any]) -> Table:
+    table = Table(title=f"{report['dataset']} — {report['questions']} questions, {report['retriever']}")
+    for column in ("variant", "EM", "F1", "prompt tok", "ctx tok", "ratio", "vs rag@k tokens", "p50 ms", "s/q"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for name, s in report["variants"].items():
+        reduction = s.get("vs_rag", {}).get("prompt_token_reduction")
+        table.add_row(name, f"{s['EM']:.3f}", f"{s['F1']:.3f}", f"{s['prompt_tokens']:.0f}",
+                      f"{s['context_tokens']:.0f}", "" if s["compression_ratio"] is None else f"{s['compression_ratio']:.2f}",
+                      "" if reduction is None else f"{-100 * reduction:+.0f}%",
+                      "" if s["latency_ms_p50"] is None else f"{s['latency_ms_p50']:.0f}", f"{s['seconds_per_question']:.2f}")
+    return table

@@ -1,0 +1,42 @@
+"""Question-answering datasets: questions with gold answers beside a BEIR-style passage corpus.
+
+2WikiMultihopQA (``questions.dev500.jsonl[.gz]``: question, answer) and StrategyQA (yes/no answers)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import InvalidInputError, NotFoundError
+from core.jsonl import iter_json_lines
+
+
+@dataclass(frozen=True)
+class QAItem:
+    id: str
+    question: str
+    answers: tuple[str, ...]
+
+
+def questions_file(root: Path) -> Path:
+    """The dataset's question file: ``questions*.jsonl[.gz]``, the dev500 sample when there are several."""
+    found = sorted(root.glob("questions*.jsonl*"))
+    if not found:
+        raise NotFoundError(f"No questions*.jsonl[.gz] file in '{root}'.")
+    preferred = [p for p in found if "dev500" in p.name]
+    return (preferred or found)[0]
+
+
+def read_questions(root: Path, limit: int | None = None) -> list[QAItem]:
+    """Questions in file order (a fixed sample: the first ``limit``); answers from ``answer`` (and aliases)."""
+    path = questions_file(root)
+    items: list[QAItem] = []
+    for number, record in iter_json_lines(path):
+        if not isinstance(record, dict) or "question" not in record or "answer" not in record:
+            raise InvalidInputError(f"{path}:{number}: expected a JSON object with 'question' and 'answer'.")
+        answer = record["answer"]
+        answers = ("yes" if answer else "no",) if isinstance(answer, bool) else (str(answer),)
+        aliases = tuple(str(a) for a in record.get("answer_aliases", []) or [])
+        items.append(QAItem(str(record.get("_id", record.get("qid", number))), record["question"], answers + aliases))
+        if limit is not None and len(items) >= limit:
+            break
+    return items

@@ -1,0 +1,150 @@
+"""The answer pipeline: retrieve → optional rerank → optional compress → generate, with per-stage timings
+and token counts. ``run`` answers at once; ``stream`` yields events while the answer is written."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from haystack import Document
+
+from core.errors import InvalidInputError
+from core.llm_backend import CallCounter
+from indexes.retriever import collection_manager
+from rag.answer_generator import AnswerGenerator
+from rag.answer_prompt import cited_numbers
+from rag.compressors.compressor import context_tokens
+from rag.compressors.registry import check_compressor_options, compressor
+from rag.retrieval import make_retriever
+from rerankers.registry import check_options, reranker
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How to answer: which index, how many passages, which reranker and compressor, which LLM."""
+
+    retriever: str = "bm25"
+    top_k: int = 5
+    rerank: str | None = None
+    candidates: int = 20
+    compressor: str | None = None
+    compressor_options: tuple[tuple[str, Any], ...] = ()
+    model: str | None = None
+    max_new_tokens: int = 64
+
+    def check(self) -> None:
+        """InvalidInputError for a bad combination, before anything is loaded."""
+        if self.top_k < 0:
+            raise InvalidInputError("top_k must be ≥ 0 (0 answers without retrieval).")
+        if self.rerank:
+            check_options(self.rerank, {})
+            if self.candidates < self.top_k:
+                raise InvalidInputError("candidates must be ≥ top_k when rerank is set.")
+        if self.compressor:
+            check_compressor_options(self.compressor, dict(self.compressor_options))
+
+
+@dataclass
+class Prepared:
+    """Everything up to generation: the passages retrieved and the context the LLM will read."""
+
+    question: str
+    retrieved: list[Document]
+    context: list[Document]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+    compression: dict[str, Any] | None = None
+    began: float = field(default_factory=time.perf_counter)
+
+
+class AnswerPipeline:
+    """Answers questions over one collection with one ``AnswerConfig``."""
+
+    def __init__(self, collection: str, config: AnswerConfig = AnswerConfig()) -> None:
+        config.check()
+        self.collection = collection
+        self.config = config
+        self.generator = AnswerGenerator(config.model, config.max_new_tokens)
+
+    def prepare(self, question: str) -> Prepared:
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidInputError("The question must be a non-empty string.")
+        config = self.config
+        prepared = Prepared(question, [], [])
+        if config.top_k == 0:
+            collection_manager().get(self.collection)  # a closed-book answer still names a real collection
+            return self._count(prepared)
+        began = time.perf_counter()
+        depth = config.candidates if config.rerank else config.top_k
+        documents = make_retriever(config.retriever, self.collection).run(question, depth)["documents"]
+        prepared.timings_ms["retrieve"] = _ms(began)
+        if config.rerank and documents:
+            began = time.perf_counter()
+            documents = reranker(config.rerank, config.model, collection=self.collection).run(
+                query=question, documents=documents, top_k=config.top_k)["documents"]
+            prepared.timings_ms["rerank"] = _ms(began)
+        prepared.retrieved = documents
+        prepared.context = documents
+        if config.compressor and documents:
+            began = time.perf_counter()
+            result = compressor(config.compressor, config.model, config.compressor_options).run(
+                query=question, documents=documents)
+            prepared.context, prepared.compression = result["documents"], result["meta"]
+            prepared.timings_ms["compress"] = _ms(began)
+        return self._count(prepared)
+
+    def _count(self, prepared: Prepared) -> Prepared:
+        llm = self.generator.llm
+        prepared.tokens["retrieved_context"] = context_tokens(llm, prepared.retrieved)
+        prepared.tokens["context"] = context_tokens(llm, prepared.context)
+        prepared.tokens["prompt"] = llm.count_tokens(self.generator.prompt(prepared.question, prepared.context))
+        return prepared
+
+    def run(self, question: str) -> dict[str, Any]:
+        """The answer, the passages it cites, timings (ms) and token counts of every stage."""
+        prepared = self.prepare(question)
+        generated = self.generator.run(query=question, documents=prepared.context)
+        prepared.timings_ms["generate"] = generated["meta"]["latency_ms"]
+        return self.response(prepared, generated["answer"], generated["meta"]["generated_tokens"])
+
+    def stream(self, question: str, cancel: threading.Event) -> Iterator[dict[str, Any]]:
+        """``prepare`` then ``stream_prepared``."""
+        yield from self.stream_prepared(self.prepare(question), cancel)
+
+    def stream_prepared(self, prepared: Prepared, cancel: threading.Event) -> Iterator[dict[str, Any]]:
+        """Events: ``context`` (the passages read), ``token`` (text pieces), ``done`` (what ``run`` returns).
+        Setting ``cancel`` stops generation at the next token."""
+        yield {"event": "context", "data": {"passages": [_passage(n, d) for n, d in enumerate(prepared.context, 1)],
+                                             "timings_ms": prepared.timings_ms, "tokens": prepared.tokens}}
+        counter = CallCounter()
+        pieces: list[str] = []
+        began = time.perf_counter()
+        for piece in self.generator.stream(prepared.question, prepared.context, cancel, counter):
+            pieces.append(piece)
+            yield {"event": "token", "data": {"text": piece}}
+        prepared.timings_ms["generate"] = _ms(began)
+        yield {"event": "done", "data": self.response(prepared, "".join(pieces).strip(), counter.generated_tokens)}
+
+    def response(self, prepared: Prepared, answer: str, generated_tokens: int) -> dict[str, Any]:
+        context = prepared.context
+        citations = [_passage(n, context[n - 1]) for n in cited_numbers(answer, len(context))]
+        return {
+            "answer": answer,
+            "citations": citations,
+            "passages": [_passage(n, d) for n, d in enumerate(context, 1)],
+            "compression": prepared.compression,
+            "timings_ms": {**prepared.timings_ms, "total": _ms(prepared.began)},
+            "tokens": {**prepared.tokens, "generated": generated_tokens},
+        }
+
+
+def _passage(number: int, document: Document) -> dict[str, Any]:
+    meta = document.meta or {}
+    return {"n": number, "id": document.id, "title": meta.get("title"), "content": document.content or "",
+            "source_ids": meta.get("source_ids", [document.id]), "score": document.score}
+
+
+def _ms(began: float) -> float:
+    return round(1000 * (time.perf_counter() - began), 3)

@@ -1,0 +1,1 @@
+"""Context compressors: TCRA summarization and semantic compression, CRAG cluster summaries."""
