@@ -385,10 +385,19 @@ def quickstart(
         out.print(f"\n[bold]{data.queries[qid]}[/bold]")
         for document in retriever.run(data.queries[qid], top_k=3)["documents"]:
             out.print(f"  [{document.id}] {document.meta.get('title', '')[:90]}")
+    from core.settings import get_settings
+    from rag.answer_pipeline import AnswerConfig, AnswerPipeline
+
+    question = data.queries[sorted(data.queries)[0]]
+    result = AnswerPipeline(name, AnswerConfig(retriever="hybrid", top_k=3, max_new_tokens=48)).run(question)
+    out.print(f"\n[bold]answer[/bold] ({get_settings().llm_model}, hybrid top-3): {result['answer']}",
+              highlight=False)
     if serve_api:
         out.print(f"\nserving on http://127.0.0.1:{port} (Ctrl-C stops). Try:\n  curl -s localhost:{port}/v1/search "
                   f"-H 'Content-Type: application/json' -d '{{\"collection\": \"{name}\", \"query\": "
-                  f"\"vitamin D and bone health\", \"retriever\": \"hybrid\", \"top_k\": 3}}'")
+                  f"\"vitamin D and bone health\", \"retriever\": \"hybrid\", \"top_k\": 3}}'\n  curl -sN localhost:{port}/v1/answer/stream "
+                  f"-H 'Content-Type: application/json' -d '{{\"collection\": \"{name}\", \"question\": "
+                  f"\"Does vitamin D affect bone health?\", \"top_k\": 3}}'")
         serve(port=port)
 
 

@@ -13,7 +13,7 @@ INDEX_DOCUMENTS = Gauge("siftrag_index_documents", "Documents in the live index 
                         ["collection", "kind"], registry=REGISTRY)
 COLLECTION_DOCUMENTS = Gauge("siftrag_collection_documents", "Documents in the store", ["collection"],
                              registry=REGISTRY)
-ANSWER_STREAMS = Counter("siftrag_answer_streams", "Streamed answers by outcome (completed, disconnected)",
+ANSWER_STREAMS = Counter("siftrag_answer_streams", "Streamed answers by outcome (completed, disconnected, failed)",
                          ["outcome"], registry=REGISTRY)
 
 

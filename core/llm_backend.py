@@ -94,6 +94,25 @@ class LLMBackend:
         return torch.cat(rows)
 
     @torch.no_grad()
+    def score_continuation(self, prompt: str, continuation_ids: list[int],
+                           counter: CallCounter | None = None) -> Generation:
+        """Teacher-forced ``continuation_ids`` after ``prompt``: the log-prob and entropy of each token's
+        distribution, as ``generate`` reports them for its own tokens."""
+        prompt_ids = self.encode(prompt)
+        self.check_fits(len(prompt_ids) + len(continuation_ids), "The prompt plus the continuation")
+        with self.lock:
+            ids = torch.tensor([prompt_ids + continuation_ids], device=self.device)
+            logits = self.model(ids, use_cache=False).logits[0, len(prompt_ids) - 1:-1].float()
+        distribution = torch.log_softmax(logits, dim=-1)
+        chosen = distribution[torch.arange(len(continuation_ids)), torch.tensor(continuation_ids)]
+        entropies = -(distribution.exp() * distribution).sum(dim=-1)
+        if counter:
+            counter.forward_passes += 1
+            counter.prompt_tokens += len(prompt_ids) + len(continuation_ids)
+        return Generation(text=self.tokenizer.decode(continuation_ids), token_ids=list(continuation_ids),
+                          logprobs=chosen.cpu().tolist(), entropies=entropies.cpu().tolist())
+
+    @torch.no_grad()
     def query_attention(self, prefix_ids: list[int], spans: list[list[int]], layers: range | None = None,
                         counter: CallCounter | None = None) -> list[torch.Tensor]:
         """For each query span (appended after the shared prefix), the attention its tokens pay to every

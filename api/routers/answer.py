@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,10 +15,11 @@ from starlette.concurrency import iterate_in_threadpool
 from api.auth import require_query_access
 from api.metrics import ANSWER_STREAMS
 from api.schemas import AnswerRequest, AnswerResponse
-from core.errors import TooLargeError
+from core.errors import SiftragError, TooLargeError
 from core.settings import get_settings
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
 
+log = logging.getLogger("siftrag.api")
 router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_query_access)])
 
 
@@ -48,8 +50,8 @@ def _event(name: str, data: dict[str, Any]) -> str:
 @router.post("/answer/stream", responses={200: {"content": {"text/event-stream": {}}}})
 async def answer_stream(body: AnswerRequest) -> StreamingResponse:
     """Server-sent events: ``context`` (the passages read), ``token`` (each text piece), ``done`` (the full
-    result, as ``/v1/answer`` returns it). Bad input fails with 4xx before the stream starts; a client that
-    disconnects stops generation at the next token."""
+    result, as ``/v1/answer`` returns it), or ``error`` if generation fails after the stream started. Bad input
+    fails with 4xx before the stream starts; a client that disconnects stops generation at the next token."""
     pipeline = _pipeline(body)
     prepared = await run_in_threadpool(pipeline.prepare, body.question)
     cancel = threading.Event()
@@ -60,6 +62,13 @@ async def answer_stream(body: AnswerRequest) -> StreamingResponse:
             async for event in iterate_in_threadpool(pipeline.stream_prepared(prepared, cancel)):
                 yield _event(event["event"], event["data"])
             outcome = "completed"
+        except SiftragError as error:  # headers are sent: the failure travels as an event
+            outcome = "failed"
+            yield _event("error", {"detail": str(error)})
+        except Exception as error:
+            outcome = "failed"
+            log.exception("answer stream failed")
+            yield _event("error", {"detail": f"Internal error ({type(error).__name__})."})
         finally:
             cancel.set()
             ANSWER_STREAMS.labels(outcome).inc()
