@@ -147,6 +147,27 @@ def eval_answers(
     out.print(f"report: {out_dir / 'report.json'}")
 
 
+@app.command("eval-dynamic")
+def eval_dynamic(
+    dataset: Annotated[Path, typer.Option(help="QA folder: corpus and questions*.jsonl[.gz]")],
+    policy: Annotated[list[str], typer.Option(
+        help="none | single | fixed-length | fixed-sentence | flare | dragin; repeat to compare")] = ["single", "dragin"],
+    max_questions: Annotated[Optional[int], typer.Option(help="the first N questions (a fixed sample)")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("reports/dynamic"),
+    retriever: str = "bm25",
+    model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
+    max_new_tokens: int = 96,
+    option: Annotated[Optional[list[str]], typer.Option(
+        help="KEY=VALUE for the policies, e.g. threshold=1.2, flare_probability=0.4, interval_tokens=32")] = None,
+) -> None:
+    """Evaluate dynamic retrieval (DRAGIN and its baselines): EM/F1 or accuracy, retrieval and LM calls, latency."""
+    from evals.dynamic_runner import run_dynamic_evaluation
+
+    run_dynamic_evaluation(dataset, policy, max_questions, out_dir, retriever, model, max_new_tokens,
+                           _key_values(option or [], "--option"))
+    out.print(f"report: {out_dir / 'report.json'}")
+
+
 @collections_app.command("list")
 def collections_list() -> None:
     """List collection names."""

@@ -122,6 +122,7 @@ class JobList(BaseModel):
 
 
 Compressor = Literal["tcra-summary", "tcra-semantic", "crag"]
+Dynamic = Literal["dragin", "flare", "fixed-length", "fixed-sentence", "single", "none"]
 
 
 class AnswerRequest(Strict):
@@ -136,11 +137,15 @@ class AnswerRequest(Strict):
         default_factory=dict, description="e.g. {'ratio': 0.5} (tcra-*) or {'max_clusters': 3} (crag)")
     model: str | None = Field(default=None, description="LLM; default from settings")
     max_new_tokens: int = Field(default=128, ge=1, le=2048)
+    dynamic: Dynamic | None = Field(default=None, description="decide while writing when to retrieve (top_k "
+                                    "passages each time): dragin, flare, fixed-length, fixed-sentence, single, none")
 
     @model_validator(mode="after")
     def question_has_text(self) -> "AnswerRequest":
         if not self.question.strip():
             raise ValueError("question must contain text")
+        if self.dynamic and (self.compressor or self.rerank):
+            raise ValueError("dynamic retrieval does not combine with rerank or compressor")
         return self
 
 
@@ -160,3 +165,4 @@ class AnswerResponse(BaseModel):
     compression: dict[str, Any] | None = None
     timings_ms: dict[str, float]
     tokens: dict[str, int]
+    dynamic: dict[str, Any] | None = Field(default=None, description="queries, retrieval and LM calls")

@@ -39,9 +39,20 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         yield number, record
 
 
+def corpus_file(root: Path) -> Path:
+    """``corpus.jsonl[.gz]``, or the one ``*_corpus.jsonl[.gz]`` (StrategyQA ships ``facts_corpus``)."""
+    try:
+        return find_file(root, "corpus.jsonl")
+    except NotFoundError:
+        named = sorted(root.glob("*_corpus.jsonl*"))
+        if len(named) == 1:
+            return named[0]
+        raise
+
+
 def read_corpus(root: Path) -> Iterator[Document]:
     """Corpus records as Documents (content = text, meta.title = title)."""
-    path = find_file(root, "corpus.jsonl")
+    path = corpus_file(root)
     for number, record in _jsonl(path):
         text = record.get("text") or ""
         title = record.get("title") or ""
@@ -89,7 +100,7 @@ def load_beir(root: Path, split: str = "test") -> BeirDataset:
     """Queries and qrels of ``split`` (only queries that have judgements are kept)."""
     if not root.is_dir():
         raise NotFoundError(f"Dataset folder '{root}' does not exist.")
-    find_file(root, "corpus.jsonl")
+    corpus_file(root)
     qrels = read_qrels_tsv(find_file(root / "qrels", f"{split}.tsv"))
     all_queries = read_queries(_queries_file(root, split))
     queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from haystack import Document
 
-from evals.beir_loader import find_file, read_corpus
+from evals.beir_loader import corpus_file, read_corpus
 from indexes.collection import Collection, CollectionManager
 from indexes.index_kind import index_kind
 from indexes.versions import ProgressCallback
@@ -18,7 +18,7 @@ INGEST_BATCH = 1000
 
 
 def corpus_fingerprint(root: Path) -> str:
-    path = find_file(root, "corpus.jsonl")
+    path = corpus_file(root)
     stat = path.stat()
     return hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:16]
 

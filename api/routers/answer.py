@@ -15,9 +15,11 @@ from starlette.concurrency import iterate_in_threadpool
 from api.auth import require_query_access
 from api.metrics import ANSWER_STREAMS
 from api.schemas import AnswerRequest, AnswerResponse
-from core.errors import SiftragError, TooLargeError
+from core.errors import InvalidInputError, SiftragError, TooLargeError
 from core.settings import get_settings
+from indexes.retriever import collection_manager
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
+from rag.dynamic.loop import DynamicAnswerer
 
 log = logging.getLogger("siftrag.api")
 router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_query_access)])
@@ -38,9 +40,26 @@ def _pipeline(body: AnswerRequest) -> AnswerPipeline:
 
 @router.post("/answer", response_model=AnswerResponse)
 async def answer(body: AnswerRequest) -> dict[str, Any]:
-    """Retrieve, optionally rerank and compress, then generate an answer citing passages as [n]."""
+    """Retrieve, optionally rerank and compress, then generate an answer citing passages as [n]; or, with
+    ``dynamic``, let the policy decide while the model writes when and with which query to retrieve."""
+    if body.dynamic:
+        return await run_in_threadpool(_dynamic_answer, body)
     pipeline = _pipeline(body)
     return await run_in_threadpool(pipeline.run, body.question)
+
+
+def _dynamic_answer(body: AnswerRequest) -> dict[str, Any]:
+    collection_manager().get(body.collection)
+    answerer = DynamicAnswerer(body.collection, body.dynamic or "none", body.retriever, top_k=body.top_k or 3,
+                               model=body.model, max_new_tokens=body.max_new_tokens)
+    result = answerer.run(body.question)
+    details = result.as_dict()
+    passages = [{"n": n, "id": d.id, "title": (d.meta or {}).get("title"), "content": d.content or "",
+                 "source_ids": [d.id], "score": d.score} for n, d in enumerate(result.documents, start=1)]
+    return {"answer": result.answer, "citations": [], "passages": passages, "compression": None,
+            "timings_ms": {"total": details.pop("latency_ms")},
+            "tokens": {"prompt": details.pop("prompt_tokens"), "generated": details.pop("generated_tokens")},
+            "dynamic": {k: v for k, v in details.items() if k != "answer"}}
 
 
 def _event(name: str, data: dict[str, Any]) -> str:
@@ -52,6 +71,8 @@ async def answer_stream(body: AnswerRequest) -> StreamingResponse:
     """Server-sent events: ``context`` (the passages read), ``token`` (each text piece), ``done`` (the full
     result, as ``/v1/answer`` returns it), or ``error`` if generation fails after the stream started. Bad input
     fails with 4xx before the stream starts; a client that disconnects stops generation at the next token."""
+    if body.dynamic:
+        raise InvalidInputError("Dynamic retrieval answers are not streamed: use POST /v1/answer.")
     pipeline = _pipeline(body)
     prepared = await run_in_threadpool(pipeline.prepare, body.question)
     cancel = threading.Event()

@@ -27,6 +27,7 @@ class DynamicResult:
     answer: str
     output: str
     queries: list[str] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)  # the passages in the final prompt
     lm_calls: int = 0
     seconds: float = 0.0
     counter: CallCounter = field(default_factory=CallCounter)
@@ -45,14 +46,21 @@ class DynamicAnswerer:
                  max_retrievals: int = 5, **policy_options: Any) -> None:
         if policy not in POLICIES:
             raise InvalidInputError(f"Unknown dynamic retrieval '{policy}': choose one of {', '.join(POLICIES)}.")
-        self.collection = collection
-        self.policy = Policy(policy, **policy_options)
-        self.retriever = make_retriever(retriever, collection)
+        try:
+            self.policy = Policy(policy, **policy_options)
+        except TypeError as error:
+            raise InvalidInputError(f"Invalid options for dynamic retrieval '{policy}': {error}.") from error
+        self.retriever_name = retriever
+        self.use_collection(collection)
         self.top_k = top_k
         self.model = model or get_settings().llm_model
         self.max_new_tokens = max_new_tokens
         self.sentence_tokens = sentence_tokens
         self.max_retrievals = max_retrievals
+
+    def use_collection(self, collection: str) -> None:
+        self.collection = collection
+        self.retriever = make_retriever(self.retriever_name, collection)
 
     @property
     def llm(self) -> LLMBackend:
@@ -83,6 +91,7 @@ class DynamicAnswerer:
             if FINAL.search(text) or not any(text.endswith(end) or text.endswith(end.strip()) for end in SENTENCE_END):
                 break
         result.output = text.strip()
+        result.documents = documents
         result.answer = final_answer(result.output)
         result.seconds = time.perf_counter() - began
         return result

@@ -84,3 +84,17 @@ def test_client_disconnect_stops_generation(built_slice, data_dir):
             assert 'siftrag_answer_streams_total{outcome="disconnected"} 1.0' in metrics
     finally:
         stop(api)
+
+
+def test_dynamic_answers_report_their_retrievals(client):
+    response = client.post("/v1/answer", json={"collection": "slice", "question": QUESTION, "dynamic": "single",
+                                               "top_k": 2, "max_new_tokens": 16})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["dynamic"]["retrieval_calls"] == 1 and body["dynamic"]["queries"] == [QUESTION]
+    assert len(body["passages"]) == 2 and body["dynamic"]["lm_calls"] >= 1
+    streamed = client.post("/v1/answer/stream", json={"collection": "slice", "question": QUESTION, "dynamic": "dragin"})
+    assert streamed.status_code == 422 and "not streamed" in streamed.json()["detail"]
+    mixed = client.post("/v1/answer", json={"collection": "slice", "question": QUESTION, "dynamic": "flare",
+                                            "compressor": "crag"})
+    assert mixed.status_code == 422 and "does not combine" in mixed.json()["detail"]

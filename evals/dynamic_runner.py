@@ -1,0 +1,78 @@
+"""Dynamic-retrieval evaluation: EM / token F1 (yes/no accuracy on StrategyQA), retrieval and LM calls per
+question, and latency, for each policy (none, single, fixed-length, fixed-sentence, flare, dragin)."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from evals.dataset_collection import ensure_dataset_collection
+from evals.qa_dataset import read_questions
+from evals.qa_metrics import exact_match, normalize_answer, token_f1
+from indexes.retriever import collection_manager
+from rag.dynamic.loop import DynamicAnswerer
+from rag.retrieval import index_kinds_of
+
+console = Console(stderr=True)
+
+
+def yes_no(prediction: str) -> str:
+    """StrategyQA: the first yes/no word of the prediction ("" when there is none)."""
+    return next((w for w in normalize_answer(prediction).split() if w in ("yes", "no")), "")
+
+
+def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None, out_dir: Path,
+                           retriever: str = "bm25", model: str | None = None, max_new_tokens: int = 96,
+                           options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every policy on the first ``limit`` questions; writes report.json and predictions per policy."""
+    answerers = {p: DynamicAnswerer("", p, retriever, model=model, max_new_tokens=max_new_tokens, **(options or {}))
+                 for p in policies}  # validates every policy and option before indexing
+    questions = read_questions(dataset, limit)
+    collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
+    boolean = all(item.answers[0] in ("yes", "no") for item in questions)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"dataset": str(dataset), "questions": len(questions), "retriever": retriever,
+                              "metric": "accuracy" if boolean else "EM/F1", "policies": {}}
+    with Progress(console=console) as progress:
+        for policy, answerer in answerers.items():
+            answerer.use_collection(collection.name)
+            task = progress.add_task(policy, total=len(questions))
+            rows = []
+            for item in questions:
+                result = answerer.run(item.question).as_dict()
+                prediction = yes_no(result["answer"]) if boolean else result["answer"]
+                rows.append({"id": item.id, "answers": list(item.answers), "prediction": prediction,
+                             "em": exact_match(prediction, item.answers),
+                             "f1": token_f1(prediction, item.answers), **result})
+                progress.advance(task)
+            report["policies"][policy] = {
+                "EM": _mean(r["em"] for r in rows), "F1": _mean(r["f1"] for r in rows),
+                "retrieval_calls": _mean(r["retrieval_calls"] for r in rows),
+                "lm_calls": _mean(r["lm_calls"] for r in rows),
+                "latency_ms_p50": round(statistics.median(r["latency_ms"] for r in rows), 1),
+                "generated_tokens": _mean(r["generated_tokens"] for r in rows),
+            }
+            with (out_dir / f"predictions-{policy}.jsonl").open("w") as handle:
+                handle.writelines(json.dumps(row) + "\n" for row in rows)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    console.print(render(report))
+    return report
+
+
+def _mean(values: Any) -> float:
+    return round(statistics.fmean(list(values)), 4)
+
+
+def render(report: dict[str, Any]) -> Table:
+    table = Table(title=f"{report['dataset']} — {report['questions']} questions ({report['metric']})")
+    for column in ("policy", "EM/acc", "F1", "retrievals/q", "LM calls/q", "p50 ms"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for name, s in report["policies"].items():
+        table.add_row(name, f"{s['EM']:.3f}", f"{s['F1']:.3f}", f"{s['retrieval_calls']:.2f}", f"{s['lm_calls']:.2f}",
+                      f"{s['latency_ms_p50']:.0f}")
+    return table
