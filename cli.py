@@ -136,14 +136,11 @@ def eval_answers(
     retriever: str = "bm25",
     model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
     max_new_tokens: int = 24,
-    latency_sample: Annotated[int, typer.Option(help="questions run one at a time for end-to-end latency")] = 20,
-    batch_size: Annotated[int, typer.Option(help="questions generated together after the latency sample")] = 8,
 ) -> None:
     """Evaluate answers (EM, token F1), prompt tokens and latency of answer variants on a QA dataset."""
     from evals.answer_runner import run_answer_evaluation
 
-    run_answer_evaluation(dataset, variant, max_questions, out_dir, retriever, model, max_new_tokens,
-                          latency_sample, batch_size)
+    run_answer_evaluation(dataset, variant, max_questions, out_dir, retriever, model, max_new_tokens)
     out.print(f"report: {out_dir / 'report.json'}")
 
 

@@ -93,7 +93,7 @@ def test_answer_prints_the_answer_and_its_costs(built_slice, data_dir: Path) -> 
 def test_eval_answers_scores_variants_on_2wikimultihopqa(data_dir: Path, tmp_path: Path) -> None:
     result = siftrag("eval-answers", "--dataset", str(SHARED_DATA / "2wikimultihopqa"), "--variant", "none",
                      "--variant", "rag@2", "--variant", "tcra-semantic@2", "--max-questions", "3",
-                     "--latency-sample", "1", "--batch-size", "2", "--max-new-tokens", "8",
+                     "--max-new-tokens", "8",
                      "--out", str(tmp_path / "a"), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "a" / "report.json").read_text())
