@@ -88,8 +88,8 @@ class DynamicAnswerer:
             since_retrieval += len(sentence.token_ids)
             written_tokens += len(sentence.token_ids)
             text += sentence.text
-            if FINAL.search(text) or not any(text.endswith(end) or text.endswith(end.strip()) for end in SENTENCE_END):
-                break
+            if FINAL.search(text) or not (text.rstrip().endswith((".", "?", "!")) or text.endswith("\n")):
+                break  # the answer is given, or the model stopped mid-sentence (end of text or token cap)
         result.output = text.strip()
         result.documents = documents
         result.answer = final_answer(result.output)
