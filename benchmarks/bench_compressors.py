@@ -38,12 +38,23 @@ def semantic_throughput(sentences: list[str]) -> None:
 
 
 def crag_tokens(collection: str, questions: list[str], ks: list[int], plot: Path) -> None:
+    from core.llm_backend import get_llm
+    from core.settings import get_settings
     from rag.answer_pipeline import AnswerConfig, AnswerPipeline
+    from rag.answer_prompt import answer_messages
+    from rag.retrieval import make_retriever
 
-    print(f"Prompt tokens vs k retrieved (mean over {len(questions)} questions)")
+    llm, retriever = get_llm(get_settings().llm_model), make_retriever("bm25", collection)
+
+    def plain_prompt_tokens(question: str, k: int) -> int:  # counted even where it exceeds the context window
+        system, user = answer_messages(question, retriever.run(question, k)["documents"])
+        return llm.count_tokens(llm.chat_prompt(user, system=system))
+
+    print(f"Prompt tokens vs k retrieved (mean over {len(questions)} questions; "
+          f"{llm.model_name} reads {llm.context_length})")
     plain, crag = [], []
     for k in ks:
-        rag_tokens = [AnswerPipeline(collection, AnswerConfig(top_k=k)).prepare(q).tokens["prompt"] for q in questions]
+        rag_tokens = [plain_prompt_tokens(q, k) for q in questions]
         began = time.perf_counter()
         crag_runs = [AnswerPipeline(collection, AnswerConfig(top_k=k, compressor="crag")).prepare(q) for q in questions]
         seconds = (time.perf_counter() - began) / len(questions)
