@@ -96,7 +96,8 @@ def main() -> None:
     from rag.compressors.sentences import split_sentences
 
     sentences = [s for d in read_corpus(args.dataset) for s in split_sentences(d.content or "")]
-    semantic_throughput(sentences[: args.sentences])
+    if args.sentences > 0:  # --sentences 0 runs the CRAG part only
+        semantic_throughput(sentences[: args.sentences])
     collection = ensure_dataset_collection(collection_manager(), args.dataset, ["bm25"])
     crag_tokens(collection.name, [q.question for q in read_questions(args.dataset, args.questions)], args.k, args.plot)
 
