@@ -116,7 +116,7 @@ class AnswerPipeline:
     def stream_prepared(self, prepared: Prepared, cancel: threading.Event) -> Iterator[dict[str, Any]]:
         """Events: ``context`` (the passages read), ``token`` (text pieces), ``done`` (what ``run`` returns).
         Setting ``cancel`` stops generation at the next token."""
-        yield {"event": "context", "data": {"passages": [_passage(n, d) for n, d in enumerate(prepared.context, 1)],
+        yield {"event": "context", "data": {"passages": [passage_out(n, d) for n, d in enumerate(prepared.context, 1)],
                                              "timings_ms": prepared.timings_ms, "tokens": prepared.tokens}}
         counter = CallCounter()
         pieces: list[str] = []
@@ -129,18 +129,19 @@ class AnswerPipeline:
 
     def response(self, prepared: Prepared, answer: str, generated_tokens: int) -> dict[str, Any]:
         context = prepared.context
-        citations = [_passage(n, context[n - 1]) for n in cited_numbers(answer, len(context))]
+        citations = [passage_out(n, context[n - 1]) for n in cited_numbers(answer, len(context))]
         return {
             "answer": answer,
             "citations": citations,
-            "passages": [_passage(n, d) for n, d in enumerate(context, 1)],
+            "passages": [passage_out(n, d) for n, d in enumerate(context, 1)],
             "compression": prepared.compression,
             "timings_ms": {**prepared.timings_ms, "total": _ms(prepared.began)},
             "tokens": {**prepared.tokens, "generated": generated_tokens},
         }
 
 
-def _passage(number: int, document: Document) -> dict[str, Any]:
+def passage_out(number: int, document: Document) -> dict[str, Any]:
+    """A context passage as the API returns it (CRAG clusters name their source passages)."""
     meta = document.meta or {}
     return {"n": number, "id": document.id, "title": meta.get("title"), "content": document.content or "",
             "source_ids": meta.get("source_ids", [document.id]), "score": document.score}

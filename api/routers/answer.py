@@ -18,7 +18,7 @@ from api.schemas import AnswerRequest, AnswerResponse
 from core.errors import InvalidInputError, SiftragError, TooLargeError
 from core.settings import get_settings
 from indexes.retriever import collection_manager
-from rag.answer_pipeline import AnswerConfig, AnswerPipeline
+from rag.answer_pipeline import AnswerConfig, AnswerPipeline, passage_out
 from rag.dynamic.loop import DynamicAnswerer
 
 log = logging.getLogger("siftrag.api")
@@ -54,8 +54,7 @@ def _dynamic_answer(body: AnswerRequest) -> dict[str, Any]:
                                model=body.model, max_new_tokens=body.max_new_tokens)
     result = answerer.run(body.question)
     details = result.as_dict()
-    passages = [{"n": n, "id": d.id, "title": (d.meta or {}).get("title"), "content": d.content or "",
-                 "source_ids": [d.id], "score": d.score} for n, d in enumerate(result.documents, start=1)]
+    passages = [passage_out(n, d) for n, d in enumerate(result.documents, start=1)]
     return {"answer": result.answer, "citations": [], "passages": passages, "compression": None,
             "timings_ms": {"total": details.pop("latency_ms")},
             "tokens": {"prompt": details.pop("prompt_tokens"), "generated": details.pop("generated_tokens")},

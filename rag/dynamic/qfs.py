@@ -5,11 +5,8 @@ layer, mean over heads), summed per context word; stopwords and punctuation drop
 words, in their original order."""
 from __future__ import annotations
 
-import re
-
 from rag.dynamic.attention import SentenceAttention
-
-_EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
+from rag.dynamic.words import EDGE_PUNCTUATION
 
 
 def qfs_query(attention: SentenceAttention, triggering_words: list[int], top_k: int = 25) -> str:
@@ -18,4 +15,4 @@ def qfs_query(attention: SentenceAttention, triggering_words: list[int], top_k: 
     scored = [(float(weights[list(w.tokens)].sum()), position, w)
               for position, w in enumerate(attention.context_words) if w.is_content]
     chosen = sorted(sorted(scored, key=lambda item: -item[0])[:top_k], key=lambda item: item[1])
-    return " ".join(_EDGE_PUNCTUATION.sub("", w.text) for _, _, w in chosen)
+    return " ".join(EDGE_PUNCTUATION.sub("", w.text) for _, _, w in chosen)

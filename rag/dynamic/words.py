@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from core.stopwords import ENGLISH_STOPWORDS
 
-_EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
+EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Word:
 
     @property
     def is_content(self) -> bool:
-        bare = _EDGE_PUNCTUATION.sub("", self.text).lower()
+        bare = EDGE_PUNCTUATION.sub("", self.text).lower()
         return bool(re.search(r"[a-z0-9]", bare)) and bare not in ENGLISH_STOPWORDS
 
 
