@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 import core  # noqa: F401  (sets offline defaults before Haystack is imported)
-from core.errors import InvalidInputError, SiftragError
+from core.errors import InvalidInputError, NotFoundError, SiftragError
 
 app = typer.Typer(help="siftrag: retrieval, reranking and RAG service.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -148,7 +148,8 @@ def eval_answers(
 def eval_dynamic(
     dataset: Annotated[Path, typer.Option(help="QA folder: corpus and questions*.jsonl[.gz]")],
     policy: Annotated[list[str], typer.Option(
-        help="none | single | fixed-length | fixed-sentence | flare | dragin; repeat to compare")] = ["single", "dragin"],
+        help="none | single | fixed-length | fixed-sentence | flare | dragin | dyprag | dyprag-combine; repeat "
+             "to compare")] = ["single", "dragin"],
     max_questions: Annotated[Optional[int], typer.Option(help="the first N questions (a fixed sample)")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("reports/dynamic"),
     retriever: str = "bm25",
@@ -156,12 +157,14 @@ def eval_dynamic(
     max_new_tokens: int = 96,
     option: Annotated[Optional[list[str]], typer.Option(
         help="KEY=VALUE for the policies, e.g. threshold=1.2, flare_probability=0.4, interval_tokens=32")] = None,
+    translator: Annotated[Optional[str], typer.Option(
+        help="DyPRAG translator name or folder (default: dyprag)")] = None,
 ) -> None:
     """Evaluate dynamic retrieval (DRAGIN and its baselines): EM/F1 or accuracy, retrieval and LM calls, latency."""
     from evals.dynamic_runner import run_dynamic_evaluation
 
     run_dynamic_evaluation(dataset, policy, max_questions, out_dir, retriever, model, max_new_tokens,
-                           _key_values(option or [], "--option"))
+                           _key_values(option or [], "--option"), translator)
     out.print(f"report: {out_dir / 'report.json'}")
 
 
@@ -353,6 +356,38 @@ def train_tilde(
                             lambda step, total, loss: bar.update(task, completed=step, total=total,
                                                                  description=f"training {name} loss {loss:.3f}"))
     out.print(f"scorer: {path}  (build an index with `siftrag collections build NAME --kind tilde`)")
+
+
+@train_app.command("dyprag")
+def train_dyprag(
+    dataset: Annotated[Path, typer.Option(help="QA folder: corpus and questions*.jsonl[.gz]")],
+    name: Annotated[str, typer.Option(help="translator name, saved under <data_dir>/models/dyprag/")] = "dyprag",
+    model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
+    documents: Annotated[int, typer.Option(help="training documents (top-3 passages of training questions)")] = 32,
+    question_offset: Annotated[int, typer.Option(help="training questions start here; earlier ones stay a "
+                                                      "test sample")] = 200,
+    epochs: Annotated[int, typer.Option(help="translator epochs")] = 3,
+    learning_rate: float = 5e-4,
+    lora_epochs: Annotated[int, typer.Option(help="PRAG LoRA epochs per document")] = 3,
+    lora_learning_rate: float = 1e-3,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
+) -> None:
+    """Train a DyPRAG parameter translator as a job: a PRAG LoRA per document (QA pairs the LLM writes from it),
+    then the translator that predicts those LoRAs from the document's hidden state."""
+    from core.settings import get_settings
+    from rag.parametric.translator_training import DypragTraining
+    from workers.runner import job_runner
+
+    options = {"documents": documents, "question_offset": question_offset, "epochs": epochs,
+               "learning_rate": learning_rate, "lora_epochs": lora_epochs, "lora_learning_rate": lora_learning_rate}
+    DypragTraining.from_options(model or get_settings().llm_model, options)  # bad options fail before the job
+    if not dataset.is_dir():
+        raise NotFoundError(f"No dataset folder {dataset}.")
+    job = job_runner().submit("train_dyprag", {"dataset": str(dataset.resolve()), "name": name, "model": model,
+                                               **options})
+    out.print(f"job {job.id}: train dyprag {name}")
+    if wait:
+        _follow(job.id)
 
 
 @app.command("serve")

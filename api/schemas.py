@@ -122,7 +122,7 @@ class JobList(BaseModel):
 
 
 Compressor = Literal["tcra-summary", "tcra-semantic", "crag"]
-Dynamic = Literal["dragin", "flare", "fixed-length", "fixed-sentence", "single", "none"]
+Dynamic = Literal["dragin", "flare", "fixed-length", "fixed-sentence", "single", "none", "dyprag", "dyprag-combine"]
 
 
 class AnswerRequest(Strict):
@@ -138,7 +138,11 @@ class AnswerRequest(Strict):
     model: str | None = Field(default=None, description="LLM; default from settings")
     max_new_tokens: int = Field(default=128, ge=1, le=2048)
     dynamic: Dynamic | None = Field(default=None, description="decide while writing when to retrieve (top_k "
-                                    "passages each time): dragin, flare, fixed-length, fixed-sentence, single, none")
+                                    "passages each time): dragin, flare, fixed-length, fixed-sentence, single, none; "
+                                    "or turn the top_k passages into LoRA weights for this request: dyprag (question "
+                                    "only in the prompt), dyprag-combine (passages in the prompt too)")
+    translator: str | None = Field(default=None, min_length=1, description="DyPRAG translator name (default "
+                                   "'dyprag'), trained with `siftrag train dyprag`")
 
     @model_validator(mode="after")
     def question_has_text(self) -> "AnswerRequest":
@@ -146,6 +150,8 @@ class AnswerRequest(Strict):
             raise ValueError("question must contain text")
         if self.dynamic and (self.compressor or self.rerank):
             raise ValueError("dynamic retrieval does not combine with rerank or compressor")
+        if self.translator and not (self.dynamic or "").startswith("dyprag"):
+            raise ValueError("translator applies to dynamic 'dyprag' or 'dyprag-combine' only")
         return self
 
 

@@ -9,6 +9,7 @@ Device and dtype are chosen once (CUDA + bf16 when present). Calls are serialize
 """
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -225,7 +226,9 @@ class LLMBackend:
                 failure.append(error)
                 streamer.end()
 
-        worker = threading.Thread(target=decode, name="llm-stream", daemon=True)
+        # the generation thread runs in this context, so per-request state (e.g. a LoRA delta) follows it
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(decode,), name="llm-stream",
+                                  daemon=True)
         worker.start()
         try:
             yield from streamer

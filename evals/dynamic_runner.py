@@ -1,5 +1,6 @@
 """Dynamic-retrieval evaluation: EM / token F1 (yes/no accuracy on StrategyQA), retrieval and LM calls per
-question, and latency, for each policy (none, single, fixed-length, fixed-sentence, flare, dragin)."""
+question, and latency, for each method (none, single, fixed-length, fixed-sentence, flare, dragin, dyprag,
+dyprag-combine)."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from evals.dataset_collection import ensure_dataset_collection
 from evals.qa_dataset import read_questions
 from evals.qa_metrics import exact_match, normalize_answer, token_f1
 from indexes.retriever import collection_manager
-from rag.dynamic.loop import DynamicAnswerer
+from rag.dynamic_methods import make_dynamic_answerer
 from rag.retrieval import index_kinds_of
 
 console = Console(stderr=True)
@@ -28,10 +29,12 @@ def yes_no(prediction: str) -> str:
 
 def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None, out_dir: Path,
                            retriever: str = "bm25", model: str | None = None, max_new_tokens: int = 96,
-                           options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every policy on the first ``limit`` questions; writes report.json and predictions per policy."""
-    answerers = {p: DynamicAnswerer("", p, retriever, model=model, max_new_tokens=max_new_tokens, **(options or {}))
-                 for p in policies}  # validates every policy and option before indexing
+                           options: dict[str, Any] | None = None, translator: str | None = None) -> dict[str, Any]:
+    """Every policy on the first ``limit`` questions; writes report.json (updated after each policy) and the
+    predictions per policy."""
+    answerers = {p: make_dynamic_answerer("", p, retriever, model=model, max_new_tokens=max_new_tokens,
+                                          translator=translator if p.startswith("dyprag") else None, **(options or {}))
+                 for p in policies}  # validates every method and option (and loads the translator) before indexing
     questions = read_questions(dataset, limit)
     collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
     boolean = all(item.answers[0] in ("yes", "no") for item in questions)
@@ -59,7 +62,7 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
             }
             with (out_dir / f"predictions-{policy}.jsonl").open("w") as handle:
                 handle.writelines(json.dumps(row) + "\n" for row in rows)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+            (out_dir / "report.json").write_text(json.dumps(report, indent=2))  # after each policy: long runs
     console.print(render(report))
     return report
 

@@ -120,3 +120,14 @@ def test_eval_dynamic_reports_calls_per_question_on_strategyqa(data_dir: Path, t
     bad = siftrag("eval-dynamic", "--dataset", str(SHARED_DATA / "strategyqa"), "--policy", "dragin",
                   "--option", "theta=2", "--out", str(tmp_path / "e"), data_dir=data_dir)
     assert bad.returncode == 2 and "Invalid options for dynamic retrieval" in bad.stderr
+
+
+def test_train_dyprag_rejects_bad_input_before_submitting(data_dir: Path, tmp_path: Path) -> None:
+    zero = siftrag("train", "dyprag", "--dataset", str(SHARED_DATA / "strategyqa"), "--documents", "0",
+                   data_dir=data_dir)
+    assert zero.returncode == 2 and "at least 1" in zero.stderr
+    missing = siftrag("train", "dyprag", "--dataset", str(tmp_path / "nowhere"), data_dir=data_dir)
+    assert missing.returncode == 3 and "No dataset folder" in missing.stderr
+    untrained = siftrag("eval-dynamic", "--dataset", str(SHARED_DATA / "strategyqa"), "--policy", "dyprag",
+                        "--translator", "never-trained", "--out", str(tmp_path / "e"), data_dir=data_dir)
+    assert untrained.returncode == 3 and "siftrag train dyprag --name never-trained" in untrained.stderr

@@ -110,6 +110,32 @@ def merge_evaluation(ctx: JobContext, parts: list[dict[str, Any]], dataset: str,
     return {"report": str(report), "systems": {r.name: {**r.metrics, "ms_per_query": r.ms_per_query} for r in results}}
 
 
+def train_dyprag(ctx: JobContext, dataset: str, name: str, model: str | None = None,
+                 **options: Any) -> dict[str, Any]:
+    """Train a DyPRAG translator on ``dataset`` (PRAG LoRAs of retrieved passages, then the translator) and
+    publish it as ``<data_dir>/models/dyprag/<name>``. Progress: documents, then translator steps."""
+    from rag.parametric.translator_store import translator_dir
+    from rag.parametric.translator_training import (DypragTraining, build_pairs, publish, train_translator,
+                                                    training_passages, training_report)
+
+    began = time.time()
+    settings = DypragTraining.from_options(model or get_settings().llm_model, options)
+    root = Path(dataset)
+    collection = ensure_dataset_collection(collection_manager(), root, ["bm25"])
+    passages = training_passages(root, collection.name, settings)
+    steps = len(passages) * (1 + settings.epochs)
+    ctx.store.update(ctx.job_id, done=0, total=steps)
+    with exclusive(f"train/dyprag/{name}", wait_s=get_settings().job_timeout_s) as lock:
+        ctx.locks.append(lock)
+        pairs = build_pairs(passages, settings, translator_dir(name).with_name(f".{name}.pairs"),
+                            lambda done, _: ctx.progress(done, steps))
+        translator, history = train_translator(pairs, settings,
+                                               lambda done, _: ctx.progress(len(passages) + done, steps))
+        report = training_report(settings, pairs, history, began)
+        folder = publish(translator, translator_dir(name), {**report, "dataset": dataset})
+    return {"translator": str(folder), **{k: v for k, v in report.items() if k != "settings"}}
+
+
 def run_evaluation_in_process(ctx: JobContext, **params: Any) -> dict[str, Any]:
     """All evaluation steps in one process (the embedded runner)."""
     chunks = prepare_evaluation(ctx, **params)

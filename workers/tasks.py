@@ -7,7 +7,8 @@ from celery import chord
 
 from workers.celery_app import celery_app
 from workers.job_context import JobContext
-from workers.job_functions import build_index, evaluate_chunk, ingest_documents, merge_evaluation, prepare_evaluation
+from workers.job_functions import (build_index, evaluate_chunk, ingest_documents, merge_evaluation, prepare_evaluation,
+                                  train_dyprag)
 from workers.job_model import JobState
 from workers.stores import job_store
 
@@ -57,3 +58,9 @@ def evaluate_chunk_task(job_id: str, pipeline: str, qids: list[str]) -> dict[str
 def merge_evaluation_task(parts: list[dict[str, Any]], job_id: str) -> None:
     ctx, params = _context(job_id)
     ctx.run(lambda c: merge_evaluation(c, parts, **params))
+
+
+@celery_app.task(name="siftrag.train_dyprag")
+def train_dyprag_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: train_dyprag(c, **params))

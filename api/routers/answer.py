@@ -19,7 +19,7 @@ from core.errors import InvalidInputError, SiftragError, TooLargeError
 from core.settings import get_settings
 from indexes.retriever import collection_manager
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline, passage_out
-from rag.dynamic.loop import DynamicAnswerer
+from rag.dynamic_methods import make_dynamic_answerer
 
 log = logging.getLogger("siftrag.api")
 router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_query_access)])
@@ -41,7 +41,8 @@ def _pipeline(body: AnswerRequest) -> AnswerPipeline:
 @router.post("/answer", response_model=AnswerResponse)
 async def answer(body: AnswerRequest) -> dict[str, Any]:
     """Retrieve, optionally rerank and compress, then generate an answer citing passages as [n]; or, with
-    ``dynamic``, let the policy decide while the model writes when and with which query to retrieve."""
+    ``dynamic``, let the policy decide while the model writes when and with which query to retrieve (or, with
+    ``dyprag``, answer with the retrieved passages injected as LoRA weights for this request only)."""
     if body.dynamic:
         return await run_in_threadpool(_dynamic_answer, body)
     pipeline = _pipeline(body)
@@ -50,8 +51,8 @@ async def answer(body: AnswerRequest) -> dict[str, Any]:
 
 def _dynamic_answer(body: AnswerRequest) -> dict[str, Any]:
     collection_manager().get(body.collection)
-    answerer = DynamicAnswerer(body.collection, body.dynamic or "none", body.retriever, top_k=body.top_k or 3,
-                               model=body.model, max_new_tokens=body.max_new_tokens)
+    answerer = make_dynamic_answerer(body.collection, body.dynamic or "none", body.retriever, top_k=body.top_k or 3,
+                                     model=body.model, max_new_tokens=body.max_new_tokens, translator=body.translator)
     result = answerer.run(body.question)
     details = result.as_dict()
     passages = [passage_out(n, d) for n, d in enumerate(result.documents, start=1)]

@@ -31,11 +31,13 @@ class DynamicResult:
     lm_calls: int = 0
     seconds: float = 0.0
     counter: CallCounter = field(default_factory=CallCounter)
+    parametric: dict[str, Any] | None = None  # DyPRAG: documents translated, translation time
 
     def as_dict(self) -> dict[str, Any]:
+        extra = {"parametric": self.parametric} if self.parametric else {}
         return {"answer": self.answer, "output": self.output, "queries": self.queries,
                 "retrieval_calls": len(self.queries), "lm_calls": self.lm_calls,
-                "latency_ms": round(1000 * self.seconds, 3), **self.counter.as_dict()}
+                "latency_ms": round(1000 * self.seconds, 3), **self.counter.as_dict(), **extra}
 
 
 class DynamicAnswerer:
@@ -66,13 +68,15 @@ class DynamicAnswerer:
     def llm(self) -> LLMBackend:
         return get_llm(self.model)
 
-    def run(self, question: str) -> DynamicResult:
+    def run(self, question: str, documents: list[Document] | None = None) -> DynamicResult:
+        """Answer ``question``; ``documents`` (already retrieved) start in the prompt instead of the policy's
+        initial retrieval."""
         if not question.strip():
             raise InvalidInputError("The question must be a non-empty string.")
         began = time.perf_counter()
         result = DynamicResult(answer="", output="")
-        documents: list[Document] = []
-        if (query := self.policy.initial_query(question)) is not None:
+        documents = list(documents or [])
+        if not documents and (query := self.policy.initial_query(question)) is not None:
             documents = self._retrieve(query, result)
         text, written_tokens, since_retrieval = "", 0, 0
         while written_tokens < self.max_new_tokens:

@@ -98,3 +98,12 @@ def test_dynamic_answers_report_their_retrievals(client):
     mixed = client.post("/v1/answer", json={"collection": "slice", "question": QUESTION, "dynamic": "flare",
                                             "compressor": "crag"})
     assert mixed.status_code == 422 and "does not combine" in mixed.json()["detail"]
+
+
+def test_dyprag_answers_need_a_trained_translator(client):
+    untrained = client.post("/v1/answer", json={"collection": "slice", "question": QUESTION, "dynamic": "dyprag",
+                                                "translator": "never-trained"})
+    assert untrained.status_code == 404 and "siftrag train dyprag" in untrained.json()["detail"]
+    stray = client.post("/v1/answer", json={"collection": "slice", "question": QUESTION, "dynamic": "single",
+                                            "translator": "never-trained"})
+    assert stray.status_code == 422 and "translator applies to" in stray.json()["detail"]

@@ -1,0 +1,210 @@
+"""Training a DyPRAG translator: (1) documents = the top-3 passages retrieved for training questions;
+(2) for each, PRAG augmentation (grounded QA pairs) and a PRAG LoRA — the translator's targets; (3) the
+translator learns  LM loss (its own LoRA injected, on the document's examples) + 0.01 · KL(to the PRAG-LoRA
+model's distributions) + 100 · MSE(to the PRAG factors). Step 2 is cached per document, so a cancelled or
+crashed job resumes there; the translator is published atomically (written aside, then renamed)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from core.errors import InvalidInputError
+from core.llm_backend import LLMBackend, get_llm
+from evals.qa_dataset import read_questions
+from indexes.document_store import indexable_text
+from rag.parametric.document_augmentation import IGNORED, generate_qa, training_examples
+from rag.parametric.document_embedding import document_embeddings
+from rag.parametric.lora_delta import LoraDelta, active, install_delta_hooks
+from rag.parametric.prag_lora import LoraSettings, PragTrainer
+from rag.parametric.translator import ParameterTranslator, TranslatorConfig
+from rag.retrieval import make_retriever
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DypragTraining:
+    model: str
+    documents: int = 32  # translator training documents
+    question_offset: int = 200  # training questions start here (the first ones stay an untouched test sample)
+    docs_per_question: int = 3
+    epochs: int = 3
+    learning_rate: float = 5e-4
+    kl_weight: float = 0.01
+    mse_weight: float = 100.0
+    projector_hidden: int = 32
+    lora_rank: int = 2  # PRAG LoRA of each document
+    lora_alpha: int = 32
+    lora_learning_rate: float = 1e-3
+    lora_epochs: int = 3
+    seed: int = 13
+
+    @property
+    def lora(self) -> LoraSettings:
+        return LoraSettings(self.lora_rank, self.lora_alpha, self.lora_learning_rate, self.lora_epochs)
+
+    @classmethod
+    def from_options(cls, model: str, options: dict[str, Any]) -> DypragTraining:
+        """Settings from user options; an unknown or mistyped option is a clear error."""
+        try:
+            settings = cls(model=model, **options)
+        except TypeError as error:
+            raise InvalidInputError(f"Invalid DyPRAG training option: {error}.") from error
+        if settings.documents < 1 or settings.epochs < 1 or settings.lora_epochs < 1:
+            raise InvalidInputError("documents, epochs and lora_epochs must be at least 1.")
+        return settings
+
+
+@dataclass
+class DocumentPair:
+    """A document with what the translator learns from it."""
+
+    passage: str
+    examples: list[tuple[list[int], list[int]]]
+    target: LoraDelta
+    embedding: torch.Tensor
+    qa_pairs: int
+    prag_loss: tuple[float, float]
+
+
+def training_passages(dataset: Path, collection: str, settings: DypragTraining) -> list[str]:
+    """Distinct top-k passages of the training questions (file order from ``question_offset``)."""
+    questions = read_questions(dataset, settings.question_offset + 20 * settings.documents)[settings.question_offset:]
+    if not questions:
+        raise InvalidInputError(f"{dataset} has no questions after the first {settings.question_offset}.")
+    retriever = make_retriever("bm25", collection)
+    passages: list[str] = []
+    for item in questions:
+        for document in retriever.run(item.question, settings.docs_per_question)["documents"]:
+            text = indexable_text(document)
+            if text not in passages:
+                passages.append(text)
+            if len(passages) == settings.documents:
+                return passages
+    return passages
+
+
+def build_pairs(passages: list[str], settings: DypragTraining, cache: Path, progress: Progress) -> list[DocumentPair]:
+    """Augmentation, PRAG LoRA and embedding per document, each cached under ``cache``."""
+    llm = get_llm(settings.model)
+    trainer: PragTrainer | None = None
+    cache.mkdir(parents=True, exist_ok=True)
+    pairs = []
+    for number, passage in enumerate(passages):
+        file = cache / f"{_digest(passage, settings)}.pt"
+        if file.exists():
+            stored = torch.load(file, weights_only=False)
+        else:
+            trainer = trainer or PragTrainer(settings.model, settings.lora)
+            qa = generate_qa(llm, passage)
+            examples = training_examples(llm, passage, qa)
+            trained = trainer.train(examples, settings.seed)
+            stored = {"examples": examples, "factors": trained.delta.factors, "scale": trained.delta.scale,
+                      "embedding": document_embeddings(llm, [passage])[0], "qa_pairs": len(qa),
+                      "prag_loss": (trained.loss_before, trained.loss_after)}
+            torch.save(stored, file.with_suffix(".tmp"))
+            file.with_suffix(".tmp").replace(file)
+        pairs.append(DocumentPair(passage, stored["examples"], LoraDelta(stored["factors"], stored["scale"]),
+                                  stored["embedding"], stored["qa_pairs"], tuple(stored["prag_loss"])))
+        progress(number + 1, len(passages))
+    return pairs
+
+
+def train_translator(pairs: list[DocumentPair], settings: DypragTraining, progress: Progress) -> tuple[
+        ParameterTranslator, list[dict[str, float]]]:
+    """The translator trained on ``pairs``; returns it with the mean losses of each epoch."""
+    llm = get_llm(settings.model)
+    install_delta_hooks(llm.model)
+    for parameter in llm.model.parameters():
+        parameter.requires_grad_(False)  # gradients flow through activations to the translator only
+    config = llm.model.config
+    translator = ParameterTranslator(TranslatorConfig(
+        base_model=settings.model, layers=config.num_hidden_layers, hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size, rank=settings.lora.rank, alpha=settings.lora.alpha,
+        projector_hidden=settings.projector_hidden)).to(llm.device)
+    optimizer = torch.optim.AdamW(translator.parameters(), lr=settings.learning_rate)
+    history = []
+    order = list(range(len(pairs)))
+    for epoch in range(settings.epochs):
+        random.Random(settings.seed + epoch).shuffle(order)
+        sums = {"lm": 0.0, "kl": 0.0, "mse": 0.0, "total": 0.0}
+        for step, index in enumerate(order):
+            parts = _losses(llm, translator, pairs[index], settings)
+            total = parts["lm"] + settings.kl_weight * parts["kl"] + settings.mse_weight * parts["mse"]
+            optimizer.zero_grad()
+            total.backward()
+            optimizer.step()
+            for key, value in {**parts, "total": total}.items():
+                sums[key] += float(value.detach()) / len(pairs)
+            progress(epoch * len(pairs) + step + 1, settings.epochs * len(pairs))
+        history.append({k: round(v, 5) for k, v in sums.items()})
+    return translator.cpu().eval(), history
+
+
+def _losses(llm: LLMBackend, translator: ParameterTranslator, pair: DocumentPair,
+            settings: DypragTraining) -> dict[str, torch.Tensor]:
+    """LM loss with the translated LoRA, KL to the PRAG-LoRA model, MSE to the PRAG factors (one document)."""
+    factors = translator.factors(pair.embedding.to(llm.device))
+    student = LoraDelta(factors, pair.target.scale)
+    teacher = pair.target.to(llm.device, torch.float32)
+    lm, kl = torch.zeros((), device=llm.device), torch.zeros((), device=llm.device)
+    with llm.lock:
+        for ids, labels in pair.examples:
+            inputs = torch.tensor([ids], device=llm.device)
+            targets = torch.tensor([labels], device=llm.device)
+            with torch.no_grad(), active(teacher):
+                teacher_logits = llm.model(inputs, use_cache=False).logits[0, :-1].float()
+            with active(student):
+                out = llm.model(inputs, labels=targets, use_cache=False)
+            mask = targets[0, 1:] != IGNORED
+            student_logp = F.log_softmax(out.logits[0, :-1].float()[mask], dim=-1)
+            teacher_p = F.softmax(teacher_logits[mask], dim=-1)
+            lm = lm + out.loss / len(pair.examples)
+            kl = kl + F.kl_div(student_logp, teacher_p, reduction="batchmean") / len(pair.examples)
+    mse = sum(F.mse_loss(factors[k][0], teacher.factors[k][0]) + F.mse_loss(factors[k][1], teacher.factors[k][1])
+              for k in factors)
+    return {"lm": lm, "kl": kl, "mse": mse}
+
+
+def publish(translator: ParameterTranslator, folder: Path, report: dict[str, Any]) -> Path:
+    """Write the translator beside ``folder`` and swap it in, so readers never see half a translator."""
+    staging = folder.with_name(f".{folder.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    translator.save(staging)
+    (staging / "training.json").write_text(json.dumps(report, indent=2))
+    retired = folder.with_name(f".{folder.name}.retired")
+    shutil.rmtree(retired, ignore_errors=True)
+    if folder.exists():
+        folder.replace(retired)
+    staging.replace(folder)
+    shutil.rmtree(retired, ignore_errors=True)
+    return folder
+
+
+def training_report(settings: DypragTraining, pairs: list[DocumentPair], history: list[dict[str, float]],
+                    began: float) -> dict[str, Any]:
+    return {"settings": asdict(settings), "documents": len(pairs),
+            "qa_pairs_per_document": round(sum(p.qa_pairs for p in pairs) / max(1, len(pairs)), 2),
+            "prag_loss_first_epoch": _mean(p.prag_loss[0] for p in pairs),
+            "prag_loss_last_epoch": _mean(p.prag_loss[1] for p in pairs),
+            "translator_epochs": history, "seconds": round(time.time() - began, 1)}
+
+
+def _mean(values: Any) -> float:
+    values = list(values)
+    return round(sum(values) / max(1, len(values)), 4)
+
+
+def _digest(passage: str, settings: DypragTraining) -> str:
+    key = json.dumps([passage, settings.model, asdict(settings.lora), settings.seed])
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
