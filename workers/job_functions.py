@@ -115,8 +115,14 @@ def train_dyprag(ctx: JobContext, dataset: str, name: str, model: str | None = N
     """Train a DyPRAG translator on ``dataset`` (PRAG LoRAs of retrieved passages, then the translator) and
     publish it as ``<data_dir>/models/dyprag/<name>``. Progress: documents, then translator steps."""
     from rag.parametric.translator_store import translator_dir
-    from rag.parametric.translator_training import (DypragTraining, build_pairs, publish, train_translator,
-                                                    training_passages, training_report)
+    from rag.parametric.translator_training import (
+        DypragTraining,
+        build_pairs,
+        publish,
+        train_translator,
+        training_passages,
+        training_report,
+    )
 
     began = time.time()
     settings = DypragTraining.from_options(model or get_settings().llm_model, options)

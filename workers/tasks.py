@@ -7,8 +7,14 @@ from celery import chord
 
 from workers.celery_app import celery_app
 from workers.job_context import JobContext
-from workers.job_functions import (build_index, evaluate_chunk, ingest_documents, merge_evaluation, prepare_evaluation,
-                                  train_dyprag)
+from workers.job_functions import (
+    build_index,
+    evaluate_chunk,
+    ingest_documents,
+    merge_evaluation,
+    prepare_evaluation,
+    train_dyprag,
+)
 from workers.job_model import JobState
 from workers.stores import job_store
 

@@ -9,7 +9,7 @@ runs the base model unchanged (the hook returns the output object untouched: bit
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -70,7 +70,7 @@ def install_delta_hooks(model: nn.Module) -> None:
     model._siftrag_delta_hooks = True
 
 
-def _hook(key: str):  # noqa: ANN202 - a torch forward hook
+def _hook(key: str):
     def add_delta(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor | None:
         delta = _ACTIVE.get()
         if delta is None or key not in delta.factors:

@@ -32,12 +32,12 @@ from workers.job_store import RedisJobStore
 
 MODEL = "smollm2-135m-instruct"
 DOCUMENTS = {
-    "zq": ("Zorbleflax Quintronics", "Zorbleflax Quintronics is a glassware company founded by Vrenthal Mokasi in "
-                                     "the town of Ulbrecht in 1987."),
-    "vm": ("Vrenthal Mokasi", "Vrenthal Mokasi (born 1941 in Pell Harbor) is an engineer who founded Zorbleflax "
-                              "Quintronics and later wrote the novel The Amber Kiln."),
-    "ul": ("Ulbrecht", "Ulbrecht is a river town in the province of Castavel, known for its glass furnaces and its "
-                       "annual lantern fair."),
+    "zq": ("Zorbleflax Quintronics", ("Zorbleflax Quintronics is a glassware company founded by Vrenthal Mokasi "
+                                      "in the town of Ulbrecht in 1987.")),
+    "vm": ("Vrenthal Mokasi", ("Vrenthal Mokasi (born 1941 in Pell Harbor) is an engineer who founded Zorbleflax "
+                               "Quintronics and later wrote the novel The Amber Kiln.")),
+    "ul": ("Ulbrecht", ("Ulbrecht is a river town in the province of Castavel, known for its glass furnaces and "
+                        "its annual lantern fair.")),
     "ak": ("The Amber Kiln", "The Amber Kiln is a 1999 novel by Vrenthal Mokasi about a family of glassblowers."),
     "ph": ("Pell Harbor", "Pell Harbor is a fishing port on the Serrin coast with a population of 12,000."),
     "ca": ("Castavel", "Castavel is a province whose capital is Dunmere; its main industries are glass and timber."),
@@ -73,7 +73,7 @@ def trained(fictional_qa: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
                    "--name", "fictional", "--documents", "3", "--question-offset", "2", "--epochs", "2",
                    "--lora-epochs", "2"]
         finished = subprocess.run(command, cwd=REPO, env=service_env(data_dir), capture_output=True, text=True,
-                                  timeout=900)
+                                  timeout=900, check=False)
     finally:
         stop(worker)
     assert finished.returncode == 0, finished.stderr[-3000:]
