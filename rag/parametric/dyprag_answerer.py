@@ -15,6 +15,7 @@ from indexes.document_store import indexable_text
 from rag.dynamic.loop import DynamicAnswerer, DynamicResult
 from rag.parametric.document_embedding import document_embeddings
 from rag.parametric.lora_delta import LoraDelta, active, install_delta_hooks
+from rag.parametric.translator import ParameterTranslator
 from rag.parametric.translator_store import load_translator
 
 MODES = ("dyprag", "dyprag-combine")
@@ -49,7 +50,8 @@ class DypragAnswerer:
         install_delta_hooks(llm.model)
         translation = CallCounter()
         delta_seconds = time.perf_counter()
-        delta = self.delta([indexable_text(d) for d in documents], llm, translation) if documents else None
+        passages = [indexable_text(d) for d in documents]
+        delta = translate_documents(self.translator, llm, passages, translation) if documents else None
         delta_seconds = time.perf_counter() - delta_seconds
         with active(delta):
             result = self.loop.run(question, documents if self.mode == "dyprag-combine" else None)
@@ -62,9 +64,11 @@ class DypragAnswerer:
         result.seconds = time.perf_counter() - began
         return result
 
-    @torch.no_grad()
-    def delta(self, passages: list[str], llm: LLMBackend, counter: CallCounter | None = None) -> LoraDelta:
-        """The averaged translated LoRA of ``passages``, on the model's device and dtype."""
-        embeddings = document_embeddings(llm, passages, counter)
-        translated = [self.translator.delta(e) for e in embeddings]
-        return LoraDelta.average(translated).to(llm.device, next(llm.model.parameters()).dtype)
+
+@torch.no_grad()
+def translate_documents(translator: ParameterTranslator, llm: LLMBackend, passages: list[str],
+                        counter: CallCounter | None = None) -> LoraDelta:
+    """The averaged translated LoRA of ``passages`` (mean A, mean B), on the model's device and dtype."""
+    embeddings = document_embeddings(llm, passages, counter)
+    translated = [translator.delta(e) for e in embeddings]
+    return LoraDelta.average(translated).to(llm.device, next(llm.model.parameters()).dtype)

@@ -70,7 +70,7 @@ def install_delta_hooks(model: nn.Module) -> None:
     model._siftrag_delta_hooks = True
 
 
-def _hook(key: str):
+def _hook(key: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor | None]:
     def add_delta(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor | None:
         delta = _ACTIVE.get()
         if delta is None or key not in delta.factors:

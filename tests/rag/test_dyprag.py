@@ -20,8 +20,7 @@ from core.llm_backend import LLMBackend, get_llm
 from evals.dataset_collection import ensure_dataset_collection
 from indexes.retriever import collection_manager
 from rag.parametric.document_augmentation import QAPair, grounded_pairs, training_examples
-from rag.parametric.document_embedding import document_embeddings
-from rag.parametric.dyprag_answerer import DypragAnswerer
+from rag.parametric.dyprag_answerer import DypragAnswerer, translate_documents
 from rag.parametric.lora_delta import active, install_delta_hooks
 from rag.parametric.prag_lora import LoraSettings, PragTrainer
 from rag.parametric.translator_store import load_translator
@@ -123,9 +122,7 @@ def test_a_delta_changes_its_request_and_leaves_a_concurrent_request_bit_identic
     llm = get_llm(MODEL)
     install_delta_hooks(llm.model)
     translator = load_translator(str(trained["folder"]))
-    embeddings = document_embeddings(llm, [f"{t}\n{x}" for t, x in list(DOCUMENTS.values())[:3]])
-    with torch.no_grad():
-        delta = type(translator.delta(embeddings[0])).average([translator.delta(e) for e in embeddings])
+    delta = translate_documents(translator, llm, [f"{t}\n{x}" for t, x in list(DOCUMENTS.values())[:3]])
     start = threading.Barrier(2)
 
     def request(with_delta: bool) -> list:
