@@ -76,7 +76,8 @@ def _hook(key: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tens
         if delta is None or key not in delta.factors:
             return None
         a, b = delta.factors[key]
-        return output + delta.scale * F.linear(F.linear(inputs[0], a), b)
+        x = inputs[0]
+        return output + delta.scale * F.linear(F.linear(x, a.to(x.dtype)), b.to(x.dtype))
 
     return add_delta
 
