@@ -363,7 +363,8 @@ def train_dyprag(
     dataset: Annotated[Path, typer.Option(help="QA folder: corpus and questions*.jsonl[.gz]")],
     name: Annotated[str, typer.Option(help="translator name, saved under <data_dir>/models/dyprag/")] = "dyprag",
     model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
-    documents: Annotated[int, typer.Option(help="training documents (top-3 passages of training questions)")] = 32,
+    documents: Annotated[int, typer.Option(help="documents (top-3 passages of training questions)")] = 32,
+    validation_documents: Annotated[int, typer.Option(help="of those, held out to measure the translator")] = 6,
     question_offset: Annotated[int, typer.Option(help="training questions start here; earlier ones stay a "
                                                       "test sample")] = 200,
     epochs: Annotated[int, typer.Option(help="translator epochs")] = 3,
@@ -378,7 +379,8 @@ def train_dyprag(
     from rag.parametric.translator_training import DypragTraining
     from workers.runner import job_runner
 
-    options = {"documents": documents, "question_offset": question_offset, "epochs": epochs,
+    options = {"documents": documents, "validation_documents": validation_documents,
+               "question_offset": question_offset, "epochs": epochs,
                "learning_rate": learning_rate, "lora_epochs": lora_epochs, "lora_learning_rate": lora_learning_rate}
     DypragTraining.from_options(model or get_settings().llm_model, options)  # bad options fail before the job
     if not dataset.is_dir():

@@ -112,34 +112,16 @@ def merge_evaluation(ctx: JobContext, parts: list[dict[str, Any]], dataset: str,
 
 def train_dyprag(ctx: JobContext, dataset: str, name: str, model: str | None = None,
                  **options: Any) -> dict[str, Any]:
-    """Train a DyPRAG translator on ``dataset`` (PRAG LoRAs of retrieved passages, then the translator) and
-    publish it as ``<data_dir>/models/dyprag/<name>``. Progress: documents, then translator steps."""
+    """Train a DyPRAG translator on ``dataset`` and publish it as ``<data_dir>/models/dyprag/<name>``;
+    trainings of the same name queue on a lock."""
     from rag.parametric.translator_store import translator_dir
-    from rag.parametric.translator_training import (
-        DypragTraining,
-        build_pairs,
-        publish,
-        train_translator,
-        training_passages,
-        training_report,
-    )
+    from rag.parametric.translator_training import DypragTraining, train_and_publish
 
-    began = time.time()
     settings = DypragTraining.from_options(model or get_settings().llm_model, options)
-    root = Path(dataset)
-    collection = ensure_dataset_collection(collection_manager(), root, ["bm25"])
-    passages = training_passages(root, collection.name, settings)
-    steps = len(passages) * (1 + settings.epochs)
-    ctx.store.update(ctx.job_id, done=0, total=steps)
+    collection = ensure_dataset_collection(collection_manager(), Path(dataset), ["bm25"])
     with exclusive(f"train/dyprag/{name}", wait_s=get_settings().job_timeout_s) as lock:
         ctx.locks.append(lock)
-        pairs = build_pairs(passages, settings, translator_dir(name).with_name(f".{name}.pairs"),
-                            lambda done, _: ctx.progress(done, steps))
-        translator, history = train_translator(pairs, settings,
-                                               lambda done, _: ctx.progress(len(passages) + done, steps))
-        report = training_report(settings, pairs, history, began)
-        folder = publish(translator, translator_dir(name), {**report, "dataset": dataset})
-    return {"translator": str(folder), **{k: v for k, v in report.items() if k != "settings"}}
+        return train_and_publish(settings, Path(dataset), collection.name, translator_dir(name), ctx.progress)
 
 
 def run_evaluation_in_process(ctx: JobContext, **params: Any) -> dict[str, Any]:

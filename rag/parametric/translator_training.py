@@ -35,7 +35,8 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class DypragTraining:
     model: str
-    documents: int = 32  # translator training documents
+    documents: int = 32  # documents with a PRAG LoRA: the last ``validation_documents`` are held out
+    validation_documents: int = 6  # never trained on: the translator's quality is measured on them
     question_offset: int = 200  # training questions start here (the first ones stay an untouched test sample)
     docs_per_question: int = 3
     epochs: int = 3
@@ -62,6 +63,8 @@ class DypragTraining:
             raise InvalidInputError(f"Invalid DyPRAG training option: {error}.") from error
         if settings.documents < 1 or settings.epochs < 1 or settings.lora_epochs < 1:
             raise InvalidInputError("documents, epochs and lora_epochs must be at least 1.")
+        if not 0 <= settings.validation_documents < settings.documents:
+            raise InvalidInputError("validation_documents must be at least 0 and fewer than documents.")
         return settings
 
 
@@ -75,6 +78,26 @@ class DocumentPair:
     embedding: torch.Tensor
     qa_pairs: int
     prag_loss: tuple[float, float]
+
+
+def train_and_publish(settings: DypragTraining, dataset: Path, collection: str, folder: Path,
+                      progress: Progress) -> dict[str, Any]:
+    """The whole training: pairs (cached beside ``folder``), translator, validation on the held-out documents,
+    atomic publication. ``progress(done, total)`` counts documents, translator steps, validation documents."""
+    began = time.time()
+    passages = training_passages(dataset, collection, settings)
+    held_out = min(settings.validation_documents, len(passages) - 1)
+    trained_on = len(passages) - held_out
+    total = len(passages) + settings.epochs * trained_on + held_out
+    pairs = build_pairs(passages, settings, folder.with_name(f".{folder.name}.pairs"),
+                        lambda done, _: progress(done, total))
+    translator, history = train_translator(pairs[:trained_on], settings,
+                                           lambda done, _: progress(len(passages) + done, total))
+    validation = validation_losses(translator, pairs[trained_on:], settings,
+                                   lambda done, _: progress(total - held_out + done, total)) if held_out else None
+    report = training_report(settings, pairs, history, validation, began)
+    publish(translator, folder, {**report, "dataset": str(dataset)})
+    return {"translator": str(folder), **{k: v for k, v in report.items() if k != "settings"}}
 
 
 def training_passages(dataset: Path, collection: str, settings: DypragTraining) -> list[str]:
@@ -176,6 +199,36 @@ def _losses(llm: LLMBackend, translator: ParameterTranslator, pair: DocumentPair
     return {"lm": lm, "kl": kl, "mse": mse}
 
 
+@torch.no_grad()
+def validation_losses(translator: ParameterTranslator, pairs: list[DocumentPair], settings: DypragTraining,
+                      progress: Progress) -> dict[str, float]:
+    """Mean LM loss on held-out documents' examples: base model, its PRAG LoRA, its translated LoRA, and the
+    LoRA translated from another held-out document (how much of the gain is specific to the document)."""
+    llm = get_llm(settings.model)
+    translator = translator.to(llm.device)
+    sums = {"base": 0.0, "prag": 0.0, "translated": 0.0, "translated_other_document": 0.0}
+    for number, pair in enumerate(pairs):
+        other = pairs[(number + 1) % len(pairs)]
+        deltas = {"base": None, "prag": pair.target.to(llm.device, torch.float32),
+                  "translated": translator.delta(pair.embedding.to(llm.device)),
+                  "translated_other_document": translator.delta(other.embedding.to(llm.device))}
+        for name, delta in deltas.items():
+            sums[name] += _lm_loss(llm, pair.examples, delta) / len(pairs)
+        progress(number + 1, len(pairs))
+    translator.cpu()
+    return {name: round(value, 4) for name, value in sums.items()}
+
+
+def _lm_loss(llm: LLMBackend, examples: list[tuple[list[int], list[int]]], delta: LoraDelta | None) -> float:
+    total = 0.0
+    with llm.lock, active(delta):
+        for ids, labels in examples:
+            out = llm.model(torch.tensor([ids], device=llm.device), labels=torch.tensor([labels], device=llm.device),
+                            use_cache=False)
+            total += float(out.loss)
+    return total / len(examples)
+
+
 def publish(translator: ParameterTranslator, folder: Path, report: dict[str, Any]) -> Path:
     """Write the translator beside ``folder`` and swap it in, so readers never see half a translator."""
     staging = folder.with_name(f".{folder.name}.staging")
@@ -192,8 +245,9 @@ def publish(translator: ParameterTranslator, folder: Path, report: dict[str, Any
 
 
 def training_report(settings: DypragTraining, pairs: list[DocumentPair], history: list[dict[str, float]],
-                    began: float) -> dict[str, Any]:
+                    validation: dict[str, float] | None, began: float) -> dict[str, Any]:
     return {"settings": asdict(settings), "documents": len(pairs),
+            "validation_documents": settings.validation_documents, "validation_lm_loss": validation,
             "qa_pairs_per_document": round(sum(p.qa_pairs for p in pairs) / max(1, len(pairs)), 2),
             "prag_loss_first_epoch": _mean(p.prag_loss[0] for p in pairs),
             "prag_loss_last_epoch": _mean(p.prag_loss[1] for p in pairs),

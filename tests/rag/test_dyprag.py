@@ -69,7 +69,8 @@ def trained(fictional_qa: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     worker = start_worker(data_dir, concurrency=1)
     try:
         command = [sys.executable, str(REPO / "cli.py"), "train", "dyprag", "--dataset", str(fictional_qa),
-                   "--name", "fictional", "--documents", "3", "--question-offset", "2", "--epochs", "2",
+                   "--name", "fictional", "--documents", "3", "--validation-documents", "1", "--question-offset",
+                   "2", "--epochs", "2",
                    "--lora-epochs", "2"]
         finished = subprocess.run(command, cwd=REPO, env=service_env(data_dir), capture_output=True, text=True,
                                   timeout=900, check=False)
@@ -84,9 +85,10 @@ def trained(fictional_qa: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
 def test_training_runs_as_a_celery_job_with_progress(trained: dict) -> None:
     job = trained["job"]
     assert job.state.value == "succeeded" and job.type == "train_dyprag"
-    assert job.done == job.total == 3 * (1 + 2)  # 3 documents (augmentation + PRAG), then 2 translator epochs
+    assert job.done == job.total == 3 + 2 * 2 + 1  # 3 documents (augmentation + PRAG), 2 epochs over 2, 1 held out
     report = json.loads((trained["folder"] / "training.json").read_text())
     assert report["documents"] == 3 and len(report["translator_epochs"]) == 2
+    assert set(report["validation_lm_loss"]) == {"base", "prag", "translated", "translated_other_document"}
     assert report["prag_loss_last_epoch"] < report["prag_loss_first_epoch"]  # the PRAG LoRAs learned
     translator = load_translator(str(trained["folder"]))
     config = get_llm(MODEL).model.config
