@@ -23,7 +23,8 @@ console = Console(stderr=True)
 
 
 def yes_no(prediction: str) -> str:
-    """StrategyQA: the first yes/no word of the prediction ("" when there is none)."""
+    """StrategyQA: the first yes/no word of the text ("" when there is none). Scored on the final answer,
+    else on the whole output (the model often opens with "No, …" and never writes "the answer is")."""
     return next((w for w in normalize_answer(prediction).split() if w in ("yes", "no")), "")
 
 
@@ -32,15 +33,18 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
                            options: dict[str, Any] | None = None, translator: str | None = None) -> dict[str, Any]:
     """Every policy on the first ``limit`` questions; writes report.json (updated after each policy) and the
     predictions per policy."""
-    answerers = {p: make_dynamic_answerer("", p, retriever, model=model, max_new_tokens=max_new_tokens,
-                                          translator=translator if p.startswith("dyprag") else None, **(options or {}))
-                 for p in policies}  # validates every method and option (and loads the translator) before indexing
     questions = read_questions(dataset, limit)
-    collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
     boolean = all(item.answers[0] in ("yes", "no") for item in questions)
+    answer_format = "yes-no" if boolean else "short"
+    answerers = {p: make_dynamic_answerer("", p, retriever, model=model, max_new_tokens=max_new_tokens,
+                                          translator=translator if p.startswith("dyprag") else None,
+                                          answer_format=answer_format, **(options or {}))
+                 for p in policies}  # validates every method and option (and loads the translator) before indexing
+    collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"dataset": str(dataset), "questions": len(questions), "retriever": retriever,
-                              "metric": "accuracy" if boolean else "EM/F1", "policies": {}}
+                              "metric": "accuracy" if boolean else "EM/F1", "answer_format": answer_format,
+                              "policies": {}}
     with Progress(console=console) as progress:
         for policy, answerer in answerers.items():
             answerer.use_collection(collection.name)
@@ -48,7 +52,7 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
             rows = []
             for item in questions:
                 result = answerer.run(item.question).as_dict()
-                prediction = yes_no(result["answer"]) if boolean else result["answer"]
+                prediction = (yes_no(result["answer"]) or yes_no(result["output"])) if boolean else result["answer"]
                 rows.append({"id": item.id, "answers": list(item.answers), "prediction": prediction,
                              "em": exact_match(prediction, item.answers),
                              "f1": token_f1(prediction, item.answers), **result})
@@ -59,6 +63,7 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
                 "lm_calls": _mean(r["lm_calls"] for r in rows),
                 "latency_ms_p50": round(statistics.median(r["latency_ms"] for r in rows), 1),
                 "generated_tokens": _mean(r["generated_tokens"] for r in rows),
+                **({"without_yes_no": _mean(not r["prediction"] for r in rows)} if boolean else {}),
             }
             with (out_dir / f"predictions-{policy}.jsonl").open("w") as handle:
                 handle.writelines(json.dumps(row) + "\n" for row in rows)

@@ -16,8 +16,12 @@ from rag.answer_prompt import passage_block
 from rag.dynamic.policies import POLICIES, Policy, Written
 from rag.retrieval import make_retriever
 
-SYSTEM = ("Answer the question. Reason step by step in short sentences, then finish with "
-          "\"So the answer is: <answer>.\"")
+ANSWER_FORMATS = {  # the system prompt per kind of answer expected
+    "short": "Answer the question. Reason step by step in short sentences, then finish with "
+             "\"So the answer is: <answer>.\"",
+    "yes-no": "Answer the yes/no question. Reason step by step in short sentences, then finish with "
+              "\"So the answer is: yes.\" or \"So the answer is: no.\"",
+}
 SENTENCE_END = [". ", "? ", "! ", "\n"]
 FINAL = re.compile(r"answer is:?\s*(.+?)(?:\.\s*$|\.\s|\n|$)", re.IGNORECASE)
 
@@ -45,7 +49,11 @@ class DynamicAnswerer:
 
     def __init__(self, collection: str, policy: str = "dragin", retriever: str = "bm25", top_k: int = 3,
                  model: str | None = None, max_new_tokens: int = 96, sentence_tokens: int = 40,
-                 max_retrievals: int = 5, **policy_options: Any) -> None:
+                 max_retrievals: int = 5, answer_format: str = "short", **policy_options: Any) -> None:
+        if answer_format not in ANSWER_FORMATS:
+            raise InvalidInputError(f"Unknown answer format '{answer_format}': choose one of "
+                                    f"{', '.join(ANSWER_FORMATS)}.")
+        self.system = ANSWER_FORMATS[answer_format]
         if policy not in POLICIES:
             raise InvalidInputError(f"Unknown dynamic retrieval '{policy}': choose one of {', '.join(POLICIES)}.")
         try:
@@ -106,7 +114,7 @@ class DynamicAnswerer:
 
     def _sentence(self, question: str, documents: list[Document], text: str, result: DynamicResult) -> Generation:
         user = (f"Context:\n{passage_block(documents)}\n\n" if documents else "") + f"Question: {question.strip()}"
-        prompt = self.llm.chat_prompt(user, system=SYSTEM, assistant_prefix=text)
+        prompt = self.llm.chat_prompt(user, system=self.system, assistant_prefix=text)
         result.lm_calls += 1
         return first_sentence(self.llm, self.llm.generate(prompt, self.sentence_tokens, result.counter,
                                                           stop_strings=SENTENCE_END))

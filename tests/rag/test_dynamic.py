@@ -5,6 +5,7 @@ import pytest
 
 from core.errors import InvalidInputError
 from core.llm_backend import get_llm
+from evals.dynamic_runner import yes_no
 from rag.dynamic.attention import read_attention
 from rag.dynamic.loop import DynamicAnswerer, final_answer
 from rag.dynamic.policies import flare_query
@@ -73,6 +74,14 @@ def test_dragin_loop_retrieves_with_a_qfs_query(built_slice):
     assert result.lm_calls >= 2 * len(result.queries)
     with pytest.raises(InvalidInputError):
         DynamicAnswerer("slice", "sometimes")
+    with pytest.raises(InvalidInputError, match="answer format"):
+        DynamicAnswerer("slice", "none", answer_format="essay")
+
+
+def test_yes_no_format_makes_the_model_answer_yes_or_no(built_slice):
+    result = DynamicAnswerer("slice", "none", max_new_tokens=40, sentence_tokens=40, answer_format="yes-no").run(
+        "Is vitamin D made in the skin under sunlight?")
+    assert yes_no(result.answer) or yes_no(result.output), result.output
 
 
 def test_final_answer_extraction():
