@@ -1,12 +1,12 @@
 """DyPRAG's cost beside its baselines, measured in the same run.
 
     python benchmarks/bench_dyprag.py --translator dyprag-2wiki [--dataset ../shared/data/2wikimultihopqa]
-        [--documents 6] [--tokens 32]
+        [--documents 6] [--tokens 32] [--rounds 5] [--skip-prag]
 
 1. Turning a document into parameters: PRAG (QA augmentation + LoRA training, the paper's offline step)
    vs DyPRAG's translation (one forward pass + the hypernetworks), seconds per document and the ratio.
-2. Decoding speed (tokens/s, greedy, 3 retrieved passages): the model without hooks, with the delta hooks
-   installed but no delta active (every other request), and with an injected DyPRAG delta.
+2. Decoding cost (ms per KV-cached step): the model without hooks, with the delta hooks installed but no
+   delta active (every other request), and with an injected DyPRAG delta of three documents.
 """
 from __future__ import annotations
 
@@ -56,29 +56,41 @@ def parameterize(texts: list[str], model: str, translator_name: str) -> None:
           f"DyPRAG translation {d:.3f} s   ratio {p / d:.0f}x")
 
 
-def decoding(texts: list[str], model: str, translator_name: str, tokens: int) -> None:
+def decoding(texts: list[str], model: str, translator_name: str, tokens: int, rounds: int) -> None:
+    """Milliseconds per decoding step (KV-cached, greedy, a fixed number of steps so an early end of text
+    cannot skew it), interleaved over ``rounds``."""
+    import torch
+
     from core.llm_backend import LLMBackend, get_llm
     from rag.parametric.dyprag_answerer import translate_documents
     from rag.parametric.lora_delta import active, install_delta_hooks
     from rag.parametric.translator_store import load_translator
 
-    question = "Question: Who is the director of the film, and where was he born?"
     plain = LLMBackend(model)  # never hooked
     llm = get_llm(model)
     install_delta_hooks(llm.model)
     delta = translate_documents(load_translator(translator_name), llm, texts[:3])
-    prompt = plain.chat_prompt(question)
-    rates = {}
-    for label, backend, chosen in (("no hooks", plain, None), ("hooks, no delta", llm, None),
-                                   ("hooks + DyPRAG delta", llm, delta)):
-        backend.generate(prompt, 4)
-        with active(chosen):
-            began = time.perf_counter()
-            made = sum(len(backend.generate(prompt, tokens).token_ids) for _ in range(3))
-            rates[label] = made / (time.perf_counter() - began)
-    base = rates["no hooks"]
-    print(f"decoding, {tokens} tokens x 3: " + "   ".join(f"{k} {v:.1f} tok/s ({v / base:.2f}x)"
-                                                          for k, v in rates.items()))
+    prompt = torch.tensor([plain.encode(plain.chat_prompt("Who is the director of the film, and where was he born?"))])
+    variants = (("no hooks", plain, None), ("hooks, no delta", llm, None), ("hooks + DyPRAG delta", llm, delta))
+    seconds = {label: 0.0 for label, _, _ in variants}
+
+    @torch.no_grad()
+    def steps(backend: LLMBackend) -> float:
+        out = backend.model(prompt, use_cache=True)
+        began = time.perf_counter()
+        for _ in range(tokens):
+            token = out.logits[:, -1:].argmax(-1)
+            out = backend.model(token, past_key_values=out.past_key_values, use_cache=True)
+        return time.perf_counter() - began
+
+    for _ in range(rounds):  # interleaved, so load changes on the machine hit every variant alike
+        for label, backend, chosen in variants:
+            with active(chosen):
+                seconds[label] += steps(backend)
+    per_step = {label: 1000 * value / (rounds * tokens) for label, value in seconds.items()}
+    base = per_step["no hooks"]
+    print(f"decoding, {tokens} steps x {rounds} rounds: " + "   ".join(
+        f"{k} {v:.1f} ms/token ({v / base:.2f}x)" for k, v in per_step.items()))
 
 
 def main() -> None:
@@ -88,13 +100,16 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--documents", type=int, default=6)
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--skip-prag", action="store_true", help="only the decoding comparison")
     args = parser.parse_args()
     from core.settings import get_settings
 
     model = args.model or get_settings().llm_model
     texts = passages(args.dataset, args.documents)
-    parameterize(texts, model, args.translator)
-    decoding(texts, model, args.translator, args.tokens)
+    if not args.skip_prag:
+        parameterize(texts, model, args.translator)
+    decoding(texts, model, args.translator, args.tokens, args.rounds)
 
 
 if __name__ == "__main__":
