@@ -151,6 +151,7 @@ def eval_dynamic(
         help="none | single | fixed-length | fixed-sentence | flare | dragin | dyprag | dyprag-combine; repeat "
              "to compare")] = ["single", "dragin"],
     max_questions: Annotated[Optional[int], typer.Option(help="the first N questions (a fixed sample)")] = None,
+    skip_questions: Annotated[int, typer.Option(help="start after the first N questions", min=0)] = 0,
     out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("reports/dynamic"),
     retriever: str = "bm25",
     model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
@@ -164,7 +165,7 @@ def eval_dynamic(
     from evals.dynamic_runner import run_dynamic_evaluation
 
     run_dynamic_evaluation(dataset, policy, max_questions, out_dir, retriever, model, max_new_tokens,
-                           _key_values(option or [], "--option"), translator)
+                           _key_values(option or [], "--option"), translator, skip_questions)
     out.print(f"report: {out_dir / 'report.json'}")
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from core.errors import InvalidInputError
 from evals.dataset_collection import ensure_dataset_collection
 from evals.qa_dataset import read_questions
 from evals.qa_metrics import exact_match, normalize_answer, token_f1
@@ -30,10 +31,13 @@ def yes_no(prediction: str) -> str:
 
 def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None, out_dir: Path,
                            retriever: str = "bm25", model: str | None = None, max_new_tokens: int = 96,
-                           options: dict[str, Any] | None = None, translator: str | None = None) -> dict[str, Any]:
-    """Every policy on the first ``limit`` questions; writes report.json (updated after each policy) and the
-    predictions per policy."""
-    questions = read_questions(dataset, limit)
+                           options: dict[str, Any] | None = None, translator: str | None = None,
+                           skip: int = 0) -> dict[str, Any]:
+    """Every policy on ``limit`` questions after the first ``skip`` (file order); writes report.json (updated
+    after each policy) and the predictions per policy."""
+    questions = read_questions(dataset, None if limit is None else skip + limit)[skip:]
+    if not questions:
+        raise InvalidInputError(f"No questions left in {dataset} after skipping {skip}.")
     boolean = all(item.answers[0] in ("yes", "no") for item in questions)
     answer_format = "yes-no" if boolean else "short"
     answerers = {p: make_dynamic_answerer("", p, retriever, model=model, max_new_tokens=max_new_tokens,
@@ -42,7 +46,8 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
                  for p in policies}  # validates every method and option (and loads the translator) before indexing
     collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
     out_dir.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"dataset": str(dataset), "questions": len(questions), "retriever": retriever,
+    report: dict[str, Any] = {"dataset": str(dataset), "questions": len(questions), "skipped": skip,
+                              "retriever": retriever,
                               "metric": "accuracy" if boolean else "EM/F1", "answer_format": answer_format,
                               "policies": {}}
     with Progress(console=console) as progress:

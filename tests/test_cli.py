@@ -111,11 +111,12 @@ def test_eval_answers_scores_variants_on_2wikimultihopqa(data_dir: Path, tmp_pat
 
 def test_eval_dynamic_reports_calls_per_question_on_strategyqa(data_dir: Path, tmp_path: Path) -> None:
     result = siftrag("eval-dynamic", "--dataset", str(SHARED_DATA / "strategyqa"), "--policy", "none",
-                     "--policy", "single", "--max-questions", "2", "--max-new-tokens", "16",
+                     "--policy", "single", "--skip-questions", "1", "--max-questions", "2", "--max-new-tokens", "16",
                      "--out", str(tmp_path / "d"), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "d" / "report.json").read_text())
-    assert report["metric"] == "accuracy" and report["questions"] == 2
+    assert report["metric"] == "accuracy" and report["questions"] == 2 and report["skipped"] == 1
+    assert report["answer_format"] == "yes-no"
     assert report["policies"]["none"]["retrieval_calls"] == 0 and report["policies"]["single"]["retrieval_calls"] == 1
     bad = siftrag("eval-dynamic", "--dataset", str(SHARED_DATA / "strategyqa"), "--policy", "dragin",
                   "--option", "theta=2", "--out", str(tmp_path / "e"), data_dir=data_dir)
