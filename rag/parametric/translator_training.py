@@ -95,7 +95,7 @@ def train_and_publish(settings: DypragTraining, dataset: Path, collection: str, 
                                            lambda done, _: progress(len(passages) + done, total))
     validation = validation_losses(translator, pairs[trained_on:], settings,
                                    lambda done, _: progress(total - held_out + done, total)) if held_out else None
-    report = training_report(settings, pairs, history, validation, began)
+    report = training_report(settings, pairs, held_out, history, validation, began)
     publish(translator, folder, {**report, "dataset": str(dataset)})
     return {"translator": str(folder), **{k: v for k, v in report.items() if k != "settings"}}
 
@@ -244,10 +244,11 @@ def publish(translator: ParameterTranslator, folder: Path, report: dict[str, Any
     return folder
 
 
-def training_report(settings: DypragTraining, pairs: list[DocumentPair], history: list[dict[str, float]],
-                    validation: dict[str, float] | None, began: float) -> dict[str, Any]:
+def training_report(settings: DypragTraining, pairs: list[DocumentPair], held_out: int,
+                    history: list[dict[str, float]], validation: dict[str, float] | None,
+                    began: float) -> dict[str, Any]:
     return {"settings": asdict(settings), "documents": len(pairs),
-            "validation_documents": settings.validation_documents, "validation_lm_loss": validation,
+            "validation_documents": held_out, "validation_lm_loss": validation,
             "qa_pairs_per_document": round(sum(p.qa_pairs for p in pairs) / max(1, len(pairs)), 2),
             "prag_loss_first_epoch": _mean(p.prag_loss[0] for p in pairs),
             "prag_loss_last_epoch": _mean(p.prag_loss[1] for p in pairs),
