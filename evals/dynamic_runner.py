@@ -18,6 +18,7 @@ from evals.qa_dataset import read_questions
 from evals.qa_metrics import exact_match, normalize_answer, token_f1
 from indexes.retriever import collection_manager
 from rag.dynamic_methods import make_dynamic_answerer
+from rag.parametric.dyprag_answerer import MODES
 from rag.retrieval import index_kinds_of
 
 console = Console(stderr=True)
@@ -41,7 +42,7 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
     boolean = all(item.answers[0] in ("yes", "no") for item in questions)
     answer_format = "yes-no" if boolean else "short"
     answerers = {p: make_dynamic_answerer("", p, retriever, model=model, max_new_tokens=max_new_tokens,
-                                          translator=translator if p.startswith("dyprag") else None,
+                                          translator=translator if p in MODES else None,
                                           answer_format=answer_format, **(options or {}))
                  for p in policies}  # validates every method and option (and loads the translator) before indexing
     collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
