@@ -16,7 +16,7 @@ app = typer.Typer(help="siftrag: retrieval, reranking and RAG service.", no_args
                   pretty_exceptions_enable=False)
 collections_app = typer.Typer(help="Create, fill, index and inspect collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 200)  # report tables stay readable in files and pipes
 err = Console(stderr=True)
 
 
@@ -27,6 +27,8 @@ def eval_command(
         help="bm25 | dense | tilde | hybrid, optionally >first|listwise|icr|fullrank|fullrank-logits|pointwise|"
              "embedding|tilde "
              "(e.g. bm25>icr); repeat to compare")] = ["bm25"],
+    baseline: Annotated[Optional[str], typer.Option(
+        help="pipeline the others are tested against (paired t-test, Holm) (default: the first)")] = None,
     split: str = "test",
     top_k: int = 100,
     max_queries: Annotated[Optional[int], typer.Option(help="evaluate only the first N queries")] = None,
@@ -36,15 +38,44 @@ def eval_command(
     passage_words: Annotated[Optional[int], typer.Option(help="words kept per passage in LLM prompts")] = None,
     rerank_option: Annotated[Optional[list[str]], typer.Option(
         help="KEY=VALUE passed to the reranker (JSON values), e.g. window=20 or first_stage_weight=0.3")] = None,
+    keep_identical_ids: Annotated[bool, typer.Option(
+        help="keep a retrieved document whose id is the query id (BEIR and Pyserini ignore it)")] = False,
+    workers: Annotated[int, typer.Option(
+        help="local worker processes (without SIFTRAG_REDIS_URL; with it, the Celery workers run the chunks)")] = 1,
+    chunk_queries: Annotated[int, typer.Option(help="queries per chunk of work")] = 25,
 ) -> None:
-    """Evaluate pipelines on a BEIR dataset: nDCG@10, R@10, R@100, MRR@10, MAP, latency and LLM cost."""
-    from evals.runner import run_evaluation
+    """Evaluate pipelines on a BEIR dataset: nDCG@10, R@10, R@100, MRR@10, MAP with 95% CIs, paired tests
+    against the baseline, latency and LLM cost."""
+    from core.settings import get_settings
+    from evals.engine import EvaluationSpec
+    from evals.report import render_table
 
     options = {k: v for k, v in {"model": rerank_model, "passage_words": passage_words}.items() if v is not None}
     options |= _key_values(rerank_option or [])
-    _, report = run_evaluation(dataset, pipeline, split, top_k, out_dir, max_queries, candidates=candidates,
-                               rerank_options=options)
-    out.print(f"report: {report}")
+    try:
+        spec = EvaluationSpec(dataset=str(dataset.resolve()), pipelines=pipeline, split=split, top_k=top_k,
+                              candidates=candidates, rerank_options=options, max_queries=max_queries,
+                              chunk_queries=chunk_queries, baseline=baseline, keep_identical_ids=keep_identical_ids)
+    except ValueError as error:  # pydantic: a value out of range
+        raise InvalidInputError(str(error).replace("\n", " ")) from None
+    if get_settings().redis_url:
+        from workers.runner import job_runner
+
+        spec.check()
+        if not dataset.is_dir():
+            raise NotFoundError(f"Dataset folder '{dataset}' does not exist.")
+        params = spec.model_dump() | ({"out_dir": str(out_dir.resolve())} if out_dir else {})
+        job = job_runner().submit("evaluate", params)
+        err.print(f"job {job.id}: evaluation on the Celery workers")
+        result = _wait_for(job.id)
+        out.print(render_table(json.loads(Path(result["report"]).read_text())))
+        out.print(f"report: {result['report']}")
+        return
+    from evals.runner import run_evaluation
+
+    report = run_evaluation(spec, workers, out_dir, console=err)
+    out.print(render_table(report))
+    out.print(f"report: {report['report']}")
 
 
 @app.command("score-run")
@@ -52,14 +83,40 @@ def score_run(
     run: Annotated[Path, typer.Option(help="TREC run file (plain or .gz)")],
     qrels: Annotated[Path, typer.Option(help="TREC qrels (qid 0 docid grade) or BEIR qrels .tsv[.gz]")],
     rel_level: Annotated[int, typer.Option(help="minimum grade counted relevant by binary measures (-l)")] = 1,
+    keep_identical_ids: Annotated[bool, typer.Option(
+        help="keep a retrieved document whose id is the query id (by default it is dropped, as BEIR does)")] = False,
 ) -> None:
     """Score an existing TREC run with ir-measures (trec_eval conventions)."""
     from evals.beir_loader import read_qrels_tsv
-    from evals.metrics import evaluate
+    from evals.metrics import drop_identical_ids, evaluate
     from evals.trec_files import read_qrels, read_run
 
     judgements = read_qrels_tsv(qrels) if ".tsv" in qrels.name else read_qrels(qrels)
-    out.print_json(json.dumps({k: round(v, 4) for k, v in evaluate(read_run(run), judgements, rel_level).items()}))
+    ranked = read_run(run)
+    if not keep_identical_ids:
+        ranked, dropped = drop_identical_ids(ranked)
+        if dropped:
+            err.print(f"ignored {dropped} retrieved documents whose id is their query's id (--keep-identical-ids "
+                      "keeps them)")
+    out.print_json(json.dumps({k: round(v, 4) for k, v in evaluate(ranked, judgements, rel_level).items()}))
+
+
+@app.command("results")
+def results_command(
+    dataset: Annotated[Optional[str], typer.Option(help="only this dataset (folder name or path)")] = None,
+) -> None:
+    """The best-known result of every system per dataset (from <data_dir>/results.sqlite), and whether its
+    latest run regressed significantly against the run before it."""
+    from evals.results_store import ResultsStore
+    from evals.results_table import render_results
+
+    store = ResultsStore()
+    rows = store.rows(dataset)
+    if not rows:
+        raise NotFoundError("No results recorded yet" + (f" for dataset '{dataset}'" if dataset else "")
+                            + ": run `siftrag eval` first.")
+    for table in render_results(store, rows):
+        out.print(table)
 
 
 @app.command("search")
@@ -259,7 +316,12 @@ app.add_typer(jobs_app, name="jobs")
 
 
 def _follow(job_id: str) -> None:
-    """Show a job's progress until it finishes; exit non-zero unless it succeeded."""
+    """Show a job's progress until it finishes, then its result; exit non-zero unless it succeeded."""
+    out.print_json(json.dumps(_wait_for(job_id)))
+
+
+def _wait_for(job_id: str) -> dict:
+    """Show a job's progress until it finishes; its result, or SiftragError unless it succeeded."""
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -277,7 +339,7 @@ def _follow(job_id: str) -> None:
             job = store.get(job_id)
     if job.state.value != "succeeded":
         raise SiftragError(f"Job {job.id} {job.state.value}: {job.error or 'no error recorded'}")
-    out.print_json(json.dumps(job.result))
+    return job.result
 
 
 @jobs_app.command("list")
@@ -408,8 +470,11 @@ def worker(concurrency: int = 1, loglevel: str = "warning") -> None:
 
     if not get_settings().redis_url:
         raise SiftragError("A worker needs SIFTRAG_REDIS_URL (e.g. redis://127.0.0.1:6379/0).")
+    import os
+
     from workers.celery_app import celery_app
 
+    os.environ["SIFTRAG_WORKER_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(concurrency, 1)))
     celery_app.worker_main(["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}",
                             "--pool=prefork", "--without-gossip", "--without-mingle"])
 
@@ -424,6 +489,8 @@ def quickstart(
     """Index the bundled SciFact sample (bm25, dense, tilde), evaluate it, answer example queries, serve the API."""
     from evals.beir_loader import load_beir
     from evals.dataset_collection import collection_name_for, ensure_dataset_collection
+    from evals.engine import EvaluationSpec
+    from evals.report import render_table
     from evals.runner import run_evaluation
     from indexes.retriever import collection_manager
     from rag.retrieval import make_retriever
@@ -431,7 +498,8 @@ def quickstart(
     err.print(f"indexing the sample collection from {sample} (the first run encodes 5,183 passages twice, MiniLM "
               "and TILDEv2 with expansion: 10-15 min on 2 cores; later runs reuse the caches)")
     if evaluate_sample:
-        run_evaluation(sample, ["bm25", "dense", "hybrid", "tilde", "bm25>tilde"], console=err)
+        spec = EvaluationSpec(dataset=str(sample.resolve()), pipelines=["bm25", "dense", "hybrid", "tilde", "bm25>tilde"])
+        out.print(render_table(run_evaluation(spec, console=err)))
     else:
         ensure_dataset_collection(collection_manager(), sample, ["bm25", "dense", "tilde"])
     data = load_beir(sample)

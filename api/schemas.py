@@ -107,14 +107,23 @@ class RerankResponse(BaseModel):
 
 
 class EvaluationRequest(Strict):
+    """The engine's ``EvaluationSpec`` as a request (the same names, with limits)."""
+
     dataset: str = Field(description="server-side path of a BEIR folder")
-    pipelines: list[str] = Field(default_factory=lambda: ["bm25"], min_length=1,
+    pipelines: list[str] = Field(default_factory=lambda: ["bm25"], min_length=1, max_length=16,
                                  description="retrievers, optionally reranked: bm25, dense, hybrid, bm25>icr, …")
     candidates: int = Field(default=100, ge=1, le=1000, description="first-stage depth for reranking pipelines")
-    split: str = "test"
+    split: str = Field(default="test", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     top_k: int = Field(default=100, ge=1, le=1000)
     max_queries: int | None = Field(default=None, ge=1)
-    chunk_queries: int = Field(default=50, ge=1, le=10000, description="queries per worker task")
+    chunk_queries: int = Field(default=25, ge=1, le=10000, description="queries per worker task")
+    rerank_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="passed to the reranker, e.g. {'model': 'qwen2.5-0.5b-instruct', "
+                                          "'passage_words': 100, 'window': 20}")
+    baseline: str | None = Field(default=None, description="pipeline the others are tested against "
+                                                           "(default: the first)")
+    keep_identical_ids: bool = Field(default=False, description="keep a retrieved document whose id is the query "
+                                                                "id (BEIR ignores it)")
 
 
 class JobList(BaseModel):

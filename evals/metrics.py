@@ -1,14 +1,22 @@
 """Retrieval metrics via ir-measures (pytrec_eval backend), with trec_eval's conventions.
 
 ``-c`` (a judged query missing from the run scores 0) is applied by averaging over all judged
-queries; ``-l N`` (minimum relevant grade for binary measures) is ``rel_level``.
+queries; ``-l N`` (minimum relevant grade for binary measures) is ``rel_level``. BEIR's convention
+(``EvaluateRetrieval(ignore_identical_ids=True)``, Anserini's ``-removeQuery``) drops a retrieved document
+whose id is the query's own id: ``drop_identical_ids``.
 """
 from __future__ import annotations
 
 import ir_measures
-from ir_measures import AP, R, RR, nDCG
+from ir_measures import AP, RR, R, nDCG
 
 from evals.trec_files import Qrels, Run
+
+
+def drop_identical_ids(run: Run) -> tuple[Run, int]:
+    """The run without documents whose id equals their query's id, and how many were dropped."""
+    kept = {qid: {doc: score for doc, score in docs.items() if doc != qid} for qid, docs in run.items()}
+    return kept, sum(len(docs) for docs in run.values()) - sum(len(docs) for docs in kept.values())
 
 
 def measures_for(rel_level: int = 1) -> dict[str, object]:

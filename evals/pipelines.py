@@ -26,10 +26,6 @@ def parse_pipeline(pipeline: str) -> tuple[str, str | None]:
     return retriever, method or None
 
 
-def check_pipeline(pipeline: str) -> None:
-    parse_pipeline(pipeline)
-
-
 def options_for(method: str, collection: str, options: dict[str, Any]) -> dict[str, Any]:
     """The options a pipeline's reranker gets: ``tilde`` reads the collection's stored impacts and
     ignores the LLM options (model, passage_words)."""
@@ -67,10 +63,18 @@ class PipelineRunner:
         self.reranker = make_reranker(method, **options_for(method, self.collection, self.rerank_options)) \
             if method else None
 
-    def __call__(self, queries: list[str], top_k: int) -> list[list[Document]]:
+    def __call__(self, queries: list[str], top_k: int,
+                 exclude_ids: list[str] | None = None) -> list[list[Document]]:
+        """Ranked documents per query. ``exclude_ids[i]`` (BEIR's identical-id convention: the query's own
+        id) is removed from query i's first stage, which retrieves one more so the depth is kept."""
+        extra = 1 if exclude_ids else 0
+        depth = self.candidates if self.reranker is not None else top_k
+        candidate_lists = self.retriever.run_batch(queries, depth + extra)
+        if exclude_ids:
+            candidate_lists = [[d for d in docs if d.id != excluded][:depth]
+                               for docs, excluded in zip(candidate_lists, exclude_ids)]
         if self.reranker is None:
-            return self.retriever.run_batch(queries, top_k)
-        candidate_lists = self.retriever.run_batch(queries, self.candidates)
+            return candidate_lists
         pairs = [(q, docs) for q, docs in zip(queries, candidate_lists) if docs]
         if hasattr(self.reranker, "run_batch") and pairs:
             outputs = self.reranker.run_batch([q for q, _ in pairs], [d for _, d in pairs], top_k=self.candidates)

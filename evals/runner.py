@@ -1,20 +1,25 @@
-"""Batch evaluation of named pipelines over a BEIR dataset, with a progress bar."""
+"""Run an evaluation on this machine: in this process, or spread over N local worker processes.
+
+The work is the engine's (``prepare`` → ``evaluate_chunk`` per chunk → ``merge``); only where the chunks run
+differs. Worker processes are spawned (no forked model state), each loads its models once and uses
+``cpus // workers`` torch threads, so N workers do not oversubscribe the cores.
+"""
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from evals.beir_loader import load_beir
-from evals.dataset_collection import ensure_dataset_collection
-from evals.metrics import evaluate
-from evals.pipelines import batch_search, check_pipeline_options, required_kinds
-from evals.report import SystemResult, write_report
-from indexes.retriever import collection_manager
+from core.errors import InvalidInputError
+from evals.engine import EvaluationSpec, evaluate_chunk, merge, prepare
 
-QUERY_BATCH = 16
+MAX_WORKERS = 64
 
 
 def _progress(console: Console) -> Progress:
@@ -22,51 +27,48 @@ def _progress(console: Console) -> Progress:
                     console=console, transient=True)
 
 
-def mean_costs(costs: list[dict]) -> dict[str, float]:
-    """Per-query means of a reranker's reported cost (latency, forward passes, tokens)."""
-    keys = ("latency_ms", "forward_passes", "prompt_tokens", "generated_tokens")
-    return {f"rerank_{k}": round(sum(c.get(k, 0) for c in costs) / len(costs), 2) for k in keys} if costs else {}
+def default_out_dir(spec: EvaluationSpec) -> Path:
+    return Path("reports") / f"{Path(spec.dataset).name}-{spec.split}-{time.strftime('%Y%m%dT%H%M%S')}"
 
 
-def run_evaluation(dataset: Path, pipelines: list[str], split: str = "test", top_k: int = 100,
-                   out_dir: Path | None = None, max_queries: int | None = None,
-                   console: Console | None = None, candidates: int = 100,
-                   rerank_options: dict | None = None) -> tuple[list[SystemResult], Path]:
-    """Evaluate each pipeline on ``dataset``; write the report; return results and report path.
+def _init_worker(threads: int) -> None:
+    """A worker process: a share of the cores for torch."""
+    import torch
 
-    Reranking pipelines (``bm25>icr``) rerank the first ``candidates`` documents of their retriever.
-    """
-    console = console or Console(stderr=True, width=160)
-    kinds = sorted({kind for pipeline in pipelines for kind in required_kinds(pipeline)})
-    for pipeline in pipelines:
-        check_pipeline_options(pipeline, rerank_options or {})
-    data = load_beir(dataset, split)
-    qids = sorted(data.queries)[:max_queries] if max_queries else sorted(data.queries)
-    manager = collection_manager()
+    torch.set_num_threads(threads)
+
+
+def run_evaluation(spec: EvaluationSpec, workers: int = 1, out_dir: Path | None = None,
+                   console: Console | None = None) -> dict[str, Any]:
+    """Evaluate ``spec`` here with ``workers`` processes (1: this process); returns the report payload."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise InvalidInputError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}.")
+    console = console or Console(stderr=True, width=180)
     with _progress(console) as progress:
-        task = progress.add_task(f"indexing {dataset.name} ({', '.join(kinds)})", total=None)
-        collection = ensure_dataset_collection(
-            manager, dataset, kinds, progress=lambda done, total: progress.update(task, completed=done, total=total)
-        )
-    results = []
-    qrels = {qid: data.qrels[qid] for qid in qids}
-    for pipeline in pipelines:
-        search = batch_search(pipeline, collection.name, candidates, rerank_options)
-        run: dict[str, dict[str, float]] = {}
-        seconds = 0.0
-        with _progress(console) as progress:
-            task = progress.add_task(f"{pipeline} on {dataset.name}/{split}", total=len(qids))
-            for start in range(0, len(qids), QUERY_BATCH):
-                batch = qids[start:start + QUERY_BATCH]
-                began = time.perf_counter()
-                ranked = search([data.queries[q] for q in batch], top_k)
-                seconds += time.perf_counter() - began
-                for qid, documents in zip(batch, ranked):
-                    run[qid] = {d.id: float(d.score or 0.0) for d in documents}
-                progress.advance(task, len(batch))
-        results.append(SystemResult(pipeline, evaluate(run, qrels), seconds, len(qids), run, mean_costs(search.costs)))
-    out_dir = out_dir or Path("reports") / f"{dataset.name}-{split}-{time.strftime('%Y%m%dT%H%M%S')}"
-    context = {"dataset": str(dataset), "split": split, "queries": len(qids), "top_k": top_k,
-               "collection": collection.name, "candidates": candidates, "rerank_options": rerank_options or {}}
-    report = write_report(results, out_dir, f"{dataset.name} ({split}, {len(qids)} queries)", context, console)
-    return results, report
+        task = progress.add_task(f"indexing {Path(spec.dataset).name}", total=None)
+        chunks = prepare(spec, progress=lambda done, total: progress.update(task, completed=done, total=total))
+    began = time.perf_counter()
+    parts: list[dict[str, Any]] = []
+    with _progress(console) as progress:
+        tasks = {p: progress.add_task(f"{p} on {Path(spec.dataset).name}/{spec.split}",
+                                      total=sum(len(q) for name, q in chunks if name == p)) for p in spec.pipelines}
+        if workers == 1:
+            for pipeline, qids in chunks:
+                parts.append(evaluate_chunk(spec, pipeline, qids))
+                progress.advance(tasks[pipeline], len(qids))
+        else:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                                     initargs=(threads,)) as pool:
+                pending: dict[Future, tuple[str, list[str]]] = {
+                    pool.submit(evaluate_chunk, spec, pipeline, qids): (pipeline, qids) for pipeline, qids in chunks
+                }
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        pipeline, qids = pending.pop(future)
+                        parts.append(future.result())
+                        progress.advance(tasks[pipeline], len(qids))
+    execution = {"runner": "local", "worker_processes": workers,
+                 "wall_seconds": round(time.perf_counter() - began, 3)}
+    return merge(spec, parts, out_dir or default_out_dir(spec), console, execution)

@@ -1,11 +1,13 @@
 """The Celery app: Redis as broker and result backend (``SIFTRAG_REDIS_URL``)."""
 from __future__ import annotations
 
-import core  # noqa: F401  (offline defaults)
+import os
 from functools import lru_cache
 
 from celery import Celery
+from celery.signals import worker_process_init
 
+import core
 from core.settings import get_settings
 
 
@@ -21,6 +23,17 @@ def make_celery(redis_url: str) -> Celery:
         worker_hijack_root_logger=False,
     )
     return app
+
+
+@worker_process_init.connect
+def share_the_cores(**_: object) -> None:
+    """Each prefork child uses ``SIFTRAG_WORKER_THREADS`` torch threads (cores // concurrency, set by
+    ``siftrag worker``), so a worker's children do not oversubscribe the machine."""
+    threads = os.environ.get("SIFTRAG_WORKER_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
 
 
 def current_celery() -> Celery:

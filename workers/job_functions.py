@@ -6,12 +6,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from core.settings import get_settings
-from evals.beir_loader import load_beir
 from evals.dataset_collection import ensure_dataset_collection
-from evals.metrics import evaluate
-from evals.pipelines import batch_search, check_pipeline, required_kinds
-from evals.report import SystemResult, write_report
+from evals.engine import EvaluationSpec, merge, prepare
+from evals.engine import evaluate_chunk as engine_chunk
+from evals.report import PRIMARY_METRIC
 from indexes.index_kind import index_kind
 from indexes.ingest_files import read_documents_file
 from indexes.retriever import collection_manager
@@ -20,7 +21,6 @@ from workers.job_store import advance
 from workers.locks import exclusive
 
 INGEST_BATCH = 500
-EVAL_CHUNK_QUERIES = 50
 
 
 def build_index(ctx: JobContext, collection: str, kind: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -61,53 +61,38 @@ def ingest_documents(ctx: JobContext, collection: str, upload: str, delete_ids: 
     return {"collection": collection, "upserted": written, "deleted": deleted, "revision": target.store.revision}
 
 
-def prepare_evaluation(ctx: JobContext, dataset: str, pipelines: list[str], split: str = "test",
-                       max_queries: int | None = None, chunk_queries: int = EVAL_CHUNK_QUERIES,
-                       **_: Any) -> list[tuple[str, list[str]]]:
+def evaluation_spec(params: dict[str, Any]) -> EvaluationSpec:
+    """The engine's spec from job parameters (``out_dir`` is the CLI's report folder, not part of the spec)."""
+    return EvaluationSpec.model_validate({k: v for k, v in params.items() if k != "out_dir"})
+
+
+def prepare_evaluation(ctx: JobContext, **params: Any) -> list[tuple[str, list[str]]]:
     """Index the dataset if needed and split the work into (pipeline, query-id chunk) pairs."""
-    for pipeline in pipelines:
-        check_pipeline(pipeline)
-    data = load_beir(Path(dataset), split)
-    kinds = sorted({k for p in pipelines for k in required_kinds(p)})
-    ensure_dataset_collection(collection_manager(), Path(dataset), kinds)
-    qids = sorted(data.queries)[:max_queries] if max_queries else sorted(data.queries)
-    chunks = [(p, qids[i:i + chunk_queries]) for p in pipelines for i in range(0, len(qids), chunk_queries)]
-    ctx.store.update(ctx.job_id, done=0, total=len(qids) * len(pipelines))
+    chunks = prepare(evaluation_spec(params))
+    ctx.store.update(ctx.job_id, done=0, total=sum(len(qids) for _, qids in chunks))
     return chunks
 
 
-def evaluate_chunk(ctx: JobContext, dataset: str, pipeline: str, qids: list[str], split: str = "test",
-                   top_k: int = 100, candidates: int = 100) -> dict[str, Any]:
-    """Run one pipeline over some queries; returns the partial run and the search time."""
-    from evals.dataset_collection import collection_name_for
-
+def evaluate_chunk(ctx: JobContext, params: dict[str, Any], pipeline: str, qids: list[str]) -> dict[str, Any]:
+    """Run one pipeline over some queries (the engine's chunk), then count them as done."""
     ctx.check_cancelled()
-    data = load_beir(Path(dataset), split)
-    search = batch_search(pipeline, collection_name_for(Path(dataset)), candidates)
-    began = time.perf_counter()
-    ranked = search([data.queries[q] for q in qids], top_k)
-    seconds = time.perf_counter() - began
+    part = engine_chunk(evaluation_spec(params), pipeline, qids)
     advance(ctx.store, ctx.job_id, len(qids))
-    run = {q: {d.id: float(d.score or 0.0) for d in docs} for q, docs in zip(qids, ranked)}
-    return {"pipeline": pipeline, "run": run, "seconds": seconds}
+    return part
 
 
-def merge_evaluation(ctx: JobContext, parts: list[dict[str, Any]], dataset: str, pipelines: list[str],
-                     split: str = "test", top_k: int = 100, **_: Any) -> dict[str, Any]:
-    """Merge chunk runs per pipeline, score them, write the report under ``<data_dir>/reports/<job>``."""
-    data = load_beir(Path(dataset), split)
-    results = []
-    for pipeline in pipelines:
-        mine = [part for part in parts if part["pipeline"] == pipeline]
-        run = {q: docs for part in mine for q, docs in part["run"].items()}
-        qrels = {q: data.qrels[q] for q in run}
-        results.append(SystemResult(pipeline, evaluate(run, qrels), sum(p["seconds"] for p in mine), len(run), run))
-    out_dir = Path(get_settings().data_dir) / "reports" / ctx.job_id
-    context = {"dataset": dataset, "split": split, "top_k": top_k, "queries": len(results[0].run), "job": ctx.job_id}
-    from rich.console import Console
-
-    report = write_report(results, out_dir, f"{Path(dataset).name} ({split})", context, Console(quiet=True))
-    return {"report": str(report), "systems": {r.name: {**r.metrics, "ms_per_query": r.ms_per_query} for r in results}}
+def merge_evaluation(ctx: JobContext, parts: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
+    """Merge and score the chunks; the report goes to ``out_dir`` (CLI) or ``<data_dir>/reports/<job>``."""
+    spec = evaluation_spec(params)
+    out_dir = Path(params.get("out_dir") or Path(get_settings().data_dir) / "reports" / ctx.job_id)
+    job = ctx.store.get(ctx.job_id)
+    execution = {"runner": "job", "job": ctx.job_id, "worker_processes": len({p["pid"] for p in parts}),
+                 "wall_seconds": round(time.time() - (job.started_at or time.time()), 3)}
+    payload = merge(spec, parts, out_dir, Console(quiet=True), execution)
+    return {"report": payload["report"], "baseline": payload["baseline"], "regressions": payload["regressions"],
+            "systems": {s["name"]: {**s["metrics"], "ms_per_query": s["ms_per_query"],
+                                    "statistics": s["statistics"][PRIMARY_METRIC], **s["extra"]}
+                        for s in payload["systems"]}}
 
 
 def train_dyprag(ctx: JobContext, dataset: str, name: str, model: str | None = None,
@@ -127,8 +112,7 @@ def train_dyprag(ctx: JobContext, dataset: str, name: str, model: str | None = N
 def run_evaluation_in_process(ctx: JobContext, **params: Any) -> dict[str, Any]:
     """All evaluation steps in one process (the embedded runner)."""
     chunks = prepare_evaluation(ctx, **params)
-    parts = [evaluate_chunk(ctx, params["dataset"], pipeline, qids, params.get("split", "test"),
-                            params.get("top_k", 100), params.get("candidates", 100)) for pipeline, qids in chunks]
+    parts = [evaluate_chunk(ctx, params, pipeline, qids) for pipeline, qids in chunks]
     return merge_evaluation(ctx, parts, **params)
 
 

@@ -53,11 +53,9 @@ def evaluate_task(job_id: str) -> None:
 def evaluate_chunk_task(job_id: str, pipeline: str, qids: list[str]) -> dict[str, Any]:
     ctx, params = _context(job_id)
     parts: list[dict[str, Any]] = []
-    ctx.run(lambda c: parts.append(evaluate_chunk(c, params["dataset"], pipeline, qids,
-                                                  params.get("split", "test"), params.get("top_k", 100),
-                                                  params.get("candidates", 100))),
-            finish=False)
-    return parts[0] if parts else {"pipeline": pipeline, "run": {}, "seconds": 0.0}
+    ctx.run(lambda c: parts.append(evaluate_chunk(c, params, pipeline, qids)), finish=False)
+    return parts[0] if parts else {"pipeline": pipeline, "run": {}, "seconds": 0.0, "costs": [], "pid": 0,
+                                   "llm_loads": 0}
 
 
 @celery_app.task(name="siftrag.evaluate_merge")

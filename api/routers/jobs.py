@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from api.auth import require_admin, require_query_access
 from api.schemas import EvaluationRequest, JobList
 from core.errors import NotFoundError
-from evals.pipelines import check_pipeline
+from evals.engine import EvaluationSpec
 from workers.job_model import Job
 from workers.runner import job_runner
 
@@ -34,6 +34,6 @@ def cancel_job(job_id: str) -> Job:
 def start_evaluation(body: EvaluationRequest) -> Job:
     if not Path(body.dataset).is_dir():
         raise NotFoundError(f"Dataset folder '{body.dataset}' does not exist on the server.")
-    for pipeline in body.pipelines:
-        check_pipeline(pipeline)
-    return job_runner().submit("evaluate", body.model_dump())
+    params = body.model_dump()
+    EvaluationSpec.model_validate(params).check()
+    return job_runner().submit("evaluate", params)
