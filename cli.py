@@ -193,11 +193,14 @@ def eval_answers(
     retriever: str = "bm25",
     model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
     max_new_tokens: int = 24,
+    baseline: Annotated[Optional[str], typer.Option(
+        help="variant the others are tested against (EM: McNemar, F1: paired t-test; Holm) (default: the first)")] = None,
 ) -> None:
-    """Evaluate answers (EM, token F1), prompt tokens and latency of answer variants on a QA dataset."""
+    """Evaluate answers (EM, token F1 with 95% CIs and paired tests), prompt tokens and latency of answer
+    variants on a QA dataset."""
     from evals.answer_runner import run_answer_evaluation
 
-    run_answer_evaluation(dataset, variant, max_questions, out_dir, retriever, model, max_new_tokens)
+    run_answer_evaluation(dataset, variant, max_questions, out_dir, retriever, model, max_new_tokens, baseline)
     out.print(f"report: {out_dir / 'report.json'}")
 
 
@@ -217,12 +220,16 @@ def eval_dynamic(
         help="KEY=VALUE for the policies, e.g. threshold=1.2, flare_probability=0.4, interval_tokens=32")] = None,
     translator: Annotated[Optional[str], typer.Option(
         help="DyPRAG translator name or folder (default: dyprag)")] = None,
+    baseline: Annotated[Optional[str], typer.Option(
+        help="policy the others are tested against (EM/accuracy: McNemar, F1: paired t-test; Holm) "
+             "(default: the first)")] = None,
 ) -> None:
-    """Evaluate dynamic retrieval (DRAGIN and its baselines): EM/F1 or accuracy, retrieval and LM calls, latency."""
+    """Evaluate dynamic retrieval (DRAGIN and its baselines): EM/F1 or accuracy with 95% CIs and paired tests,
+    retrieval and LM calls, latency."""
     from evals.dynamic_runner import run_dynamic_evaluation
 
     run_dynamic_evaluation(dataset, policy, max_questions, out_dir, retriever, model, max_new_tokens,
-                           _key_values(option or [], "--option"), translator, skip_questions)
+                           _key_values(option or [], "--option"), translator, skip_questions, baseline)
     out.print(f"report: {out_dir / 'report.json'}")
 
 

@@ -19,7 +19,9 @@ from rich.table import Table
 from core.errors import InvalidInputError
 from evals.dataset_collection import ensure_dataset_collection
 from evals.qa_dataset import QAItem, read_questions
+from evals.qa_comparison import check_baseline, compare_answers, comparison_cells, record_answers, write_per_question
 from evals.qa_metrics import exact_match, token_f1
+from evals.significance import MetricStats
 from indexes.retriever import collection_manager
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
 from rag.answer_prompt import short_answer
@@ -85,9 +87,12 @@ def _mean(values: Any) -> float | None:
 
 
 def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None, out_dir: Path,
-                          retriever: str = "bm25", model: str | None = None, max_new_tokens: int = 24) -> dict[str, Any]:
-    """Evaluate each variant on the first ``limit`` questions; writes report.json, report.md and predictions."""
+                          retriever: str = "bm25", model: str | None = None, max_new_tokens: int = 24,
+                          baseline: str | None = None) -> dict[str, Any]:
+    """Evaluate each variant on the first ``limit`` questions; writes report.json, per_question.tsv and the
+    predictions; compares every variant with ``baseline`` (default: the first) per question."""
     parsed = [parse_variant(v) for v in variants]
+    baseline = check_baseline(baseline, [v.name for v in parsed])
     configs = [AnswerConfig(retriever=retriever, top_k=v.top_k, compressor=v.compressor, model=model,
                             max_new_tokens=max_new_tokens) for v in parsed]
     for config in configs:
@@ -97,16 +102,24 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"dataset": str(dataset), "retriever": retriever, "questions": len(questions),
                               "max_new_tokens": max_new_tokens, "model": configs[0].model or "default",
-                              "variants": {}}
+                              "baseline": baseline, "variants": {}}
+    all_rows: dict[str, list[dict[str, Any]]] = {}
     with Progress(console=console) as progress:
         for variant, config in zip(parsed, configs):
             summary, rows = evaluate_variant(AnswerPipeline(collection.name, config), questions, progress)
             report["variants"][variant.name] = summary
+            all_rows[variant.name] = rows
             with (out_dir / f"predictions-{variant.name.replace('@', '-at-')}.jsonl").open("w") as handle:
                 handle.writelines(json.dumps(row) + "\n" for row in rows)
     _add_reductions(report["variants"])
+    compared = compare_answers(all_rows, baseline)
+    for name, summary in report["variants"].items():
+        summary["statistics"] = {metric: entry.as_dict() for metric, entry in compared[name].items()}
+    write_per_question(all_rows, out_dir / "per_question.tsv")
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    console.print(render(report))
+    record_answers("answers", dataset, all_rows, compared, {"retriever": retriever, "model": model,
+                   "max_new_tokens": max_new_tokens}, "F1", out_dir / "report.json")
+    console.print(render(report, compared))
     return report
 
 
@@ -124,13 +137,17 @@ def _add_reductions(results: dict[str, dict[str, Any]]) -> None:
             }
 
 
-def render(report: dict[str, Any]) -> Table:
-    table = Table(title=f"{report['dataset']} — {report['questions']} questions, {report['retriever']}")
+def render(report: dict[str, Any], compared: dict[str, dict[str, MetricStats]]) -> Table:
+    table = Table(title=f"{report['dataset']} — {report['questions']} questions, {report['retriever']}, "
+                        f"baseline {report['baseline']}",
+                  caption="(…): 95% bootstrap CI; then Δ, Holm-corrected p (EM: exact McNemar, F1: paired t-test; "
+                          "*: p < 0.05) and wins/ties/losses against the baseline")
     for column in ("variant", "EM", "F1", "prompt tok", "ctx tok", "ratio", "vs rag@k tokens", "p50 ms"):
         table.add_column(column, justify="left" if column == "variant" else "right")
     for name, s in report["variants"].items():
         reduction = s.get("vs_rag", {}).get("prompt_token_reduction")
-        table.add_row(name, f"{s['EM']:.3f}", f"{s['F1']:.3f}", f"{s['prompt_tokens']:.0f}",
+        table.add_row(name, comparison_cells(compared[name]["EM"]), comparison_cells(compared[name]["F1"]),
+                      f"{s['prompt_tokens']:.0f}",
                       f"{s['context_tokens']:.0f}", "" if s["compression_ratio"] is None else f"{s['compression_ratio']:.2f}",
                       "" if reduction is None else f"{-100 * reduction:+.0f}%",
                       f"{s['latency_ms_p50']:.0f}")

@@ -14,11 +14,13 @@ from rich.table import Table
 
 from core.errors import InvalidInputError
 from evals.dataset_collection import ensure_dataset_collection
+from evals.qa_comparison import check_baseline, compare_answers, comparison_cells, record_answers, write_per_question
 from evals.qa_dataset import read_questions
 from evals.qa_metrics import exact_match, normalize_answer, token_f1
 from indexes.retriever import collection_manager
 from rag.dynamic_methods import make_dynamic_answerer
 from rag.parametric.dyprag_answerer import MODES
+from evals.significance import MetricStats
 from rag.retrieval import index_kinds_of
 
 console = Console(stderr=True)
@@ -33,9 +35,11 @@ def yes_no(prediction: str) -> str:
 def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None, out_dir: Path,
                            retriever: str = "bm25", model: str | None = None, max_new_tokens: int = 96,
                            options: dict[str, Any] | None = None, translator: str | None = None,
-                           skip: int = 0) -> dict[str, Any]:
+                           skip: int = 0, baseline: str | None = None) -> dict[str, Any]:
     """Every policy on ``limit`` questions after the first ``skip`` (file order); writes report.json (updated
-    after each policy) and the predictions per policy."""
+    after each policy), the predictions per policy and per_question.tsv; compares every policy with
+    ``baseline`` (default: the first) per question."""
+    baseline = check_baseline(baseline, list(dict.fromkeys(policies)))
     questions = read_questions(dataset, None if limit is None else skip + limit)[skip:]
     if not questions:
         raise InvalidInputError(f"No questions left in {dataset} after skipping {skip}.")
@@ -50,7 +54,8 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
     report: dict[str, Any] = {"dataset": str(dataset), "questions": len(questions), "skipped": skip,
                               "retriever": retriever,
                               "metric": "accuracy" if boolean else "EM/F1", "answer_format": answer_format,
-                              "policies": {}}
+                              "baseline": baseline, "policies": {}}
+    all_rows: dict[str, list[dict[str, Any]]] = {}
     with Progress(console=console) as progress:
         for policy, answerer in answerers.items():
             answerer.use_collection(collection.name)
@@ -63,6 +68,7 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
                              "em": exact_match(prediction, item.answers),
                              "f1": token_f1(prediction, item.answers), **result})
                 progress.advance(task)
+            all_rows[policy] = rows
             report["policies"][policy] = {
                 "EM": _mean(r["em"] for r in rows), "F1": _mean(r["f1"] for r in rows),
                 "retrieval_calls": _mean(r["retrieval_calls"] for r in rows),
@@ -74,7 +80,16 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
             with (out_dir / f"predictions-{policy}.jsonl").open("w") as handle:
                 handle.writelines(json.dumps(row) + "\n" for row in rows)
             (out_dir / "report.json").write_text(json.dumps(report, indent=2))  # after each policy: long runs
-    console.print(render(report))
+    compared = compare_answers(all_rows, baseline)
+    for name, summary in report["policies"].items():
+        summary["statistics"] = {metric: entry.as_dict() for metric, entry in compared[name].items()}
+    write_per_question(all_rows, out_dir / "per_question.tsv")
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    record_answers("dynamic", dataset, all_rows, compared,
+                   {"retriever": retriever, "model": model, "max_new_tokens": max_new_tokens, "skip": skip,
+                    "options": options or {}, "translator": translator}, "EM" if boolean else "F1",
+                   out_dir / "report.json")
+    console.print(render(report, compared))
     return report
 
 
@@ -82,11 +97,14 @@ def _mean(values: Any) -> float:
     return round(statistics.fmean(list(values)), 4)
 
 
-def render(report: dict[str, Any]) -> Table:
-    table = Table(title=f"{report['dataset']} — {report['questions']} questions ({report['metric']})")
+def render(report: dict[str, Any], compared: dict[str, dict[str, MetricStats]]) -> Table:
+    table = Table(title=f"{report['dataset']} — {report['questions']} questions ({report['metric']}), "
+                        f"baseline {report['baseline']}",
+                  caption="(…): 95% bootstrap CI; then Δ, Holm-corrected p (EM/accuracy: exact McNemar, F1: paired "
+                          "t-test; *: p < 0.05) and wins/ties/losses against the baseline")
     for column in ("policy", "EM/acc", "F1", "retrievals/q", "LM calls/q", "p50 ms"):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for name, s in report["policies"].items():
-        table.add_row(name, f"{s['EM']:.3f}", f"{s['F1']:.3f}", f"{s['retrieval_calls']:.2f}", f"{s['lm_calls']:.2f}",
-                      f"{s['latency_ms_p50']:.0f}")
+        table.add_row(name, comparison_cells(compared[name]["EM"]), comparison_cells(compared[name]["F1"]),
+                      f"{s['retrieval_calls']:.2f}", f"{s['lm_calls']:.2f}", f"{s['latency_ms_p50']:.0f}")
     return table

@@ -57,7 +57,8 @@ def _weights_hash(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def _model_entry(name: str) -> str:
+def model_fingerprint(name: str) -> str:
+    """``name sha256:…`` of the weights a model name resolves to (or the hub id it would load)."""
     try:
         resolved = resolve_model(name)
     except SiftragError as error:
@@ -78,12 +79,12 @@ def pipeline_provenance(pipeline: str, collection: Collection, rerank_options: d
         model = manifest.get("model")
         if model:
             path = Path(model)
-            entry["model"] = f"{model} sha256:{weights_hash(path)}" if path.exists() else _model_entry(model)
+            entry["model"] = f"{model} sha256:{weights_hash(path)}" if path.exists() else model_fingerprint(model)
         indexes[kind] = entry
     provenance: dict[str, Any] = {"indexes": indexes}
     _, method = parse_pipeline(pipeline)
     if method in LLM_METHODS:
-        provenance["reranker_model"] = _model_entry(rerank_options.get("model") or get_settings().llm_model)
+        provenance["reranker_model"] = model_fingerprint(rerank_options.get("model") or get_settings().llm_model)
     elif method == "embedding":
-        provenance["reranker_model"] = _model_entry(rerank_options.get("model") or get_settings().embedding_model)
+        provenance["reranker_model"] = model_fingerprint(rerank_options.get("model") or get_settings().embedding_model)
     return provenance

@@ -18,16 +18,45 @@ def siftrag(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_eval_writes_report_run_and_plot(built_slice, scifact_slice: Path, data_dir: Path, tmp_path: Path) -> None:
+def test_eval_writes_report_statistics_runs_and_plot(built_slice, scifact_slice: Path, data_dir: Path,
+                                                     tmp_path: Path) -> None:
     result = siftrag("eval", "--dataset", str(scifact_slice), "--pipeline", "bm25", "--pipeline", "hybrid",
-                     "--out", str(tmp_path / "r"), data_dir=data_dir)
+                     "--pipeline", "dense", "--baseline", "dense", "--out", str(tmp_path / "r"), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
+    assert "baseline dense" in result.stdout and "p (Holm)" in result.stdout
     report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert [s["name"] for s in report["systems"]] == ["bm25", "hybrid"]
-    assert report["systems"][0]["metrics"]["nDCG@10"] > 0.6
+    assert [s["name"] for s in report["systems"]] == ["bm25", "hybrid", "dense"] and report["baseline"] == "dense"
+    bm25 = report["systems"][0]
+    assert bm25["metrics"]["nDCG@10"] > 0.6
+    ndcg = bm25["statistics"]["nDCG@10"]
+    assert ndcg["ci_low"] <= ndcg["mean"] <= ndcg["ci_high"] and ndcg["n"] == report["queries"] == 40
+    assert ndcg["wins"] + ndcg["ties"] + ndcg["losses"] == 40 and 0 <= ndcg["p_holm"] <= 1
+    assert ndcg["p_holm"] >= ndcg["p_value"]
+    assert report["systems"][2]["statistics"]["nDCG@10"]["delta"] is None  # the baseline itself
+    assert report["identical_ids"].startswith("ignored") and report["code_revision"]
+    assert "sha256:" in report["provenance"]["dense"]["indexes"]["dense"]["model"]
     assert (tmp_path / "r" / "comparison.png").stat().st_size > 1000
     run_lines = (tmp_path / "r" / "run.hybrid.trec").read_text().splitlines()
     assert len(run_lines) == 100 * report["queries"]
+    per_query = (tmp_path / "r" / "per_query.tsv").read_text().splitlines()
+    assert per_query[0].split("\t")[:3] == ["system", "qid", "nDCG@10"] and len(per_query) == 1 + 3 * 40
+    listed = siftrag("results", "--dataset", scifact_slice.name, data_dir=data_dir)
+    assert listed.returncode == 0, listed.stderr
+    assert all(name in listed.stdout for name in ("bm25", "hybrid", "dense")) and "best known nDCG@10" in listed.stdout
+
+
+def test_eval_over_two_worker_processes_gives_the_same_numbers(built_slice, scifact_slice: Path, data_dir: Path,
+                                                               tmp_path: Path) -> None:
+    reports = {}
+    for workers in ("1", "2"):
+        result = siftrag("eval", "--dataset", str(scifact_slice), "--pipeline", "bm25", "--pipeline", "dense",
+                         "--max-queries", "20", "--chunk-queries", "5", "--workers", workers,
+                         "--out", str(tmp_path / workers), data_dir=data_dir)
+        assert result.returncode == 0, result.stderr
+        reports[workers] = json.loads((tmp_path / workers / "report.json").read_text())
+    assert (tmp_path / "1" / "per_query.tsv").read_text() == (tmp_path / "2" / "per_query.tsv").read_text()
+    assert reports["2"]["execution"]["worker_processes"] == 2
+    assert {s["extra"]["worker_processes"] for s in reports["2"]["systems"]} == {2}
 
 
 def test_score_run_self_check(data_dir: Path) -> None:
@@ -37,6 +66,18 @@ def test_score_run_self_check(data_dir: Path) -> None:
                      data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["nDCG@10"] == 0.5058
+    assert "ignored" not in result.stderr  # no MS MARCO passage id equals its query's id in this run
+
+
+def test_score_run_drops_identical_ids_unless_kept(data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "run.trec").write_text("q1 Q0 q1 1 9.0 t\nq1 Q0 d1 2 5.0 t\n")
+    (tmp_path / "qrels.txt").write_text("q1 0 d1 1\n")
+    dropped = siftrag("score-run", "--run", str(tmp_path / "run.trec"), "--qrels", str(tmp_path / "qrels.txt"),
+                      data_dir=data_dir)
+    kept = siftrag("score-run", "--run", str(tmp_path / "run.trec"), "--qrels", str(tmp_path / "qrels.txt"),
+                   "--keep-identical-ids", data_dir=data_dir)
+    assert json.loads(dropped.stdout)["nDCG@10"] == 1.0 and "ignored 1 retrieved" in dropped.stderr
+    assert json.loads(kept.stdout)["nDCG@10"] == 0.6309
 
 
 def _bad_corpus(tmp_path: Path) -> Path:
@@ -59,6 +100,12 @@ def _bad_corpus(tmp_path: Path) -> Path:
                                "window=3"], 2, "unexpected keyword argument 'window'"),
     ("malformed rerank option", ["eval", "--dataset", "DATA", "--pipeline", "bm25>icr", "--rerank-option",
                                  "window"], 2, "not KEY=VALUE"),
+    ("baseline not evaluated", ["eval", "--dataset", "DATA", "--pipeline", "bm25", "--baseline", "dense"], 2,
+     "is not one of the evaluated pipelines"),
+    ("no workers", ["eval", "--dataset", "DATA", "--workers", "0"], 2, "--workers must be between 1"),
+    ("baseline variant", ["eval-answers", "--dataset", "DATA", "--variant", "none", "--baseline", "rag@3"], 2,
+     "is not one of the evaluated systems"),
+    ("no results yet", ["results", "--dataset", "never-evaluated"], 3, "No results recorded yet"),
 ])
 def test_bad_input_is_one_line(built_slice, scifact_slice: Path, data_dir: Path, tmp_path: Path,
                                case: str, args: list[str], code: int, message: str) -> None:
@@ -104,6 +151,11 @@ def test_eval_answers_scores_variants_on_2wikimultihopqa(data_dir: Path, tmp_pat
     assert variants["tcra-semantic@2"]["vs_rag"]["context_token_reduction"] > 0
     rows = (tmp_path / "a" / "predictions-rag-at-2.jsonl").read_text().splitlines()
     assert len(rows) == 3 and {"prediction", "em", "f1", "tokens"} <= set(json.loads(rows[0]))
+    assert report["baseline"] == "none" and variants["none"]["statistics"]["F1"]["delta"] is None
+    em, f1 = variants["rag@2"]["statistics"]["EM"], variants["rag@2"]["statistics"]["F1"]
+    assert em["test"] == "mcnemar" and f1["test"] == "t-test" and f1["n"] == 3
+    assert f1["delta"] == pytest.approx(variants["rag@2"]["F1"] - variants["none"]["F1"], abs=1e-4)
+    assert len((tmp_path / "a" / "per_question.tsv").read_text().splitlines()) == 1 + 3 * 3
     bad = siftrag("eval-answers", "--dataset", str(SHARED_DATA / "2wikimultihopqa"), "--variant", "rag",
                   "--out", str(tmp_path / "b"), data_dir=data_dir)
     assert bad.returncode == 2 and "Variant 'rag'" in bad.stderr
@@ -118,6 +170,8 @@ def test_eval_dynamic_reports_calls_per_question_on_strategyqa(data_dir: Path, t
     assert report["metric"] == "accuracy" and report["questions"] == 2 and report["skipped"] == 1
     assert report["answer_format"] == "yes-no"
     assert report["policies"]["none"]["retrieval_calls"] == 0 and report["policies"]["single"]["retrieval_calls"] == 1
+    accuracy = report["policies"]["single"]["statistics"]["EM"]
+    assert accuracy["test"] == "mcnemar" and accuracy["wins"] + accuracy["ties"] + accuracy["losses"] == 2
     bad = siftrag("eval-dynamic", "--dataset", str(SHARED_DATA / "strategyqa"), "--policy", "dragin",
                   "--option", "theta=2", "--out", str(tmp_path / "e"), data_dir=data_dir)
     assert bad.returncode == 2 and "Invalid options for dynamic retrieval" in bad.stderr

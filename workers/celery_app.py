@@ -7,7 +7,7 @@ from functools import lru_cache
 from celery import Celery
 from celery.signals import worker_process_init
 
-import core
+import core  # noqa: F401  (offline defaults)
 from core.settings import get_settings
 
 

@@ -110,6 +110,42 @@ def test_evaluation_job_is_split_across_workers(service, scifact_slice: Path) ->
     assert Path(job["result"]["report"]).exists()
 
 
+def _per_query(report_dir: Path) -> dict[tuple[str, str], list[float]]:
+    lines = (report_dir / "per_query.tsv").read_text().splitlines()[1:]
+    return {(row[0], row[1]): [float(v) for v in row[2:]] for row in (line.split("\t") for line in lines)}
+
+
+def test_evaluation_job_gives_the_numbers_of_the_local_engine(service, scifact_slice: Path, tmp_path: Path) -> None:
+    """The API → Celery chunks → merge path and the CLI's local path are one engine: same per-query scores."""
+    from evals.engine import EvaluationSpec
+    from evals.runner import run_evaluation
+
+    client, _ = service
+    body = {"dataset": str(scifact_slice), "pipelines": ["bm25", "bm25>embedding"], "candidates": 20,
+            "max_queries": 12, "chunk_queries": 4, "baseline": "bm25", "rerank_options": {"top_k": 20}}
+    response = client.post("/v1/evaluations", json=body)
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, response.json()["id"], timeout=600)
+    assert job["state"] == "succeeded", job
+    reranked = job["result"]["systems"]["bm25>embedding"]
+    assert reranked["rerank_latency_ms"] > 0 and reranked["statistics"]["n"] == 12
+    assert reranked["statistics"]["p_holm"] is not None and job["result"]["baseline"] == "bm25"
+    local = run_evaluation(EvaluationSpec(**body), out_dir=tmp_path / "local")
+    remote, here = _per_query(Path(job["result"]["report"]).parent), _per_query(tmp_path / "local")
+    assert remote.keys() == here.keys() and len(remote) == 2 * 12
+    assert all(abs(a - b) < 1e-6 for key in remote for a, b in zip(remote[key], here[key]))
+    assert local["systems"][1]["extra"]["rerank_latency_ms"] > 0
+
+
+def test_evaluation_request_is_validated(service, scifact_slice: Path) -> None:
+    client, _ = service
+    for body, message in [({"pipelines": ["bm25"], "baseline": "dense"}, "not one of the evaluated pipelines"),
+                          ({"pipelines": ["bm25>tilde"], "rerank_options": {"window": 3}}, "window"),
+                          ({"split": "../../etc"}, "split")]:
+        response = client.post("/v1/evaluations", json={"dataset": str(scifact_slice), **body})
+        assert response.status_code == 422 and message in response.text, response.text
+
+
 def test_cancel_a_running_build(service) -> None:
     client, _ = service
     client.post("/v1/collections", json={"name": "cancelme"})
