@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +13,16 @@ import httpx
 import pytest
 import redis
 
-from tests.service_processes import API_KEY, TEST_REDIS_URL, start_api, start_worker, stop, wait_for_job
+from tests.conftest import REPO
+from tests.service_processes import (
+    API_KEY,
+    TEST_REDIS_URL,
+    service_env,
+    start_api,
+    start_worker,
+    stop,
+    wait_for_job,
+)
 
 PORT = 8765
 
@@ -135,6 +147,20 @@ def test_evaluation_job_gives_the_numbers_of_the_local_engine(service, scifact_s
     assert remote.keys() == here.keys() and len(remote) == 2 * 12
     assert all(abs(a - b) < 1e-6 for key in remote for a, b in zip(remote[key], here[key]))
     assert local["systems"][1]["extra"]["rerank_latency_ms"] > 0
+
+
+def test_cli_eval_runs_its_chunks_on_the_celery_workers(service, scifact_slice: Path, tmp_path: Path) -> None:
+    client, state = service
+    result = subprocess.run(
+        [sys.executable, str(REPO / "cli.py"), "eval", "--dataset", str(scifact_slice), "--pipeline", "bm25",
+         "--max-queries", "8", "--chunk-queries", "4", "--out", str(tmp_path / "viajob")],
+        cwd=REPO, env=service_env(state["data_dir"]), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "on the Celery workers" in result.stderr and "baseline bm25" in result.stdout
+    report = json.loads((tmp_path / "viajob" / "report.json").read_text())
+    assert report["execution"]["runner"] == "job" and report["queries"] == 8
+    job = client.get(f"/v1/jobs/{report['execution']['job']}").json()
+    assert job["state"] == "succeeded" and job["done"] == job["total"] == 8
 
 
 def test_evaluation_request_is_validated(service, scifact_slice: Path) -> None:
