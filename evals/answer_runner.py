@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from rag.answer_prompt import short_answer
 from rag.compressors.registry import COMPRESSORS
 from rag.retrieval import index_kinds_of
 
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 180)  # tables stay whole in logs
 
 
 @dataclass(frozen=True)

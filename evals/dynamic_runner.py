@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from rag.parametric.dyprag_answerer import MODES
 from evals.significance import MetricStats
 from rag.retrieval import index_kinds_of
 
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 180)  # tables stay whole in logs
 
 
 def yes_no(prediction: str) -> str:
