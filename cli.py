@@ -62,8 +62,6 @@ def eval_command(
         from workers.runner import job_runner
 
         spec.check()
-        if not dataset.is_dir():
-            raise NotFoundError(f"Dataset folder '{dataset}' does not exist.")
         params = spec.model_dump() | ({"out_dir": str(out_dir.resolve())} if out_dir else {})
         job = job_runner().submit("evaluate", params)
         err.print(f"job {job.id}: evaluation on the Celery workers")
@@ -110,12 +108,11 @@ def results_command(
     from evals.results_store import ResultsStore
     from evals.results_table import render_results
 
-    store = ResultsStore()
-    rows = store.rows(dataset)
+    rows = ResultsStore().rows(dataset)
     if not rows:
         raise NotFoundError("No results recorded yet" + (f" for dataset '{dataset}'" if dataset else "")
                             + ": run `siftrag eval` first.")
-    for table in render_results(store, rows):
+    for table in render_results(rows):
         out.print(table)
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.model_registry import REGISTRY
 from workers.job_model import Job
 
 Retriever = Literal["bm25", "dense", "tilde", "hybrid"]
@@ -124,6 +125,19 @@ class EvaluationRequest(Strict):
                                                            "(default: the first)")
     keep_identical_ids: bool = Field(default=False, description="keep a retrieved document whose id is the query "
                                                                 "id (BEIR ignores it)")
+
+    @field_validator("rerank_options")
+    @classmethod
+    def registry_models_only(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """A request names models from the registry only (paths and hub ids are server settings) and never the
+        collection (the evaluation sets it to the dataset's)."""
+        model = options.get("model")
+        if model is not None and model not in REGISTRY:
+            raise ValueError(f"rerank_options.model must be one of {', '.join(sorted(REGISTRY))}; paths and hub ids "
+                             "are server settings")
+        if "collection" in options:
+            raise ValueError("rerank_options.collection is not a request field (the dataset's collection is used)")
+        return options
 
 
 class JobList(BaseModel):

@@ -20,7 +20,7 @@ from rich.table import Table
 from core.errors import InvalidInputError
 from evals.dataset_collection import ensure_dataset_collection
 from evals.qa_dataset import QAItem, read_questions
-from evals.qa_comparison import check_baseline, compare_answers, comparison_cells, record_answers, write_per_question
+from evals.qa_comparison import check_baseline, compare_and_record, comparison_cells
 from evals.qa_metrics import exact_match, token_f1
 from evals.significance import MetricStats
 from indexes.retriever import collection_manager
@@ -113,13 +113,10 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
             with (out_dir / f"predictions-{variant.name.replace('@', '-at-')}.jsonl").open("w") as handle:
                 handle.writelines(json.dumps(row) + "\n" for row in rows)
     _add_reductions(report["variants"])
-    compared = compare_answers(all_rows, baseline)
-    for name, summary in report["variants"].items():
-        summary["statistics"] = {metric: entry.as_dict() for metric, entry in compared[name].items()}
-    write_per_question(all_rows, out_dir / "per_question.tsv")
+    compared = compare_and_record("answers", dataset, all_rows, baseline, report["variants"],
+                                  {"retriever": retriever, "model": model, "max_new_tokens": max_new_tokens}, "F1",
+                                  out_dir)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    record_answers("answers", dataset, all_rows, compared, {"retriever": retriever, "model": model,
-                   "max_new_tokens": max_new_tokens}, "F1", out_dir / "report.json")
     console.print(render(report, compared))
     return report
 

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from core.errors import InvalidInputError
 from evals.dataset_collection import ensure_dataset_collection
-from evals.qa_comparison import check_baseline, compare_answers, comparison_cells, record_answers, write_per_question
+from evals.qa_comparison import check_baseline, compare_and_record, comparison_cells
 from evals.qa_dataset import read_questions
 from evals.qa_metrics import exact_match, normalize_answer, token_f1
 from indexes.retriever import collection_manager
@@ -81,15 +81,11 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
             with (out_dir / f"predictions-{policy}.jsonl").open("w") as handle:
                 handle.writelines(json.dumps(row) + "\n" for row in rows)
             (out_dir / "report.json").write_text(json.dumps(report, indent=2))  # after each policy: long runs
-    compared = compare_answers(all_rows, baseline)
-    for name, summary in report["policies"].items():
-        summary["statistics"] = {metric: entry.as_dict() for metric, entry in compared[name].items()}
-    write_per_question(all_rows, out_dir / "per_question.tsv")
+    compared = compare_and_record("dynamic", dataset, all_rows, baseline, report["policies"],
+                                  {"retriever": retriever, "model": model, "max_new_tokens": max_new_tokens,
+                                   "skip": skip, "options": options or {}, "translator": translator},
+                                  "EM" if boolean else "F1", out_dir)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    record_answers("dynamic", dataset, all_rows, compared,
-                   {"retriever": retriever, "model": model, "max_new_tokens": max_new_tokens, "skip": skip,
-                    "options": options or {}, "translator": translator}, "EM" if boolean else "F1",
-                   out_dir / "report.json")
     console.print(render(report, compared))
     return report
 

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, NotFoundError
 from evals.beir_loader import BeirDataset, load_beir
 from evals.dataset_collection import collection_name_for, ensure_dataset_collection
 from evals.metrics import per_query
@@ -54,7 +54,10 @@ class EvaluationSpec(BaseModel):
         return self.baseline or self.pipelines[0]
 
     def check(self) -> None:
-        """InvalidInputError for unknown pipelines, bad rerank options or a baseline not evaluated."""
+        """NotFoundError for a missing dataset folder; InvalidInputError for unknown or repeated pipelines, bad
+        rerank options or a baseline not evaluated."""
+        if not Path(self.dataset).is_dir():
+            raise NotFoundError(f"Dataset folder '{self.dataset}' does not exist.")
         if len(set(self.pipelines)) != len(self.pipelines):
             raise InvalidInputError(f"Pipelines are repeated: {', '.join(self.pipelines)}.")
         for pipeline in self.pipelines:

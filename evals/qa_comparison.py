@@ -25,6 +25,19 @@ def check_baseline(baseline: str | None, systems: list[str]) -> str:
     return chosen
 
 
+def compare_and_record(kind: str, dataset: Path, rows: dict[str, list[dict[str, Any]]], baseline: str,
+                       summaries: dict[str, dict[str, Any]], config: dict[str, Any], primary: str,
+                       out_dir: Path) -> dict[str, dict[str, MetricStats]]:
+    """Compare the systems, add each one's ``statistics`` to its summary, write per_question.tsv and record
+    every system in the results store; returns the statistics (the caller then writes report.json)."""
+    compared = compare_answers(rows, baseline)
+    for name, summary in summaries.items():
+        summary["statistics"] = {metric: entry.as_dict() for metric, entry in compared[name].items()}
+    write_per_question(rows, out_dir / "per_question.tsv")
+    record_answers(kind, dataset, rows, compared, config, primary, out_dir / "report.json")
+    return compared
+
+
 def compare_answers(rows: dict[str, list[dict[str, Any]]], baseline: str) -> dict[str, dict[str, MetricStats]]:
     """``rows[system]`` = prediction rows with ``id``, ``em``, ``f1`` → statistics per system and metric."""
     scores = {name: {"EM": {r["id"]: float(r["em"]) for r in items}, "F1": {r["id"]: float(r["f1"]) for r in items}}

@@ -136,6 +136,7 @@ class ResultsStore:
 
 
 def regression_between(current: ResultRow, previous: ResultRow) -> Regression | None:
+    """The drop of ``current`` against ``previous`` when it is significant on their shared queries, else None."""
     shared = sorted(set(current.per_query) & set(previous.per_query))
     if not shared:
         return None

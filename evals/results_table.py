@@ -7,17 +7,18 @@ from pathlib import Path
 
 from rich.table import Table
 
-from evals.results_store import ResultRow, ResultsStore
+from evals.results_store import ResultRow, regression_between
 
 
 def _config_text(config: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in config.items() if v not in ({}, None, ""))
 
 
-def render_results(store: ResultsStore, rows: list[ResultRow]) -> list[Table]:
+def render_results(rows: list[ResultRow]) -> list[Table]:
     """One table per (dataset, split, kind): per system and configuration the best run (primary metric with
     its 95% CI), the latest run, and a regression flag when the latest run is significantly worse than the
-    run before it (paired test on the shared queries, p < 0.05). Largest query sets first, then best first."""
+    run before it (paired test on the shared queries, p < 0.05). Largest query sets first, then best first.
+    ``rows`` must hold every run of a dataset, oldest first (``ResultsStore.rows``)."""
     groups: dict[tuple[str, str, str], dict[tuple[str, str], list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         groups[(row.dataset, row.split, row.kind)][(row.system, row.config_key)].append(row)
@@ -32,7 +33,7 @@ def render_results(store: ResultsStore, rows: list[ResultRow]) -> list[Table]:
         for runs in ordered:
             best = max(runs, key=lambda r: r.score)
             latest = runs[-1]
-            found = store.regression(latest)
+            found = regression_between(latest, runs[-2]) if len(runs) > 1 else None
             flag = (f"[red]↓ {found.delta:+.4f} (p={found.p_value:.3g}) vs #{found.previous_id}[/red]"
                     if found else "")
             ci = best.metrics[best.primary_metric]

@@ -95,17 +95,16 @@ def compare_systems(scores: dict[str, dict[str, PerQuery]], baseline: str,
         qids = sorted(base_scores)
         base = np.array([base_scores[q] for q in qids], dtype=float)
         others = [name for name in scores if name != baseline]
+        values = {name: np.array([scores[name][metric].get(q, 0.0) for q in qids], dtype=float) for name in scores}
         for name in scores:
-            values = np.array([scores[name][metric].get(q, 0.0) for q in qids], dtype=float)
-            result[name][metric] = MetricStats(float(values.mean()), *bootstrap_ci(values), n=len(qids))
+            result[name][metric] = MetricStats(float(values[name].mean()), *bootstrap_ci(values[name]), n=len(qids))
         p_values = []
         for name in others:
-            values = np.array([scores[name][metric].get(q, 0.0) for q in qids], dtype=float)
-            differences = values - base
+            differences = values[name] - base
             entry = result[name][metric]
             entry.delta = float(differences.mean())
             entry.delta_ci_low, entry.delta_ci_high = bootstrap_ci(differences)
-            entry.test, entry.p_value = paired_p_value(values, base, metric in binary_metrics)
+            entry.test, entry.p_value = paired_p_value(values[name], base, metric in binary_metrics)
             entry.wins = int(np.sum(differences > TIE_TOLERANCE))
             entry.losses = int(np.sum(differences < -TIE_TOLERANCE))
             entry.ties = len(qids) - entry.wins - entry.losses
@@ -114,8 +113,3 @@ def compare_systems(scores: dict[str, dict[str, PerQuery]], baseline: str,
             result[name][metric].p_holm = adjusted
             result[name][metric].significant = adjusted < ALPHA
     return result
-
-
-def marker(entry: MetricStats) -> str:
-    """``*`` after a score that differs significantly (Holm-corrected) from the baseline."""
-    return "*" if entry.significant else ""

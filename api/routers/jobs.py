@@ -1,13 +1,10 @@
 """Jobs (read, list, cancel) and batch evaluations."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Depends
 
 from api.auth import require_admin, require_query_access
 from api.schemas import EvaluationRequest, JobList
-from core.errors import NotFoundError
 from evals.engine import EvaluationSpec
 from workers.job_model import Job
 from workers.runner import job_runner
@@ -32,8 +29,6 @@ def cancel_job(job_id: str) -> Job:
 
 @router.post("/evaluations", status_code=202, response_model=Job, dependencies=[Depends(require_admin)])
 def start_evaluation(body: EvaluationRequest) -> Job:
-    if not Path(body.dataset).is_dir():
-        raise NotFoundError(f"Dataset folder '{body.dataset}' does not exist on the server.")
     params = body.model_dump()
     EvaluationSpec.model_validate(params).check()
     return job_runner().submit("evaluate", params)

@@ -40,7 +40,7 @@ def test_best_known_table_flags_the_regression(tmp_path: Path) -> None:
     store.append([_row("dense", [0.5] * 30), _row("bm25", [0.9, 0.8, 0.7] * 10)])
     store.append([_row("bm25", [0.5, 0.4, 0.35] * 10)])
     console = Console(width=250, record=True)
-    for table in render_results(store, store.rows()):
+    for table in render_results(store.rows()):
         console.print(table)
     text = console.export_text()
     bm25_line = next(line for line in text.splitlines() if line.lstrip("│ ").startswith("bm25"))

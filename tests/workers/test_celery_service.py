@@ -167,7 +167,9 @@ def test_evaluation_request_is_validated(service, scifact_slice: Path) -> None:
     client, _ = service
     for body, message in [({"pipelines": ["bm25"], "baseline": "dense"}, "not one of the evaluated pipelines"),
                           ({"pipelines": ["bm25>tilde"], "rerank_options": {"window": 3}}, "window"),
-                          ({"split": "../../etc"}, "split")]:
+                          ({"split": "../../etc"}, "split"),
+                          ({"pipelines": ["bm25>icr"], "rerank_options": {"model": "/etc"}}, "paths and hub ids"),
+                          ({"pipelines": ["bm25>tilde"], "rerank_options": {"collection": "other"}}, "collection")]:
         response = client.post("/v1/evaluations", json={"dataset": str(scifact_slice), **body})
         assert response.status_code == 422 and message in response.text, response.text
 
