@@ -21,14 +21,9 @@ from indexes.content_cache import ContentCache, cached_compute
 from indexes.index_kind import Hits
 from indexes.tilde.expansion import PassageExpander
 from indexes.tilde.expansion_cache import expand_with_cache
-from indexes.tilde.scorer import (
-    PassageImpacts,
-    TildeScorer,
-    query_counts,
-    scorable_token_mask,
-    token_id_dtype,
-)
+from indexes.tilde.scorer import PassageImpacts, TildeScorer, query_counts, token_id_dtype
 from indexes.tilde.scorer_store import resolve_scorer
+from indexes.tilde.vocabulary import RULES_VERSION, scorable_token_mask
 from indexes.versions import ProgressCallback
 
 ENCODE_CHUNK = 256
@@ -65,7 +60,7 @@ def encode_impacts(texts: Sequence[str], scorer_path: Path, expansion_top_k: int
             batch = expand_with_cache(batch, expansion_top_k, load_expander(expansion_top_k).expand)
         return scorer.passage_impacts(batch)
 
-    cache_name = f"tilde-{scorer.fingerprint()}-x{expansion_top_k}.sqlite"
+    cache_name = f"tilde-{scorer.fingerprint()}-x{expansion_top_k}-{RULES_VERSION}.sqlite"
     cache = ContentCache(get_settings().data_dir / "cache" / cache_name, "impacts", ("ids", "weights"))
     try:
         return cached_compute(
@@ -89,12 +84,14 @@ def impact_matrix(impacts: Sequence[PassageImpacts], vocab_size: int) -> sp.csr_
 class LoadedTilde:
     """Impacts in memory: rows for reranking candidates, columns (posting lists) for retrieval."""
 
-    def __init__(self, rows: sp.csr_matrix, doc_ids: list[str], scorer_path: str) -> None:
+    def __init__(self, rows: sp.csr_matrix, doc_ids: list[str], scorer_path: str, expansion_top_k: int) -> None:
+        """``expansion_top_k``: what the build expanded passages with, so unindexed candidates get the same."""
         self.rows = rows.astype(np.float32)
         self.postings = self.rows.tocsc()
         self.doc_ids = doc_ids
         self.row_of = {doc_id: row for row, doc_id in enumerate(doc_ids)}
         self.scorer_path = scorer_path
+        self.expansion_top_k = expansion_top_k
         self.tokenizer, self.scorable = load_query_tokenizer(scorer_path)
 
     def query_vector(self, query: str) -> tuple[np.ndarray, np.ndarray]:
@@ -158,4 +155,4 @@ class TildeKind:
         shape = tuple(int(x) for x in arrays["shape"])
         matrix = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
         doc_ids = json.loads((version_dir / "doc_ids.json").read_text())
-        return LoadedTilde(matrix, doc_ids, manifest["model"])
+        return LoadedTilde(matrix, doc_ids, manifest["model"], int(manifest["expansion_top_k"]))

@@ -26,7 +26,8 @@ class TildeReranker:
 
     def __init__(self, collection: str | None = None, model: str | None = None, expansion_top_k: int = 200,
                  first_stage_weight: float = 0.0, top_k: int = 10) -> None:
-        """``first_stage_weight`` > 0 interpolates min-max normalized TILDEv2 and first-stage scores (the
+        """``expansion_top_k`` expands unindexed candidates when the collection has no ``tilde`` index (with
+        one, they are expanded as the index was built). ``first_stage_weight`` > 0 interpolates min-max normalized TILDEv2 and first-stage scores (the
         candidates' incoming ``score``), as TILDE (v1) does with BM25; 0, the default, is pure TILDEv2."""
         if not 0.0 <= first_stage_weight <= 1.0:
             raise InvalidInputError("first_stage_weight must be between 0 and 1.")
@@ -51,11 +52,11 @@ class TildeReranker:
         index = self._index()
         scores = index.score(query, [d.id for d in documents]) if index else np.full(len(documents), np.nan)
         unindexed = [i for i, score in enumerate(scores) if np.isnan(score)]
-        if unindexed:
+        if unindexed:  # encoded the way the index was built, so one candidate list is scored one way
             scorer_path = index.scorer_path if index else str(resolve_scorer(self.model))
+            expansion_top_k = index.expansion_top_k if index else self.expansion_top_k
             scorer = load_scorer(scorer_path)
-            impacts = encode_impacts([indexable_text(documents[i]) for i in unindexed], scorer_path,
-                                     self.expansion_top_k)
+            impacts = encode_impacts([indexable_text(documents[i]) for i in unindexed], scorer_path, expansion_top_k)
             counts = scorer.query_counts(query)
             for i, passage in zip(unindexed, impacts):
                 scores[i] = score_passage(counts, passage)

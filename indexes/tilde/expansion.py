@@ -2,32 +2,21 @@
 
 TILDE predicts terms from its [CLS] head; here the bundled SPLADE-tiny MLM predicts them the SPLADE way
 (max over positions of log(1 + ReLU(logit))). Of the top ``top_k`` (paper: 200) terms, those already
-in the passage, stopwords, pieces without a letter or digit, "##" subword pieces and special tokens are
-dropped; the rest are appended in order of predicted weight.
+in the passage and those ielab/TILDE's ``clean_vacab`` blocks (``vocabulary.expandable_token_mask``) are
+dropped; the rest ("##" pieces included) are appended in order of predicted weight.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-from core.stopwords import ENGLISH_STOPWORDS
+from indexes.tilde.expanded_text import join_expansion
+from indexes.tilde.vocabulary import expandable_token_mask
 
 DEFAULT_TOP_K = 200
 PREDICT_MAX_LENGTH = 256
-
-
-def expandable_token_mask(tokenizer) -> np.ndarray:
-    """Per vocabulary id: may it be appended? Whole alphanumeric words, no stopwords or special tokens."""
-    vocab = tokenizer.get_vocab()
-    mask = np.zeros(max(vocab.values()) + 1, dtype=bool)
-    special = set(tokenizer.all_special_ids)
-    for token, token_id in vocab.items():
-        mask[token_id] = (token_id not in special and token.isalnum() and not token.startswith("##")
-                          and token.lower() not in ENGLISH_STOPWORDS)
-    return mask
 
 
 class PassageExpander:
@@ -68,4 +57,4 @@ class PassageExpander:
 
     def expand(self, texts: list[str]) -> list[str]:
         """Each passage followed by its expansion terms."""
-        return [f"{text} {' '.join(extra)}".strip() for text, extra in zip(texts, self.expansion_terms(texts))]
+        return [join_expansion(text, extra) for text, extra in zip(texts, self.expansion_terms(texts))]

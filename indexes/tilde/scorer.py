@@ -17,25 +17,12 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
-from core.stopwords import ENGLISH_STOPWORDS
+from indexes.tilde.expanded_text import expanded_token_ids
+from indexes.tilde.vocabulary import scorable_token_mask
 
 CONFIG_FILE = "tilde.json"
 HEAD_FILE = "head.pt"
 PassageImpacts = tuple[np.ndarray, np.ndarray]  # (unique token ids, max weight per id as float16)
-
-
-def scorable_token_mask(tokenizer: Any) -> np.ndarray:
-    """Per vocabulary id: True unless it is a special token, a stopword or has no letter or digit."""
-    vocab = tokenizer.get_vocab()
-    mask = np.zeros(max(vocab.values()) + 1, dtype=bool)
-    special = set(tokenizer.all_special_ids)
-    for token, token_id in vocab.items():
-        word = token[2:] if token.startswith("##") else token
-        mask[token_id] = (
-            token_id not in special and not (token.startswith("[") and token.endswith("]"))
-            and token not in ENGLISH_STOPWORDS and any(c.isalnum() for c in word)
-        )
-    return mask
 
 
 class TildeScorer(nn.Module):
@@ -86,13 +73,20 @@ class TildeScorer(nn.Module):
         return digest.hexdigest()[:16]
 
     def tokenize_passages(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        return self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+        """[CLS] passage (+ appended expansion tokens) [SEP], padded, at most ``max_length`` tokens."""
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        rows = [[cls, *expanded_token_ids(self.tokenizer, text, self.max_length - 2), sep] for text in texts]
+        return self.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt")
 
-    def token_weights(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(N, L) ReLU(linear(hidden)) per token, zero at padding and at unscorable tokens."""
+    def token_weights(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      scorable_only: bool = True) -> torch.Tensor:
+        """(N, L) ReLU(linear(hidden)) per token, zero at padding and (``scorable_only``) at unscorable tokens.
+        Training uses every token, as ielab/TILDE's ``TILDEv2.forward`` does; the stop list applies when indexing."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         weights = torch.relu(self.head(hidden).squeeze(-1))
-        keep = torch.as_tensor(self.scorable, device=input_ids.device)[input_ids] & attention_mask.bool()
+        keep = attention_mask.bool()
+        if scorable_only:
+            keep = keep & torch.as_tensor(self.scorable, device=input_ids.device)[input_ids]
         return weights * keep
 
     @torch.inference_mode()

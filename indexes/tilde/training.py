@@ -48,8 +48,9 @@ def batch_scores(query_ids: torch.Tensor, passage_ids: torch.Tensor, weights: to
 
 
 def padded_query_ids(scorer: TildeScorer, queries: list[str]) -> torch.Tensor:
-    counts = [scorer.query_counts(q) for q in queries]
-    rows = [[t for t, n in c.items() for _ in range(n)] or [-1] for c in counts]
+    """Every WordPiece of each query (no stop list while training, as in ielab/TILDE), padded with -1."""
+    tokenized = scorer.tokenizer(queries, add_special_tokens=False, truncation=True, max_length=scorer.max_length)
+    rows = [ids or [-1] for ids in tokenized["input_ids"]]
     width = max(len(r) for r in rows)
     return torch.tensor([r + [-1] * (width - len(r)) for r in rows])
 
@@ -95,7 +96,7 @@ def train_scorer(config: TrainingConfig, examples: list[TrainingExample],
         batch = [examples[i] for i in order[position * config.batch_queries:(position + 1) * config.batch_queries]]
         passages = [text for e in batch for text in make_group(e, config.group_size, rng)]
         tokens = scorer.tokenize_passages(passages).to(device)
-        weights = scorer.token_weights(tokens["input_ids"], tokens["attention_mask"])
+        weights = scorer.token_weights(tokens["input_ids"], tokens["attention_mask"], scorable_only=False)
         scores = batch_scores(padded_query_ids(scorer, [e.query for e in batch]).to(device),
                               tokens["input_ids"], weights)
         targets = torch.arange(len(batch), device=device) * config.group_size

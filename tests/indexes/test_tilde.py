@@ -1,6 +1,7 @@
 """TILDEv2: the scoring formula, expansion filters, training resume, atomic builds, empty queries."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from core.model_registry import resolve_model
 from core.stopwords import ENGLISH_STOPWORDS
 from indexes.retriever import collection_manager
 from indexes.tilde.scorer import TildeScorer, score_passage
+from indexes.tilde.vocabulary import QUESTION_WORDS
 from indexes.tilde_index import LoadedTilde, impact_matrix
 
 PASSAGE = "Vitamin D deficiency raises the risk of hip fracture. Fracture healing needs vitamin D and calcium."
@@ -27,7 +29,7 @@ def _by_hand(scorer: TildeScorer, query: str, passage: str) -> float:
     total = 0.0
     for token in scorer.tokenizer(query, add_special_tokens=False)["input_ids"]:
         word = scorer.tokenizer.convert_ids_to_tokens(token)
-        if word in ENGLISH_STOPWORDS or not any(c.isalnum() for c in word):
+        if word in ENGLISH_STOPWORDS - QUESTION_WORDS or word == "##s" or not re.fullmatch(r"[a-z0-9_-]+|##.+", word):
             continue
         total += max([w for t, w in zip(ids, weights) if t == token], default=0.0)
     return total
@@ -43,7 +45,7 @@ def test_scores_follow_the_formula(tilde_scorer: Path) -> None:
     assert scorer.tokenizer.convert_tokens_to_ids("the") not in counts  # stopwords do not
     impacts = scorer.passage_impacts([PASSAGE, "An unrelated passage about galaxies."])
     assert score_passage(counts, impacts[0]) == pytest.approx(expected, rel=2e-3)
-    index = LoadedTilde(impact_matrix(impacts, scorer.scorable.size), ["p", "other"], str(tilde_scorer))
+    index = LoadedTilde(impact_matrix(impacts, scorer.scorable.size), ["p", "other"], str(tilde_scorer), 0)
     assert index.score(QUERY, ["p"])[0] == pytest.approx(expected, rel=2e-3)
     hits = index.search([QUERY], 10)[0]
     assert hits[0][0] == "p" and hits[0][1] == pytest.approx(expected, rel=2e-3)
@@ -51,19 +53,48 @@ def test_scores_follow_the_formula(tilde_scorer: Path) -> None:
     assert np.isnan(index.score(QUERY, ["unknown"])[0])
 
 
-def test_expansion_adds_only_new_whole_words(scifact_slice: Path) -> None:
+def test_vocabulary_rules_are_ielab_tildes() -> None:
+    """tools.get_stop_ids (scoring) keeps question words and "##" pieces but "##s", drops non-word tokens;
+    expansion.clean_vacab (expansion) also drops question words and "definition"."""
+    from transformers import AutoTokenizer
+
+    from indexes.tilde.vocabulary import expandable_token_mask, scorable_token_mask
+
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve_model("splade-tiny-bert").local_path))
+    scorable, expandable = scorable_token_mask(tokenizer), expandable_token_mask(tokenizer)
+
+    def ids(*tokens: str) -> list[int]:
+        return tokenizer.convert_tokens_to_ids(list(tokens))
+
+    assert scorable[ids("what", "how", "fracture", "##ing", "-", "definition")].all()
+    assert not scorable[ids("the", "of", "##s", ",", "$", "[CLS]", "[SEP]", "[PAD]")].any()
+    assert expandable[ids("fracture", "##ing", "-")].all()
+    assert not expandable[ids("what", "how", "definition", "the", "##s", ",", "[CLS]")].any()
+
+
+def test_expansion_appends_new_allowed_tokens_the_scorer_reads_back(tilde_scorer: Path, scifact_slice: Path) -> None:
     from evals.beir_loader import read_corpus
     from indexes.tilde.expansion import PassageExpander
+    from indexes.tilde.vocabulary import expandable_token_mask
 
     expander = PassageExpander(resolve_model("splade-tiny-bert").local_path, top_k=200)
+    allowed = expandable_token_mask(expander.tokenizer)
     passages = [d.content for d, _ in zip(read_corpus(scifact_slice), range(6))]
-    for passage, terms in zip(passages, expander.expansion_terms(passages)):
+    all_terms = expander.expansion_terms(passages)
+    for passage, terms in zip(passages, all_terms):
         assert terms, "a passage got no expansion terms"
         present = set(expander.tokenizer.tokenize(passage))
         for term in terms:
-            assert term not in present and term not in ENGLISH_STOPWORDS
-            assert term.isalnum() and not term.startswith("##")
+            assert term not in present and allowed[expander.tokenizer.convert_tokens_to_ids(term)]
         assert len(set(terms)) == len(terms) <= 200
+    scorer = TildeScorer.load(tilde_scorer)
+    expanded = expander.expand(["Bone fracture healing."])[0]
+    ids = scorer.tokenize_passages([expanded])["input_ids"][0].tolist()
+    terms = expander.expansion_terms(["Bone fracture healing."])[0]
+    passage = scorer.tokenizer("Bone fracture healing.", add_special_tokens=False)["input_ids"]
+    appended = scorer.tokenizer.convert_tokens_to_ids(terms)  # "##" pieces arrive as their own ids
+    assert ids == [scorer.tokenizer.cls_token_id, *(passage + appended)[: scorer.max_length - 2],
+                   scorer.tokenizer.sep_token_id]
 
 
 def test_training_resumes_to_the_same_weights(tmp_path: Path, scifact_slice: Path) -> None:
@@ -140,6 +171,23 @@ def test_reranker_uses_the_index_and_encodes_unindexed_documents(tilde_scorer: P
     assert scores == sorted(scores, reverse=True)
     empty = make_reranker("tilde", collection="tilde-slice").run(query="the of", documents=candidates[:3])
     assert [d.score for d in empty["documents"]] == [0.0, 0.0, 0.0]
+
+
+def test_unindexed_candidates_are_expanded_as_the_index_was(tilde_scorer: Path) -> None:
+    """The index was built with expansion_top_k=0: a copy of an indexed passage sent inline scores the same,
+    whatever the component's own expansion_top_k."""
+    from haystack import Document
+
+    from rerankers.registry import make_reranker
+
+    collection = collection_manager().get("tilde-slice")
+    candidates = collection.search("bm25", ["vitamin D and bone fractures"], 3)[0]
+    copy = Document(id="copy", content=candidates[0].content, meta=candidates[0].meta)
+    result = make_reranker("tilde", collection="tilde-slice", expansion_top_k=200).run(
+        query="vitamin D and bone fractures", documents=[candidates[0], copy], top_k=2)
+    assert result["meta"]["encoded_passages"] == 1
+    first, second = (d.score for d in result["documents"])
+    assert first == pytest.approx(second, rel=1e-3)
 
 
 def test_interpolation_weight_one_keeps_the_first_stage_order(tilde_scorer: Path) -> None:
