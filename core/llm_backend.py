@@ -41,6 +41,7 @@ class Generation:
     token_ids: list[int]
     logprobs: list[float] = field(default_factory=list)
     entropies: list[float] = field(default_factory=list)
+    finished: bool = False  # generation ended on the end-of-sequence token (not on a stop string or the cap)
 
 
 class LLMBackend:
@@ -157,14 +158,16 @@ class LLMBackend:
     @torch.no_grad()
     def generate(self, prompt: str, max_new_tokens: int, counter: CallCounter | None = None,
                  stop_strings: list[str] | None = None) -> Generation:
-        """Greedy decoding with the log-prob and the entropy of each step's distribution."""
+        """Greedy decoding with the log-prob and the entropy of each step's distribution; stops once the
+        generated text (never the prompt) contains one of ``stop_strings``."""
         with self.lock:
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             self.check_fits(inputs.input_ids.shape[1] + max_new_tokens, "The prompt plus the answer")
             out = self.model.generate(
                 **inputs, max_new_tokens=max_new_tokens, do_sample=False, output_logits=True,
                 return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id,
-                stop_strings=stop_strings, tokenizer=self.tokenizer if stop_strings else None,
+                stopping_criteria=StoppingCriteriaList(
+                    [_StopInGenerated(self.tokenizer, inputs.input_ids.shape[1], stop_strings)] if stop_strings else []),
                 temperature=None, top_p=None, top_k=None,
             )
         new_ids = out.sequences[0, inputs.input_ids.shape[1]:].tolist()
@@ -173,14 +176,15 @@ class LLMBackend:
             distribution = torch.log_softmax(logits[0].float(), dim=-1)
             logprobs.append(float(distribution[new_ids[step]]))
             entropies.append(float(-(distribution.exp() * distribution).sum()))
-        if new_ids and new_ids[-1] == self.tokenizer.eos_token_id:
+        finished = bool(new_ids) and new_ids[-1] == self.tokenizer.eos_token_id
+        if finished:
             new_ids, logprobs, entropies = new_ids[:-1], logprobs[:-1], entropies[:-1]
         if counter:
             counter.forward_passes += len(out.logits)
             counter.prompt_tokens += inputs.input_ids.shape[1]
             counter.generated_tokens += len(out.logits)
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        return Generation(text=text, token_ids=new_ids, logprobs=logprobs, entropies=entropies)
+        return Generation(text=text, token_ids=new_ids, logprobs=logprobs, entropies=entropies, finished=finished)
 
     @torch.no_grad()
     def generate_batch(self, prompts: list[str], max_new_tokens: int, counter: CallCounter | None = None,
@@ -203,6 +207,29 @@ class LLMBackend:
                     counter.prompt_tokens += int(batch.attention_mask.sum())
                     counter.generated_tokens += generated
         return [text.strip() for text in texts]
+
+    @torch.no_grad()
+    def sample_batch(self, prompts: list[str], max_new_tokens: int, temperature: float = 0.7, top_k: int = 50,
+                     seed: int = 0, counter: CallCounter | None = None) -> list[str]:
+        """Sampled completions of several prompts at once (left padding), reproducible for a ``seed``."""
+        with self.lock:
+            batch = self.tokenizer(prompts, return_tensors="pt", padding=True,
+                                   add_special_tokens=False).to(self.device)
+            self.check_fits(batch.input_ids.shape[1] + max_new_tokens, "A prompt plus its completion")
+            generator_state = torch.random.get_rng_state()
+            torch.manual_seed(seed)
+            try:
+                sequences = self.model.generate(
+                    **batch, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature, top_k=top_k,
+                    top_p=None, pad_token_id=self.tokenizer.pad_token_id,
+                )[:, batch.input_ids.shape[1]:]
+            finally:
+                torch.random.set_rng_state(generator_state)
+            if counter:
+                counter.forward_passes += sequences.shape[1]
+                counter.prompt_tokens += int(batch.attention_mask.sum())
+                counter.generated_tokens += int((sequences != self.tokenizer.pad_token_id).sum())
+        return [text.strip() for text in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
 
     def stream(self, prompt: str, max_new_tokens: int, cancel: threading.Event,
                counter: CallCounter | None = None) -> Iterator[str]:
@@ -241,6 +268,21 @@ class LLMBackend:
                 counter.generated_tokens += criteria.steps
         if failure:
             raise failure[0]
+
+
+class _StopInGenerated(StoppingCriteria):
+    """Stops once the text generated after the prompt contains a stop string. (transformers' ``stop_strings``
+    also match across the prompt's end: a prompt ending in "." stops ". " at the first generated " The".)"""
+
+    def __init__(self, tokenizer: object, prompt_length: int, stop_strings: list[str]) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+        self.stop_strings = stop_strings
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        text = self.tokenizer.decode(input_ids[0, self.prompt_length:], skip_special_tokens=True)
+        return torch.full((input_ids.shape[0],), any(s in text for s in self.stop_strings), dtype=torch.bool,
+                          device=input_ids.device)
 
 
 class _CancelOrCount(StoppingCriteria):

@@ -1,35 +1,21 @@
-"""The one attention readout DRAGIN needs: how much each token of a new sentence attends to every earlier
-token (the question, the text so far, and the sentence itself), last layer, mean over heads."""
+"""The attention readout DRAGIN needs: the last layer's attention of a token sequence encoded on its own
+(no prompt before it), per head."""
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 
 from core.llm_backend import CallCounter, LLMBackend
-from rag.dynamic.words import Word, group_words
 
 
-@dataclass
-class SentenceAttention:
-    """``weights[q, p]``: attention of sentence token q to position p (context first, then the sentence)."""
-
-    weights: torch.Tensor
-    context_words: list[Word]
-    sentence_words: list[Word]  # token positions relative to the sentence
-    context_length: int
-
-
-def read_attention(llm: LLMBackend, context: str, sentence_ids: list[int],
-                   counter: CallCounter | None = None) -> SentenceAttention:
-    """One forward pass over ``context`` (cached) then the sentence, keeping the last layer only."""
-    context_ids = llm.encode(context)
+def last_layer_attention(llm: LLMBackend, ids: list[int], counter: CallCounter | None = None) -> torch.Tensor:
+    """``[heads, L, L]``: row q is the attention token q pays to tokens 0..q (causal, diagonal included).
+    Token 0 is encoded as the prefix; the rows of tokens 1..L−1 are read from its KV cache, so the backend
+    never materializes more than these rows; row 0 attends only to itself."""
     last = llm.model.config.num_hidden_layers - 1
-    attention = llm.query_attention(context_ids, [sentence_ids], layers=range(last, last + 1), counter=counter)[0]
-    pieces = [llm.tokenizer.decode([i]) for i in context_ids]
-    return SentenceAttention(
-        weights=attention[0].mean(dim=0),
-        context_words=group_words(pieces),
-        sentence_words=group_words([llm.tokenizer.decode([i]) for i in sentence_ids]),
-        context_length=len(context_ids),
-    )
+    heads = llm.model.config.num_attention_heads
+    first = torch.zeros(heads, 1, len(ids))
+    first[:, 0, 0] = 1.0
+    if len(ids) == 1:
+        return first
+    rows = llm.query_attention(ids[:1], [ids[1:]], layers=range(last, last + 1), counter=counter)[0][0]
+    return torch.cat([first, rows], dim=1)

@@ -1,5 +1,5 @@
-"""The dynamic-retrieval loop shared by DRAGIN and its baselines: write one sentence at a time; after each,
-the policy may ask for passages, in which case the sentence is rewritten with them in the prompt."""
+"""The dynamic-retrieval loop shared by DRAGIN and its baselines: write one step (sentence) at a time;
+after each, the policy may ask for passages, in which case the step is rewritten with them in the prompt."""
 from __future__ import annotations
 
 import re
@@ -14,6 +14,7 @@ from core.llm_backend import CallCounter, Generation, LLMBackend, get_llm
 from core.settings import get_settings
 from rag.answer_prompt import passage_block
 from rag.dynamic.policies import POLICIES, Policy, Written
+from rag.dynamic.words import is_newline, starts_with_space
 from rag.retrieval import make_retriever
 
 ANSWER_FORMATS = {  # the system prompt per kind of answer expected
@@ -31,7 +32,7 @@ class DynamicResult:
     answer: str
     output: str
     queries: list[str] = field(default_factory=list)
-    documents: list[Document] = field(default_factory=list)  # the passages in the final prompt
+    documents: list[Document] = field(default_factory=list)  # every passage that was in a prompt, first use first
     lm_calls: int = 0
     seconds: float = 0.0
     counter: CallCounter = field(default_factory=CallCounter)
@@ -45,11 +46,18 @@ class DynamicResult:
 
 
 class DynamicAnswerer:
-    """Answers with ``policy`` deciding when (and with which query) to retrieve top-``top_k`` passages."""
+    """Answers with ``policy`` deciding when (and with which query) to retrieve top-``top_k`` passages.
+
+    The answer is written one step at a time (a sentence; ``interval_tokens`` tokens for fixed-length) until
+    ``max_new_tokens``, the final answer or the end of generation. As in the reference, retrieved passages
+    serve only the step they were retrieved for: DRAGIN rewrites the flagged sentence with them and writes
+    on without them; FLARE writes the rest of the answer with them; the fixed schedules retrieve anew for
+    every chunk; single retrieval keeps its passages for the whole answer. ``max_retrievals`` (default: no
+    cap, like the reference) bounds the retrievals per question."""
 
     def __init__(self, collection: str, policy: str = "dragin", retriever: str = "bm25", top_k: int = 3,
-                 model: str | None = None, max_new_tokens: int = 96, sentence_tokens: int = 40,
-                 max_retrievals: int = 5, answer_format: str = "short", **policy_options: Any) -> None:
+                 model: str | None = None, max_new_tokens: int = 96, sentence_tokens: int | None = None,
+                 max_retrievals: int | None = None, answer_format: str = "short", **policy_options: Any) -> None:
         if answer_format not in ANSWER_FORMATS:
             raise InvalidInputError(f"Unknown answer format '{answer_format}': choose one of "
                                     f"{', '.join(ANSWER_FORMATS)}.")
@@ -77,59 +85,81 @@ class DynamicAnswerer:
         return get_llm(self.model)
 
     def run(self, question: str, documents: list[Document] | None = None) -> DynamicResult:
-        """Answer ``question``; ``documents`` (already retrieved) start in the prompt instead of the policy's
+        """Answer ``question``; ``documents`` (already retrieved) stay in the prompt instead of the policy's
         initial retrieval."""
         if not question.strip():
             raise InvalidInputError("The question must be a non-empty string.")
         began = time.perf_counter()
         result = DynamicResult(answer="", output="")
         documents = list(documents or [])
-        if not documents and (query := self.policy.initial_query(question)) is not None:
-            documents = self._retrieve(query, result)
-        text, written_tokens, since_retrieval = "", 0, 0
-        while written_tokens < self.max_new_tokens:
-            sentence = self._sentence(question, documents, text, result)
-            if not sentence.text.strip():
+        used = list(documents)
+        pending = None if documents else self.policy.initial_query(question)
+        text, written, chunk = "", 0, []  # chunk: ids written since the last rewrite (DRAGIN re-encodes them)
+        while (left := self.max_new_tokens - written) > 0:
+            if pending and self._may_retrieve(result):
+                documents = self._retrieve(pending, result, used)
+            step = self._step(question, documents, text, left, result)
+            if not step.token_ids:
                 break
-            state = Written(question, text, sentence, since_retrieval + len(sentence.token_ids))
-            query = self.policy.query(self.llm, state, result.counter) if len(result.queries) < self.max_retrievals else None
+            pending = step.text.strip() if self.policy.scheduled else None
+            query = None
+            if not self.policy.scheduled and self._may_retrieve(result):
+                query = self.policy.query(self.llm, Written(question, text, step, chunk), result.counter)
             if query:
-                documents = self._retrieve(query, result)
-                since_retrieval = 0
-                sentence = self._sentence(question, documents, text, result)
-            since_retrieval += len(sentence.token_ids)
-            written_tokens += len(sentence.token_ids)
-            text += sentence.text
-            if FINAL.search(text) or not (text.rstrip().endswith((".", "?", "!")) or text.endswith("\n")):
-                break  # the answer is given, or the model stopped mid-sentence (end of text or token cap)
+                passages = self._retrieve(query, result, used)
+                flare = self.policy.name == "flare"  # FLARE writes the rest with the passages, DRAGIN one sentence
+                step = self._step(question, passages, text, left, result, sentence=not flare)
+                chunk = []
+            else:
+                chunk += step.token_ids
+            written += len(step.token_ids)
+            text += step.text
+            if FINAL.search(text) or step.finished or (query and self.policy.name == "flare"):
+                break
         result.output = text.strip()
-        result.documents = documents
+        result.documents = used
         result.answer = final_answer(result.output)
         result.seconds = time.perf_counter() - began
         return result
 
-    def _retrieve(self, query: str, result: DynamicResult) -> list[Document]:
-        result.queries.append(query)
-        return self.retriever.run(query, self.top_k)["documents"]
+    def _may_retrieve(self, result: DynamicResult) -> bool:
+        return self.max_retrievals is None or len(result.queries) < self.max_retrievals
 
-    def _sentence(self, question: str, documents: list[Document], text: str, result: DynamicResult) -> Generation:
+    def _retrieve(self, query: str, result: DynamicResult, used: list[Document]) -> list[Document]:
+        result.queries.append(query)
+        documents = self.retriever.run(query, self.top_k)["documents"]
+        seen = {d.id for d in used}
+        used += [d for d in documents if d.id not in seen]
+        return documents
+
+    def _step(self, question: str, documents: list[Document], text: str, left: int, result: DynamicResult,
+              sentence: bool = True) -> Generation:
+        """The next step after ``text``: one sentence, or (fixed-length, or ``sentence=False``) up to a
+        token count."""
         user = (f"Context:\n{passage_block(documents)}\n\n" if documents else "") + f"Question: {question.strip()}"
         prompt = self.llm.chat_prompt(user, system=self.system, assistant_prefix=text)
         result.lm_calls += 1
-        return first_sentence(self.llm, self.llm.generate(prompt, self.sentence_tokens, result.counter,
-                                                          stop_strings=SENTENCE_END))
+        if self.policy.name == "fixed-length":
+            return self.llm.generate(prompt, min(left, self.policy.interval_tokens), result.counter)
+        if not sentence:
+            return self.llm.generate(prompt, left, result.counter)
+        tokens = min(left, self.sentence_tokens or left)
+        return first_sentence(self.llm, self.llm.generate(prompt, tokens, result.counter, stop_strings=SENTENCE_END))
 
 
 def first_sentence(llm: LLMBackend, generation: Generation) -> Generation:
     """Drop the tokens after the first sentence end (a stop string matches one token late): the sentence
-    ends at ".", "?" or "!" followed by a token that starts with whitespace, or at a newline."""
-    pieces = [llm.tokenizer.decode([i]) for i in generation.token_ids]
-    for keep in range(1, len(pieces)):
-        ends = pieces[keep - 1].rstrip().endswith((".", "?", "!")) and pieces[keep][:1].isspace()
-        if ends or "\n" in pieces[keep - 1]:
-            text = llm.tokenizer.decode(generation.token_ids[:keep]).rstrip() + " "
-            return Generation(text, generation.token_ids[:keep], generation.logprobs[:keep],
-                              generation.entropies[:keep])
+    ends at ".", "?" or "!" followed by a token that starts with whitespace, or at a newline. The text is
+    kept exactly as generated — no space added or stripped —, so the next sentence starts with the token
+    the model writes there (its leading space included)."""
+    ids = generation.token_ids
+    spaced = starts_with_space(llm.tokenizer, ids)
+    breaks = is_newline(llm.tokenizer, ids)
+    for keep in range(1, len(ids)):
+        ends = llm.tokenizer.decode(ids[keep - 1:keep]).rstrip().endswith((".", "?", "!")) and spaced[keep]
+        if ends or breaks[keep - 1]:
+            return Generation(llm.tokenizer.decode(ids[:keep], skip_special_tokens=True), ids[:keep],
+                              generation.logprobs[:keep], generation.entropies[:keep])
     return generation
 
 

@@ -1,39 +1,43 @@
-"""RIND (DRAGIN's "when"): a generated sentence needs retrieval when one of its content words is both
-uncertain and influential.
+"""RIND (DRAGIN's "when"), as in the authors' code (oneal2000/DRAGIN, src/generate.py, ``generate_attn`` and
+``AttnWeightRAG.modifier``).
 
-For token i: H_i = entropy of the distribution it was drawn from; a_i = the largest attention any later
-token of the sentence pays to it (last layer, mean over heads). Per word: H = max over its tokens, a = sum;
-s = 0 for stopwords and punctuation. Score_w = (a_w / Σa) · H_w · s_w · (words in the sentence); the
-sentence triggers when a score exceeds the threshold θ."""
+The text generated since the last rewrite (the reference's chunk) is encoded on its own; a_i = the largest
+attention any position (token i itself included) pays to token i in the last layer, maximum over positions
+per head, then the mean over heads. Per word (``words.group_words``): a = sum over its tokens, H = mean of
+its tokens' entropies. Score_w = (a_w / Σ_all words a) · H_w · (words in the sentence). The sentence triggers
+when any word's score exceeds θ — before the content-word filter —; the words that then pass the filter are
+the triggering words QFS starts from (possibly none)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+from transformers import PreTrainedTokenizerBase
 
-from rag.dynamic.attention import SentenceAttention
+from rag.dynamic.words import Word, group_words
 
 
 @dataclass
 class RindResult:
-    scores: list[float]  # one per sentence word
-    triggered: list[int]  # indices of the words above the threshold
+    words: list[Word]  # the sentence's words, token positions relative to the sentence
+    scores: list[float]  # one per word
+    over: list[int]  # words above θ
+    triggered: list[int]  # words above θ that are content words
 
     @property
     def fires(self) -> bool:
-        return bool(self.triggered)
+        return bool(self.over)
 
 
-def rind(attention: SentenceAttention, entropies: list[float], threshold: float) -> RindResult:
-    """Scores of the sentence's words; ``entropies`` has one value per sentence token."""
-    offset = attention.context_length
-    within = attention.weights[:, offset:]  # sentence tokens attending to sentence tokens
-    length = within.shape[0]
-    later = torch.tril(torch.ones(length, length, dtype=torch.bool), diagonal=-1)  # [j, i]: j comes after i
-    a_max = torch.where(later, within, torch.zeros_like(within)).max(dim=0).values
-    words = attention.sentence_words
-    a_words = [float(sum(a_max[t] for t in w.tokens)) if w.is_content else 0.0 for w in words]
-    h_words = [max(entropies[t] for t in w.tokens) for w in words]
+def rind(tokenizer: PreTrainedTokenizerBase, attention: torch.Tensor, start: int, sentence_ids: list[int],
+         entropies: list[float], threshold: float) -> RindResult:
+    """``attention``: ``[heads, L, L]`` of the chunk whose last ``len(sentence_ids)`` tokens, from ``start``,
+    are the sentence; ``entropies``: one per sentence token."""
+    a_max = attention.max(dim=1).values.mean(dim=0)[start:]
+    words = group_words(tokenizer, sentence_ids)
+    a_words = [float(sum(a_max[t] for t in w.tokens)) for w in words]
+    h_words = [sum(entropies[t] for t in w.tokens) / len(w.tokens) for w in words]
     total = sum(a_words) or 1.0
     scores = [a / total * h * len(words) for a, h in zip(a_words, h_words)]
-    return RindResult(scores, [i for i, score in enumerate(scores) if score > threshold])
+    over = [i for i, score in enumerate(scores) if score > threshold]
+    return RindResult(words, scores, over, [i for i in over if words[i].is_content])
