@@ -214,7 +214,7 @@ def eval_dynamic(
     model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
     max_new_tokens: int = 96,
     option: Annotated[Optional[list[str]], typer.Option(
-        help="KEY=VALUE for the policies, e.g. threshold=1.2, flare_probability=0.4, interval_tokens=32")] = None,
+        help="KEY=VALUE for the policies, e.g. threshold=5.0, flare_threshold=0.35, max_retrievals=5")] = None,
     translator: Annotated[Optional[str], typer.Option(
         help="DyPRAG translator name or folder (default: dyprag)")] = None,
     baseline: Annotated[Optional[str], typer.Option(
@@ -434,10 +434,12 @@ def train_dyprag(
     validation_documents: Annotated[int, typer.Option(help="of those, held out to measure the translator")] = 6,
     question_offset: Annotated[int, typer.Option(help="training questions start here; earlier ones stay a "
                                                       "test sample")] = 200,
-    epochs: Annotated[int, typer.Option(help="translator epochs")] = 3,
-    learning_rate: float = 5e-4,
-    lora_epochs: Annotated[int, typer.Option(help="PRAG LoRA epochs per document")] = 3,
-    lora_learning_rate: float = 1e-3,
+    epochs: Annotated[int, typer.Option(help="translator epochs (reference: 1)")] = 1,
+    learning_rate: Annotated[float, typer.Option(help="translator AdamW learning rate (reference: 1e-5)")] = 1e-5,
+    lora_epochs: Annotated[int, typer.Option(help="PRAG LoRA epochs per document (reference: 1)")] = 1,
+    lora_learning_rate: Annotated[float, typer.Option(help="PRAG LoRA learning rate (reference: 3e-4)")] = 3e-4,
+    augmentation_attempts: Annotated[int, typer.Option(help="QA generations tried per document until one gives "
+                                                            "three QA triples")] = 2,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
 ) -> None:
     """Train a DyPRAG parameter translator as a job: a PRAG LoRA per document (QA pairs the LLM writes from it),
@@ -448,7 +450,8 @@ def train_dyprag(
 
     options = {"documents": documents, "validation_documents": validation_documents,
                "question_offset": question_offset, "epochs": epochs,
-               "learning_rate": learning_rate, "lora_epochs": lora_epochs, "lora_learning_rate": lora_learning_rate}
+               "learning_rate": learning_rate, "lora_epochs": lora_epochs, "lora_learning_rate": lora_learning_rate,
+               "augmentation_attempts": augmentation_attempts}
     DypragTraining.from_options(model or get_settings().llm_model, options)  # bad options fail before the job
     if not dataset.is_dir():
         raise NotFoundError(f"No dataset folder {dataset}.")

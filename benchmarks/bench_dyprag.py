@@ -35,7 +35,7 @@ def passages(dataset: Path, count: int) -> list[str]:
 
 def parameterize(texts: list[str], model: str, translator_name: str) -> None:
     from core.llm_backend import get_llm
-    from rag.parametric.document_augmentation import generate_qa, training_examples
+    from rag.parametric.document_augmentation import augment, training_examples
     from rag.parametric.document_embedding import document_embeddings
     from rag.parametric.prag_lora import LoraSettings, PragTrainer
     from rag.parametric.translator_store import load_translator
@@ -46,7 +46,9 @@ def parameterize(texts: list[str], model: str, translator_name: str) -> None:
     prag, dyprag = [], []
     for text in texts:
         began = time.perf_counter()
-        trainer.train(training_examples(llm, text, generate_qa(llm, text)), seed=0)
+        examples = training_examples(llm, augment(llm, text, seed=0))
+        if examples:  # a document without QA triples gets no LoRA (the reference skips it too)
+            trainer.train(examples, seed=0)
         prag.append(time.perf_counter() - began)
         began = time.perf_counter()
         translator.delta(document_embeddings(llm, [text])[0])

@@ -7,6 +7,7 @@ left-padded prompts of 500–2,000 tokens made 2WikiMultihopQA slower per questi
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 from dataclasses import dataclass
@@ -37,16 +38,34 @@ class Variant:
     name: str
     compressor: str | None
     top_k: int
+    options: tuple[tuple[str, Any], ...] = ()  # compressor options
 
 
 def parse_variant(spec: str) -> Variant:
-    """``none`` | ``rag@K`` | ``<compressor>@K``."""
+    """``none`` | ``rag@K`` | ``<compressor>@K`` | ``<compressor>@K:option=value,…`` (values read as JSON,
+    else as text: ``crag@10:query_focused=true``, ``tcra-semantic@5:strategy=iterative``)."""
     if spec == "none":
         return Variant(spec, None, 0)
-    method, _, k = spec.partition("@")
+    head, _, option_text = spec.partition(":")
+    method, _, k = head.partition("@")
     if method != "rag" and method not in COMPRESSORS or not k.isdigit() or int(k) < 1:
         raise InvalidInputError(f"Variant '{spec}' is not none, rag@K or one of {', '.join(COMPRESSORS)} with @K.")
-    return Variant(spec, None if method == "rag" else method, int(k))
+    if option_text and method == "rag":
+        raise InvalidInputError(f"Variant '{spec}': only compressors take options.")
+    options = []
+    for item in filter(None, option_text.split(",")):
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise InvalidInputError(f"Variant '{spec}': write compressor options as option=value.")
+        options.append((key, _option_value(value)))
+    return Variant(spec, None if method == "rag" else method, int(k), tuple(options))
+
+
+def _option_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def evaluate_variant(pipeline: AnswerPipeline, questions: list[QAItem],
@@ -94,8 +113,8 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
     predictions; compares every variant with ``baseline`` (default: the first) per question."""
     parsed = [parse_variant(v) for v in variants]
     baseline = check_baseline(baseline, [v.name for v in parsed])
-    configs = [AnswerConfig(retriever=retriever, top_k=v.top_k, compressor=v.compressor, model=model,
-                            max_new_tokens=max_new_tokens) for v in parsed]
+    configs = [AnswerConfig(retriever=retriever, top_k=v.top_k, compressor=v.compressor, compressor_options=v.options,
+                            model=model, max_new_tokens=max_new_tokens) for v in parsed]
     for config in configs:
         config.check()
     questions = read_questions(dataset, limit)
@@ -110,7 +129,8 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
             summary, rows = evaluate_variant(AnswerPipeline(collection.name, config), questions, progress)
             report["variants"][variant.name] = summary
             all_rows[variant.name] = rows
-            with (out_dir / f"predictions-{variant.name.replace('@', '-at-')}.jsonl").open("w") as handle:
+            file_name = re.sub(r"[^\w.-]+", "-", variant.name.replace("@", "-at-"))
+            with (out_dir / f"predictions-{file_name}.jsonl").open("w") as handle:
                 handle.writelines(json.dumps(row) + "\n" for row in rows)
     _add_reductions(report["variants"])
     compared = compare_and_record("answers", dataset, all_rows, baseline, report["variants"],
@@ -124,7 +144,7 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
 def _add_reductions(results: dict[str, dict[str, Any]]) -> None:
     """Token reduction and EM/F1 change of each compressor against plain RAG at the same k, when both ran."""
     for name, summary in results.items():
-        method, _, k = name.partition("@")
+        method, _, k = name.partition(":")[0].partition("@")
         baseline = results.get(f"rag@{k}")
         if method in COMPRESSORS and baseline:
             summary["vs_rag"] = {

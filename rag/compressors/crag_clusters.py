@@ -2,7 +2,9 @@
 and use the cluster summaries as the context.
 
 Choice of k: the silhouette score (cosine) picks k in [2, max_clusters]; fewer than 3 passages form one
-cluster. Every summary is capped at ``summary_tokens``, so the context never exceeds
+cluster. The summaries are query-independent by default, as in the CRAG paper (a cluster is summarized for
+what it says, whatever was asked); ``query_focused=True`` asks the summarizer for what helps answer the
+question instead. Every summary is capped at ``summary_tokens``, so the context never exceeds
 max_clusters × summary_tokens however many passages were retrieved."""
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ class ClusterCompressor(Compressor):
     method = "crag"
 
     def __init__(self, model: str | None = None, max_clusters: int = 4, summary_tokens: int = 80,
-                 passage_words: int = 120, query_focused: bool = True, embedding_model: str | None = None,
+                 passage_words: int = 120, query_focused: bool = False, embedding_model: str | None = None,
                  summarizer: Summarizer | None = None) -> None:
         if max_clusters < 1 or summary_tokens < 8 or passage_words < 1:
             raise InvalidInputError("max_clusters must be ≥ 1, summary_tokens ≥ 8 and passage_words ≥ 1.")

@@ -1,7 +1,8 @@
 """LoRA deltas on a model's MLP projections, injected for one request only.
 
 A ``LoraDelta`` holds, per projection (``layers.{i}.mlp.{gate,up,down}_proj``), the LoRA factors A [r, in]
-and B [out, r]; the projection computes ``W x + scale · B (A x)``. ``install_delta_hooks`` adds a forward
+and B [out, r]; the projection computes ``W x + scale · B (A x)``: scale = alpha / r for a PRAG LoRA (peft's
+scaling), 1 for a translated delta (the reference's ``delta_inject`` adds ΔW = B·A unscaled). ``install_delta_hooks`` adds a forward
 hook to every projection once; a hook adds the delta that is *active in the calling context* (a
 ``ContextVar``), so each request — each thread or task — sees only its own delta, and a request without one
 runs the base model unchanged (the hook returns the output object untouched: bit-identical results).
@@ -29,7 +30,7 @@ def delta_key(layer: int, module: str) -> str:
 
 @dataclass
 class LoraDelta:
-    """LoRA factors per projection key and the LoRA scale (alpha / rank)."""
+    """LoRA factors per projection key and the scale their product is added with."""
 
     factors: dict[str, tuple[torch.Tensor, torch.Tensor]]
     scale: float

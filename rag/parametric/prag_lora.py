@@ -1,8 +1,9 @@
 """PRAG: one LoRA per document (rank 2, alpha 32, on every layer's MLP gate/up/down projections), trained
-with ``peft`` on the document's augmentation examples. The trained factors become a ``LoraDelta``."""
+with ``peft`` on the document's augmentation examples (as the reference's ``src/encode.py``: AdamW 3e-4, one
+epoch, batch 1, examples in order, the loss on every token). The trained factors become a ``LoraDelta``
+with peft's scale alpha / rank."""
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass
 
@@ -20,8 +21,8 @@ _FACTOR = re.compile(r"layers\.(\d+)\.mlp\.(\w+_proj)\.lora_([AB])\.default\.wei
 class LoraSettings:
     rank: int = 2
     alpha: int = 32
-    learning_rate: float = 1e-3
-    epochs: int = 3
+    learning_rate: float = 3e-4
+    epochs: int = 1
 
     @property
     def scale(self) -> float:
@@ -31,7 +32,7 @@ class LoraSettings:
 @dataclass
 class TrainedLora:
     delta: LoraDelta
-    loss_before: float  # mean example loss of the first epoch / the last one
+    loss_before: float  # mean example loss before training / after it
     loss_after: float
 
 
@@ -46,31 +47,33 @@ class PragTrainer:
         self.model = get_peft_model(base, config)
         self.device = next(self.model.parameters()).device
 
-    def train(self, examples: list[tuple[list[int], list[int]]], seed: int) -> TrainedLora:
-        """A fresh LoRA (A random, B zero) trained on ``examples``, one example per step."""
+    def train(self, examples: list[list[int]], seed: int) -> TrainedLora:
+        """A fresh LoRA (A random from ``seed``, B zero) trained on ``examples`` (token ids, all learned)."""
         torch.manual_seed(seed)
         for module in self.model.modules():
             if isinstance(module, LoraLayer):
                 module.reset_lora_parameters("default", True)
         parameters = [p for n, p in self.model.named_parameters() if "lora_" in n]
-        optimizer = torch.optim.AdamW(parameters, lr=self.settings.learning_rate, weight_decay=0.0)
-        order = list(range(len(examples)))
-        epoch_losses: list[float] = []
+        optimizer = torch.optim.AdamW(parameters, lr=self.settings.learning_rate)
+        before = self.loss(examples)
         self.model.train()
         for _ in range(self.settings.epochs):
-            random.Random(seed + len(epoch_losses)).shuffle(order)
-            losses = []
-            for index in order:
-                ids, labels = examples[index]
-                loss = self.model(input_ids=torch.tensor([ids], device=self.device),
-                                  labels=torch.tensor([labels], device=self.device)).loss
-                loss.backward()
+            for ids in examples:
+                inputs = torch.tensor([ids], device=self.device)
+                self.model(input_ids=inputs, labels=inputs).loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()
-                losses.append(float(loss.detach()))
-            epoch_losses.append(sum(losses) / len(losses))
         self.model.eval()
-        return TrainedLora(self.delta(), epoch_losses[0], epoch_losses[-1])
+        return TrainedLora(self.delta(), before, self.loss(examples))
+
+    @torch.no_grad()
+    def loss(self, examples: list[list[int]]) -> float:
+        """Mean whole-sequence LM loss of the examples under the current LoRA."""
+        total = 0.0
+        for ids in examples:
+            inputs = torch.tensor([ids], device=self.device)
+            total += float(self.model(input_ids=inputs, labels=inputs).loss)
+        return total / len(examples)
 
     def delta(self) -> LoraDelta:
         """The current LoRA factors, detached, on the CPU in float32."""

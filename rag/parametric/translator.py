@@ -1,6 +1,8 @@
-"""DyPRAG's parameter translator: one small hypernetwork per (MLP projection, layer) that maps a document's
-embedding — the base LLM's last-layer hidden state at the document's last token, concatenated with the layer
-index — to that projection's LoRA factors A [r, in] and B [out, r]:  A, B = reshape(W2 · ReLU(W1 · x))."""
+"""DyPRAG's parameter translator (the reference's ``src/projector.py``): per (MLP projection, layer) two small
+hypernetworks without biases, one for A [r, in] and one for B [out, r], each ``reshape(W2 · ReLU(W1 · x))``
+of x = [document embedding ; raw layer index], where the document embedding is the base LLM's last-layer
+hidden state at the document's last token. Weights start from N(0, 1e-7). The delta it gives is injected
+unscaled (ΔW = B·A, the reference's ``delta_inject``), unlike a peft LoRA's (alpha / r)·B·A."""
 from __future__ import annotations
 
 import json
@@ -16,6 +18,8 @@ from rag.parametric.lora_delta import MLP_MODULES, LoraDelta, delta_key
 
 CONFIG_FILE = "translator.json"
 WEIGHTS_FILE = "translator.safetensors"
+INIT_STD = 1e-7
+TRANSLATED_SCALE = 1.0  # ΔW = B·A, as the reference injects it
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class TranslatorConfig:
     hidden_size: int
     intermediate_size: int
     rank: int = 2
-    alpha: int = 32
+    alpha: int = 32  # of the PRAG LoRAs it learned from (its own delta is unscaled)
     projector_hidden: int = 32  # p in the paper
 
     def shapes(self, module: str) -> tuple[int, int]:
@@ -45,26 +49,28 @@ class ParameterTranslator(nn.Module):
         for layer in range(config.layers):
             for module in MLP_MODULES:
                 n_in, n_out = config.shapes(module)
-                net = nn.Sequential(nn.Linear(config.hidden_size + 1, config.projector_hidden), nn.ReLU(),
-                                    nn.Linear(config.projector_hidden, config.rank * (n_in + n_out)))
-                nn.init.normal_(net[2].weight, std=1e-3)  # start near a zero delta
-                nn.init.zeros_(net[2].bias)
-                self.nets[_name(layer, module)] = net
+                for factor, size in (("A", n_in), ("B", n_out)):
+                    net = nn.Sequential(nn.Linear(config.hidden_size + 1, config.projector_hidden, bias=False),
+                                        nn.ReLU(), nn.Linear(config.projector_hidden, config.rank * size, bias=False))
+                    for linear in (net[0], net[2]):
+                        nn.init.normal_(linear.weight, std=INIT_STD)
+                    self.nets[_name(layer, module, factor)] = net
 
     def factors(self, embedding: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """A and B per projection for one document embedding [hidden_size] (differentiable)."""
         r = self.config.rank
         out = {}
         for layer in range(self.config.layers):
-            x = torch.cat([embedding, embedding.new_tensor([layer / max(1, self.config.layers - 1)])])
+            x = torch.cat([embedding, embedding.new_tensor([float(layer)])])
             for module in MLP_MODULES:
                 n_in, n_out = self.config.shapes(module)
-                flat = self.nets[_name(layer, module)](x)
-                out[delta_key(layer, module)] = (flat[:r * n_in].view(r, n_in), flat[r * n_in:].view(n_out, r))
+                a = self.nets[_name(layer, module, "A")](x).view(r, n_in)
+                b = self.nets[_name(layer, module, "B")](x).view(n_out, r)
+                out[delta_key(layer, module)] = (a, b)
         return out
 
     def delta(self, embedding: torch.Tensor) -> LoraDelta:
-        return LoraDelta(self.factors(embedding), self.config.alpha / self.config.rank)
+        return LoraDelta(self.factors(embedding), TRANSLATED_SCALE)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -82,5 +88,5 @@ class ParameterTranslator(nn.Module):
         return translator.eval()
 
 
-def _name(layer: int, module: str) -> str:
-    return f"{layer}_{module}"
+def _name(layer: int, module: str, factor: str) -> str:
+    return f"{layer}_{module}_{factor}"

@@ -1,8 +1,10 @@
-"""Training a DyPRAG translator: (1) documents = the top-3 passages retrieved for training questions;
-(2) for each, PRAG augmentation (grounded QA pairs) and a PRAG LoRA — the translator's targets; (3) the
-translator learns  LM loss (its own LoRA injected, on the document's examples) + 0.01 · KL(to the PRAG-LoRA
-model's distributions) + 100 · MSE(to the PRAG factors). Step 2 is cached per document, so a cancelled or
-crashed job resumes there; the translator is published atomically (written aside, then renamed)."""
+"""Training a DyPRAG translator (the reference's ``src/train_dyprag.py``): (1) documents = the top-3 passages
+retrieved for training questions; (2) for each, PRAG augmentation (rewrite + QA triples) and a PRAG LoRA —
+the translator's targets; (3) the translator learns, per document, on its first example (first QA triple,
+passage in the prompt, every token learned): LM loss with ΔW = B·A injected + 0.01 · KL(translated ‖ PRAG
+model, summed over the sequence's positions: the reference's ``batchmean`` with batch 1) + 100 · Σ MSE(A, B
+to the PRAG factors); AdamW 1e-5, one epoch. Step 2 is cached per document, so a cancelled or crashed job
+resumes there; the translator is published atomically (written aside, then renamed)."""
 from __future__ import annotations
 
 import hashlib
@@ -22,7 +24,7 @@ from core.errors import InvalidInputError
 from core.llm_backend import LLMBackend, get_llm
 from evals.qa_dataset import read_questions
 from indexes.document_store import indexable_text
-from rag.parametric.document_augmentation import IGNORED, generate_qa, training_examples
+from rag.parametric.document_augmentation import augment, training_examples
 from rag.parametric.document_embedding import document_embeddings
 from rag.parametric.lora_delta import LoraDelta, active, install_delta_hooks
 from rag.parametric.prag_lora import LoraSettings, PragTrainer
@@ -30,6 +32,7 @@ from rag.parametric.translator import ParameterTranslator, TranslatorConfig
 from rag.retrieval import make_retriever
 
 Progress = Callable[[int, int], None]
+AUGMENTATION_VERSION = 2  # the reference's rewrite + JSON QA triples (1: our earlier grounded QA pairs)
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,16 @@ class DypragTraining:
     validation_documents: int = 6  # never trained on: the translator's quality is measured on them
     question_offset: int = 200  # training questions start here (the first ones stay an untouched test sample)
     docs_per_question: int = 3
-    epochs: int = 3
-    learning_rate: float = 5e-4
+    epochs: int = 1
+    learning_rate: float = 1e-5
     kl_weight: float = 0.01
     mse_weight: float = 100.0
     projector_hidden: int = 32
     lora_rank: int = 2  # PRAG LoRA of each document
     lora_alpha: int = 32
-    lora_learning_rate: float = 1e-3
-    lora_epochs: int = 3
+    lora_learning_rate: float = 3e-4
+    lora_epochs: int = 1
+    augmentation_attempts: int = 2  # QA sampling rounds per document until three triples are found
     seed: int = 13
 
     @property
@@ -61,8 +65,8 @@ class DypragTraining:
             settings = cls(model=model, **options)
         except TypeError as error:
             raise InvalidInputError(f"Invalid DyPRAG training option: {error}.") from error
-        if settings.documents < 1 or settings.epochs < 1 or settings.lora_epochs < 1:
-            raise InvalidInputError("documents, epochs and lora_epochs must be at least 1.")
+        if min(settings.documents, settings.epochs, settings.lora_epochs, settings.augmentation_attempts) < 1:
+            raise InvalidInputError("documents, epochs, lora_epochs and augmentation_attempts must be at least 1.")
         if not 0 <= settings.validation_documents < settings.documents:
             raise InvalidInputError("validation_documents must be at least 0 and fewer than documents.")
         return settings
@@ -73,11 +77,12 @@ class DocumentPair:
     """A document with what the translator learns from it."""
 
     passage: str
-    examples: list[tuple[list[int], list[int]]]
+    examples: list[list[int]]  # the PRAG examples; the translator learns on the first
     target: LoraDelta
     embedding: torch.Tensor
     qa_pairs: int
     prag_loss: tuple[float, float]
+    qa_from_json: int = 0  # of qa_pairs, from the reference's JSON prompt
 
 
 def train_and_publish(settings: DypragTraining, dataset: Path, collection: str, folder: Path,
@@ -86,16 +91,20 @@ def train_and_publish(settings: DypragTraining, dataset: Path, collection: str, 
     atomic publication. ``progress(done, total)`` counts documents, translator steps, validation documents."""
     began = time.time()
     passages = training_passages(dataset, collection, settings)
-    held_out = min(settings.validation_documents, len(passages) - 1)
-    trained_on = len(passages) - held_out
-    total = len(passages) + settings.epochs * trained_on + held_out
+    estimate = len(passages) + settings.epochs * (len(passages) - settings.validation_documents)
     pairs = build_pairs(passages, settings, folder.with_name(f".{folder.name}.pairs"),
-                        lambda done, _: progress(done, total))
+                        lambda done, _: progress(done, estimate))
+    if len(pairs) < 2:
+        raise InvalidInputError(f"Only {len(pairs)} of {len(passages)} documents yielded QA triples: "
+                                "train on more documents.")
+    held_out = min(settings.validation_documents, len(pairs) - 1)
+    trained_on = len(pairs) - held_out
+    total = len(passages) + settings.epochs * trained_on + held_out
     translator, history = train_translator(pairs[:trained_on], settings,
                                            lambda done, _: progress(len(passages) + done, total))
     validation = validation_losses(translator, pairs[trained_on:], settings,
                                    lambda done, _: progress(total - held_out + done, total)) if held_out else None
-    report = training_report(settings, pairs, held_out, history, validation, began)
+    report = training_report(settings, len(passages), pairs, held_out, history, validation, began)
     publish(translator, folder, {**report, "dataset": str(dataset)})
     return {"translator": str(folder), **{k: v for k, v in report.items() if k != "settings"}}
 
@@ -128,17 +137,24 @@ def build_pairs(passages: list[str], settings: DypragTraining, cache: Path, prog
         if file.exists():
             stored = torch.load(file, weights_only=False)
         else:
-            trainer = trainer or PragTrainer(settings.model, settings.lora)
-            qa = generate_qa(llm, passage)
-            examples = training_examples(llm, passage, qa)
-            trained = trainer.train(examples, settings.seed)
-            stored = {"examples": examples, "factors": trained.delta.factors, "scale": trained.delta.scale,
-                      "embedding": document_embeddings(llm, [passage])[0], "qa_pairs": len(qa),
-                      "prag_loss": (trained.loss_before, trained.loss_after)}
+            seed = settings.seed + int(file.stem[:6], 16)
+            augmentation = augment(llm, passage, seed, settings.augmentation_attempts)
+            examples = training_examples(llm, augmentation)
+            stored = {"examples": examples, "qa_pairs": len(augmentation.qa), "attempts": augmentation.attempts,
+                      "qa_from_json": augmentation.from_json,
+                      "rewrite": augmentation.rewrite, "qa": [asdict(p) for p in augmentation.qa]}
+            if examples:
+                trainer = trainer or PragTrainer(settings.model, settings.lora)
+                trained = trainer.train(examples, settings.seed)
+                stored.update({"factors": trained.delta.factors, "scale": trained.delta.scale,
+                               "embedding": document_embeddings(llm, [passage])[0],
+                               "prag_loss": (trained.loss_before, trained.loss_after)})
             torch.save(stored, file.with_suffix(".tmp"))
             file.with_suffix(".tmp").replace(file)
-        pairs.append(DocumentPair(passage, stored["examples"], LoraDelta(stored["factors"], stored["scale"]),
-                                  stored["embedding"], stored["qa_pairs"], tuple(stored["prag_loss"])))
+        if stored["examples"]:  # a document without a usable QA triple is skipped, as in the reference
+            pairs.append(DocumentPair(passage, stored["examples"], LoraDelta(stored["factors"], stored["scale"]),
+                                      stored["embedding"], stored["qa_pairs"], tuple(stored["prag_loss"]),
+                                      stored["qa_from_json"]))
         progress(number + 1, len(passages))
     return pairs
 
@@ -176,27 +192,21 @@ def train_translator(pairs: list[DocumentPair], settings: DypragTraining, progre
 
 def _losses(llm: LLMBackend, translator: ParameterTranslator, pair: DocumentPair,
             settings: DypragTraining) -> dict[str, torch.Tensor]:
-    """LM loss with the translated LoRA, KL to the PRAG-LoRA model, MSE to the PRAG factors (one document)."""
-    factors = translator.factors(pair.embedding.to(llm.device))
-    student = LoraDelta(factors, pair.target.scale)
+    """LM loss with the translated ΔW, KL to the PRAG-LoRA model, MSE to the PRAG factors (one document, its
+    first example, every position)."""
+    student = translator.delta(pair.embedding.to(llm.device))
     teacher = pair.target.to(llm.device, torch.float32)
-    lm, kl = torch.zeros((), device=llm.device), torch.zeros((), device=llm.device)
+    inputs = torch.tensor([pair.examples[0]], device=llm.device)
     with llm.lock:
-        for ids, labels in pair.examples:
-            inputs = torch.tensor([ids], device=llm.device)
-            targets = torch.tensor([labels], device=llm.device)
-            with torch.no_grad(), active(teacher):
-                teacher_logits = llm.model(inputs, use_cache=False).logits[0, :-1].float()
-            with active(student):
-                out = llm.model(inputs, labels=targets, use_cache=False)
-            mask = targets[0, 1:] != IGNORED
-            student_logp = F.log_softmax(out.logits[0, :-1].float()[mask], dim=-1)
-            teacher_p = F.softmax(teacher_logits[mask], dim=-1)
-            lm = lm + out.loss / len(pair.examples)
-            kl = kl + F.kl_div(student_logp, teacher_p, reduction="batchmean") / len(pair.examples)
-    mse = sum(F.mse_loss(factors[k][0], teacher.factors[k][0]) + F.mse_loss(factors[k][1], teacher.factors[k][1])
-              for k in factors)
-    return {"lm": lm, "kl": kl, "mse": mse}
+        with torch.no_grad(), active(teacher):
+            teacher_logits = llm.model(inputs, use_cache=False).logits[0].float()
+        with active(student):
+            out = llm.model(inputs, labels=inputs, use_cache=False)
+    kl = F.kl_div(F.log_softmax(out.logits[0].float(), dim=-1), F.softmax(teacher_logits, dim=-1),
+                  reduction="sum")
+    mse = sum(F.mse_loss(a, teacher.factors[k][0]) + F.mse_loss(b, teacher.factors[k][1])
+              for k, (a, b) in student.factors.items())
+    return {"lm": out.loss, "kl": kl, "mse": mse}
 
 
 @torch.no_grad()
@@ -219,13 +229,12 @@ def validation_losses(translator: ParameterTranslator, pairs: list[DocumentPair]
     return {name: round(value, 4) for name, value in sums.items()}
 
 
-def _lm_loss(llm: LLMBackend, examples: list[tuple[list[int], list[int]]], delta: LoraDelta | None) -> float:
+def _lm_loss(llm: LLMBackend, examples: list[list[int]], delta: LoraDelta | None) -> float:
     total = 0.0
     with llm.lock, active(delta):
-        for ids, labels in examples:
-            out = llm.model(torch.tensor([ids], device=llm.device), labels=torch.tensor([labels], device=llm.device),
-                            use_cache=False)
-            total += float(out.loss)
+        for ids in examples:
+            inputs = torch.tensor([ids], device=llm.device)
+            total += float(llm.model(inputs, labels=inputs, use_cache=False).loss)
     return total / len(examples)
 
 
@@ -244,14 +253,16 @@ def publish(translator: ParameterTranslator, folder: Path, report: dict[str, Any
     return folder
 
 
-def training_report(settings: DypragTraining, pairs: list[DocumentPair], held_out: int,
+def training_report(settings: DypragTraining, tried: int, pairs: list[DocumentPair], held_out: int,
                     history: list[dict[str, float]], validation: dict[str, float] | None,
                     began: float) -> dict[str, Any]:
-    return {"settings": asdict(settings), "documents": len(pairs),
+    return {"settings": asdict(settings), "documents_tried": tried, "documents": len(pairs),
+            "augmentation_yield": round(len(pairs) / max(1, tried), 3),
             "validation_documents": held_out, "validation_lm_loss": validation,
             "qa_pairs_per_document": round(sum(p.qa_pairs for p in pairs) / max(1, len(pairs)), 2),
-            "prag_loss_first_epoch": _mean(p.prag_loss[0] for p in pairs),
-            "prag_loss_last_epoch": _mean(p.prag_loss[1] for p in pairs),
+            "json_qa_pairs_per_document": round(sum(p.qa_from_json for p in pairs) / max(1, len(pairs)), 2),
+            "prag_loss_before": _mean(p.prag_loss[0] for p in pairs),
+            "prag_loss_after": _mean(p.prag_loss[1] for p in pairs),
             "translator_epochs": history, "seconds": round(time.time() - began, 1)}
 
 
@@ -261,5 +272,6 @@ def _mean(values: Any) -> float:
 
 
 def _digest(passage: str, settings: DypragTraining) -> str:
-    key = json.dumps([passage, settings.model, asdict(settings.lora), settings.seed])
+    key = json.dumps([AUGMENTATION_VERSION, passage, settings.model, asdict(settings.lora), settings.seed,
+                      settings.augmentation_attempts])
     return hashlib.sha256(key.encode()).hexdigest()[:24]

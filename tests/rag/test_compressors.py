@@ -102,6 +102,32 @@ def test_summarizer_is_pluggable():
     assert result["documents"][0].content.startswith("Robin Hugh Gibb")
 
 
+class RecordingSummarizer(FirstWordsSummarizer):
+    """Remembers the question each summary was asked for."""
+
+    def __init__(self):
+        self.questions = []
+
+    def summarize(self, texts, max_tokens, question, counter):
+        self.questions.append(question)
+        return super().summarize(texts, max_tokens, question, counter)
+
+
+def test_crag_summaries_are_query_independent_unless_asked():
+    """The CRAG paper summarizes each cluster for what it says; query-focused summaries are an option."""
+    documents = _docs([(topic, t) for topic, texts in TOPICS.items() for t in texts])
+    seen = {}
+    for focused in (None, False, True):
+        summarizer = RecordingSummarizer()
+        options = {} if focused is None else {"query_focused": focused}
+        compressor = ClusterCompressor(MODEL, max_clusters=3, summarizer=summarizer, **options)
+        compressor.run(query="Which team won the final?", documents=documents)
+        seen[focused] = summarizer.questions
+    assert seen[None] == seen[False] == [None]
+    assert seen[True] == ["Which team won the final?"]
+    assert ClusterCompressor.from_dict(ClusterCompressor(MODEL, query_focused=True).to_dict()).query_focused
+
+
 def test_clusters_follow_topics():
     texts = [t for topic in TOPICS.values() for t in topic]
     labels = choose_clusters(get_encoder("all-minilm-l6-v2").encode(texts), max_clusters=5)

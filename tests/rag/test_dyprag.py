@@ -14,17 +14,26 @@ from pathlib import Path
 import pytest
 import redis
 import torch
+from torch.nn import functional as F
 
 from core.errors import InvalidInputError, NotFoundError
 from core.llm_backend import LLMBackend, get_llm
 from evals.dataset_collection import ensure_dataset_collection
 from indexes.retriever import collection_manager
-from rag.parametric.document_augmentation import QAPair, grounded_pairs, training_examples
+from rag.parametric.document_augmentation import (
+    Augmentation,
+    QAPair,
+    augment,
+    grounded_pairs,
+    parse_qa,
+    training_examples,
+)
 from rag.parametric.dyprag_answerer import DypragAnswerer, translate_documents
-from rag.parametric.lora_delta import active, install_delta_hooks
+from rag.parametric.lora_delta import LoraDelta, active, install_delta_hooks, projections
 from rag.parametric.prag_lora import LoraSettings, PragTrainer
+from rag.parametric.translator import ParameterTranslator, TranslatorConfig
 from rag.parametric.translator_store import load_translator
-from rag.parametric.translator_training import DypragTraining
+from rag.parametric.translator_training import DocumentPair, DypragTraining, _losses
 from tests.conftest import REPO
 from tests.service_processes import TEST_REDIS_URL, service_env, start_worker, stop
 from workers.job_store import RedisJobStore
@@ -70,8 +79,7 @@ def trained(fictional_qa: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     try:
         command = [sys.executable, str(REPO / "cli.py"), "train", "dyprag", "--dataset", str(fictional_qa),
                    "--name", "fictional", "--documents", "3", "--validation-documents", "1", "--question-offset",
-                   "2", "--epochs", "2",
-                   "--lora-epochs", "2"]
+                   "2", "--epochs", "2", "--lora-epochs", "2", "--augmentation-attempts", "1"]
         finished = subprocess.run(command, cwd=REPO, env=service_env(data_dir), capture_output=True, text=True,
                                   timeout=900, check=False)
     finally:
@@ -85,15 +93,17 @@ def trained(fictional_qa: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
 def test_training_runs_as_a_celery_job_with_progress(trained: dict) -> None:
     job = trained["job"]
     assert job.state.value == "succeeded" and job.type == "train_dyprag"
-    assert job.done == job.total == 3 + 2 * 2 + 1  # 3 documents (augmentation + PRAG), 2 epochs over 2, 1 held out
     report = json.loads((trained["folder"] / "training.json").read_text())
-    assert report["documents"] == 3 and len(report["translator_epochs"]) == 2
+    kept = report["documents"]  # documents whose augmentation gave QA triples (the reference skips the others)
+    assert report["documents_tried"] == 3 and 2 <= kept <= 3 and report["validation_documents"] == 1
+    assert job.done == job.total == 3 + 2 * (kept - 1) + 1  # 3 augmented, 2 translator epochs, 1 held out
+    assert len(report["translator_epochs"]) == 2 and report["qa_pairs_per_document"] >= 1
     assert set(report["validation_lm_loss"]) == {"base", "prag", "translated", "translated_other_document"}
-    assert report["prag_loss_last_epoch"] < report["prag_loss_first_epoch"]  # the PRAG LoRAs learned
+    assert report["prag_loss_after"] < report["prag_loss_before"]  # the PRAG LoRAs learned
     translator = load_translator(str(trained["folder"]))
     config = get_llm(MODEL).model.config
     delta = translator.delta(torch.zeros(config.hidden_size))
-    assert len(delta.factors) == 3 * config.num_hidden_layers and delta.scale == 16.0
+    assert len(delta.factors) == 3 * config.num_hidden_layers and delta.scale == 1.0  # ΔW = B·A, unscaled
     a, b = delta.factors["layers.0.mlp.down_proj"]
     assert a.shape == (2, config.intermediate_size) and b.shape == (config.hidden_size, 2)
 
@@ -102,12 +112,13 @@ def test_hooks_add_exactly_the_peft_lora() -> None:
     llm = get_llm(MODEL)
     install_delta_hooks(llm.model)
     title, text = DOCUMENTS["zq"]
-    passage = f"{title}\n{text}"
-    examples = training_examples(llm, passage, [QAPair("Who founded Zorbleflax Quintronics?", "Vrenthal Mokasi")])
+    augmentation = Augmentation(f"{title}\n{text}", text, [QAPair("Who founded Zorbleflax Quintronics?",
+                                                                   "Vrenthal Mokasi")], 1)
+    examples = training_examples(llm, augmentation)
     trainer = PragTrainer(MODEL, LoraSettings(epochs=2))
     lora = trainer.train(examples, seed=0)
-    assert lora.loss_after < lora.loss_before
-    ids = torch.tensor([examples[1][0]])
+    assert lora.loss_after < lora.loss_before and lora.delta.scale == 16.0  # peft's alpha / r
+    ids = torch.tensor([examples[1]])
     with torch.no_grad():
         peft_logits = trainer.model(input_ids=ids).logits
         with active(lora.delta):
@@ -115,6 +126,72 @@ def test_hooks_add_exactly_the_peft_lora() -> None:
         base = llm.model(ids).logits
     assert torch.allclose(peft_logits, hooked, atol=1e-4)
     assert (base - hooked).abs().max() > 1e-2
+
+
+def test_a_translated_delta_adds_b_times_a_unscaled() -> None:
+    """The reference's ``delta_inject`` sets ΔW = B @ A and the patched MLP adds ΔW x: no alpha / r."""
+    llm = get_llm(MODEL)
+    install_delta_hooks(llm.model)
+    config = llm.model.config
+    translator = ParameterTranslator(TranslatorConfig(MODEL, config.num_hidden_layers, config.hidden_size,
+                                                      config.intermediate_size))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in translator.parameters():
+            parameter.normal_(0, 0.05)
+    delta = translator.delta(torch.randn(config.hidden_size))
+    key = "layers.3.mlp.up_proj"
+    module = projections(llm.model)[key]
+    x = torch.randn(1, 4, config.hidden_size)
+    a, b = delta.factors[key]
+    with torch.no_grad(), active(LoraDelta({key: (a, b)}, delta.scale)):
+        hooked = module(x)
+    expected = F.linear(x, module.weight) + x @ (b @ a).T
+    assert torch.allclose(hooked, expected, atol=1e-4)
+    assert (hooked - F.linear(x, module.weight) - 16 * x @ (b @ a).T).abs().max() > 1e-3
+
+
+def test_translator_matches_the_reference_projector() -> None:
+    """Separate A and B hypernetworks, no biases, N(0, 1e-7) init, the raw layer index as the extra input."""
+    config = TranslatorConfig(MODEL, layers=3, hidden_size=8, intermediate_size=12)
+    translator = ParameterTranslator(config)
+    weights = dict(translator.named_parameters())
+    assert not [name for name in weights if name.endswith("bias")]
+    assert len(weights) == 3 * 3 * 2 * 2 and all(w.abs().max() < 1e-5 for w in weights.values())
+    with torch.no_grad():
+        for parameter in translator.parameters():
+            parameter.fill_(0.0)
+        net = translator.nets["2_gate_proj_A"]
+        net[0].weight[:, -1] = 1.0  # reads only the layer-index input
+        net[2].weight.fill_(1.0)
+    a, b = translator.factors(torch.zeros(8))["layers.2.mlp.gate_proj"]
+    assert torch.all(a == 32 * 2.0) and torch.all(b == 0)  # 32 hidden units × raw layer index 2
+
+
+def test_kl_is_summed_over_every_position_of_the_first_example() -> None:
+    """The reference's ``kl_div(..., reduction="batchmean")`` with batch 1 over the whole (padded) sequence:
+    a sum over positions, not a mean over answer tokens."""
+    llm = get_llm(MODEL)
+    install_delta_hooks(llm.model)
+    config = llm.model.config
+    translator = ParameterTranslator(TranslatorConfig(MODEL, config.num_hidden_layers, config.hidden_size,
+                                                      config.intermediate_size))
+    embedding = torch.randn(config.hidden_size)
+    teacher = translator.delta(embedding)
+    teacher = LoraDelta({k: (a.detach() + 0.02, b.detach() + 0.02) for k, (a, b) in teacher.factors.items()}, 16.0)
+    first = llm.encode(llm.chat_prompt("Question: Who founded Zorbleflax Quintronics?")) + llm.encode("Vrenthal")
+    pair = DocumentPair("p", [first, first[:5]], teacher, embedding, 1, (0.0, 0.0))
+    parts = _losses(llm, translator, pair, DypragTraining(MODEL))
+    inputs = torch.tensor([first])
+    with torch.no_grad():
+        with active(teacher):
+            p = F.softmax(llm.model(inputs).logits[0].float(), dim=-1)
+        with active(translator.delta(embedding)):
+            out = llm.model(inputs, labels=inputs)
+        logq = F.log_softmax(out.logits[0].float(), dim=-1)
+    expected = float((p * (p.log() - logq)).sum())
+    assert abs(float(parts["kl"]) - expected) < 1e-3 * max(1.0, expected)
+    assert abs(float(parts["lm"]) - float(out.loss)) < 1e-4  # the whole sequence is learned
 
 
 def test_a_delta_changes_its_request_and_leaves_a_concurrent_request_bit_identical(trained: dict) -> None:
@@ -172,7 +249,48 @@ def test_bad_translators_and_options_are_clear_errors(trained: dict, fictional_q
         DypragTraining.from_options(MODEL, {"documentz": 3})
 
 
-def test_only_grounded_generated_pairs_are_kept() -> None:
+def test_reference_training_defaults() -> None:
+    settings = DypragTraining(MODEL)
+    assert (settings.learning_rate, settings.epochs, settings.kl_weight, settings.mse_weight) == (1e-5, 1, 0.01, 100)
+    assert (settings.lora_rank, settings.lora_alpha, settings.lora_learning_rate, settings.lora_epochs) == (
+        2, 32, 3e-4, 1)
+
+
+def test_generated_qa_json_is_parsed_object_by_object() -> None:
+    """Complete objects of a truncated list, the template's missing comma tolerated, copies of the prompt's
+    example and repeated questions dropped."""
+    text = ('Here you go:\n[\n    {"question": "What is the capital of France?", "answer": "Paris"},\n'
+            '    {\n        "question": "What is the capital of Castavel?",\n'
+            '        "answer": "Dunmere"\n        "full_answer": "The capital of Castavel is Dunmere."\n    },\n'
+            '    {"question": "What museum is in Dunmere?", "answer": "the Royal \\"Glass\\" Museum", '
+            '"full_answer": "It is the Royal Glass Museum."},\n    {"question": "What is the capital of Castavel?", '
+            '"answer": "Dunmere", "full_answer": "x"},\n    {"question": "What is')
+    assert parse_qa(text) == [
+        QAPair("What is the capital of Castavel?", "Dunmere", "The capital of Castavel is Dunmere."),
+        QAPair("What museum is in Dunmere?", 'the Royal "Glass" Museum', "It is the Royal Glass Museum.")]
+
+
+def test_training_examples_follow_the_reference_layout() -> None:
+    """3 triples → the first two each with the passage and with the rewrite, the third without a passage."""
+    llm = get_llm(MODEL)
+    qa = [QAPair("Who founded it?", "Vrenthal Mokasi"), QAPair("Where", "Ulbrecht"), QAPair("When?", "1987")]
+    examples = training_examples(llm, Augmentation("PASSAGE TEXT", "REWRITE TEXT", qa, 1))
+    texts = [llm.tokenizer.decode(ids) for ids in examples]
+    assert len(texts) == 5
+    assert "Passage 1: PASSAGE TEXT" in texts[0] and texts[0].endswith("The answer is Vrenthal Mokasi.")
+    assert "Passage 1: REWRITE TEXT" in texts[1] and "Question: Where?" in texts[2]
+    assert "Passage 1:" not in texts[4] and texts[4].endswith("The answer is 1987.")
+
+
+def test_augmentation_samples_reproducibly() -> None:
+    llm = get_llm(MODEL)
+    passage = " ".join(DOCUMENTS["zq"])
+    first, again, other = (augment(llm, passage, seed, attempts=1, max_new_tokens=24) for seed in (1, 1, 2))
+    assert first == again and first.attempts == 1  # same seed, same sample
+    assert (first.rewrite, first.qa) != (other.rewrite, other.qa)  # temperature 0.7: another seed, another sample
+
+
+def test_only_grounded_fallback_pairs_are_kept() -> None:
     passage = "Dunmere is the capital of Castavel and home to the Royal Glass Museum."
     text = ("Question: What is the capital of Castavel?\nAnswer: Dunmere\n"
             "Question: When was Dunmere founded?\nAnswer: 4 July 1850\n"
