@@ -20,8 +20,8 @@ from rich.table import Table
 
 from core.errors import InvalidInputError
 from evals.dataset_collection import ensure_dataset_collection
-from evals.qa_dataset import QAItem, read_questions
 from evals.qa_comparison import check_baseline, compare_and_record, comparison_cells
+from evals.qa_dataset import QAItem, read_questions
 from evals.qa_metrics import exact_match, token_f1
 from evals.significance import MetricStats
 from indexes.retriever import collection_manager

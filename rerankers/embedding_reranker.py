@@ -40,5 +40,5 @@ class EmbeddingReranker:
         return default_to_dict(self, model=self.model, top_k=self.top_k)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EmbeddingReranker":
+    def from_dict(cls, data: dict[str, Any]) -> EmbeddingReranker:
         return default_from_dict(cls, data)

@@ -1,9 +1,9 @@
 """ICR: in-context reranking from the attention the query pays to each document (Chen et al., 2024).
 
-All candidates go in one prompt, the instruction and the query last. The document prefix is encoded
-once; its KV cache serves two short passes: the real query and the content-free query "N/A". The
-calibrated score of a document token is a_query(t) − a_NA(t), where a(t) is the attention from the
-query span summed over the chosen layers and all heads and averaged over query tokens. Tokens below
+All candidates go in one prompt (``icr_prompt``), the instruction and the query last. The document prefix
+is encoded once; its KV cache serves two short passes: the real query and the content-free query "N/A".
+The calibrated score of a token is a_query(t) − a_NA(t), where a(t) is the attention from the query span
+summed over the chosen layers and all heads and averaged over query tokens. Tokens not above
 mean − 2·std of their document are masked; a document's score is the sum of the rest.
 """
 from __future__ import annotations
@@ -15,10 +15,9 @@ from haystack import Document, component
 
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter
+from rerankers.icr_prompt import INSTRUCTIONS, build_icr_prompt, resolve_instruction, role_markers
 from rerankers.llm_reranker import LLMReranker, Ranking
 
-HEADER = "Here are some paragraphs:\n\n"
-INSTRUCTION = "\n\nPlease find information that are relevant to the following query in the paragraphs above."
 CALIBRATION_QUERY = "N/A"
 
 
@@ -44,7 +43,7 @@ def calibrated_document_scores(a_query: torch.Tensor, a_na: torch.Tensor, spans:
         values = calibrated[start:end]
         if values.numel() > 1:
             floor = values.mean() - 2 * values.std()
-            values = values[values >= floor]
+            values = values[values > floor]  # strict, as the reference
         scores.append(float(values.sum()))
     return scores
 
@@ -55,47 +54,43 @@ class ICRReranker(LLMReranker):
 
     method = "icr"
 
-    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100,
-                 layers: str | None = None, reverse_order: bool = True) -> None:
+    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 300,
+                 layers: str | None = None, reverse_order: bool = True, instruction: str = INSTRUCTIONS["ie"]) -> None:
+        """``instruction``: the late instruction text, or "ie" / "qa" for the reference's two wordings
+        (it uses "qa" for trec-covid, fiqa, webis-touche2020, dbpedia-entity and nq)."""
         LLMReranker.__init__(self, model, top_k, passage_words)
         self.layers = layers
         self.reverse_order = reverse_order
+        self.instruction = resolve_instruction(instruction)
 
     def init_parameters(self) -> dict[str, Any]:
-        return {**LLMReranker.init_parameters(self), "layers": self.layers, "reverse_order": self.reverse_order}
+        return {**LLMReranker.init_parameters(self), "layers": self.layers, "reverse_order": self.reverse_order,
+                "instruction": self.instruction}
 
-    def _template_parts(self) -> tuple[str, str]:
-        """The chat template split around the user text: (before, after)."""
-        marker = "\u0000USER\u0000"
-        prompt = self.llm.chat_prompt(marker)
-        before, after = prompt.split(marker)
-        return before, after
-
-    def build_prompt(self, query: str, passages: list[str]) -> tuple[list[int], list[tuple[int, int]], list[int], list[int]]:
-        """(prefix ids, token span of each passage in the prefix, query-span ids, calibration-span ids)."""
-        before, after = self._template_parts()
-        encode = self.llm.encode
-        prefix = encode(before + HEADER)
-        spans = []
-        for number, passage in enumerate(passages, start=1):
-            prefix += encode(f"[{number}] ")
-            start = len(prefix)
-            prefix += encode(passage)
-            spans.append((start, len(prefix)))
-            prefix += encode("\n\n") if number < len(passages) else []
-        query_span = encode(f"{INSTRUCTION}\n\nQuery: {query}" + after)
-        calibration_span = encode(f"{INSTRUCTION}\n\nQuery: {CALIBRATION_QUERY}" + after)
-        return prefix, spans, query_span, calibration_span
+    def passages(self, documents: list[Document]) -> list[str]:
+        """The reference's passage: title + "\n" + text cut to ``passage_words`` space-separated words."""
+        texts = []
+        for document in documents:
+            text = " ".join((document.content or "").split(" ")[: self.passage_words])
+            title = (document.meta or {}).get("title")
+            texts.append((f"{title}\n{text}" if title else text).strip())
+        return texts
 
     def attention_scores(self, query: str, passages: list[str], counter: CallCounter | None = None) -> list[float]:
         """Calibrated ICR score of each passage, in the order given."""
-        prefix, spans, query_span, calibration_span = self.build_prompt(query, passages)
+        markers = role_markers(self.llm.tokenizer)
+        real = build_icr_prompt(self.llm.tokenizer, markers, self.instruction, query, passages)
+        calibration = build_icr_prompt(self.llm.tokenizer, markers, self.instruction, CALIBRATION_QUERY, passages)
+        prefix = real.ids[: real.query_start]
+        if calibration.ids[: calibration.query_start] != prefix:
+            raise InvalidInputError("The query changed the tokens of the documents; the cache cannot be shared.")
         layers = parse_layers(self.layers, self.llm.model.config.num_hidden_layers)
+        spans = [real.ids[real.query_start:], calibration.ids[calibration.query_start:]]
         a_query, a_na = (
             rows[..., : len(prefix)].sum(dim=(0, 1)).mean(dim=0)  # sum layers and heads, mean query tokens
-            for rows in self.llm.query_attention(prefix, [query_span, calibration_span], layers, counter)
+            for rows in self.llm.query_attention(prefix, spans, layers, counter)
         )
-        return calibrated_document_scores(a_query, a_na, spans)
+        return calibrated_document_scores(a_query, a_na, real.document_spans)
 
     def _rank(self, query: str, documents: list[Document], counter: CallCounter) -> Ranking:
         order = list(range(len(documents)))

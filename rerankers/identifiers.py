@@ -29,7 +29,7 @@ def _candidates() -> list[str]:
 
 @lru_cache(maxsize=8)
 def _all_identifiers(tokenizer: Any) -> Identifiers:
-    encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    encode = lambda text: tokenizer.encode(text, add_special_tokens=False)
     open_ids, close_ids = encode("["), encode("]")
     merged = len(encode("[A]")) == 2 and encode("[A]")[1:] == close_ids
     labels, token_ids = [], []

@@ -17,8 +17,8 @@ class GenerationListwiseReranker(WindowedListwiseReranker):
 
     def _order_windows(self, jobs: list[WindowJob]) -> list[list[int]]:
         orders = []
-        for query, passages, counter in jobs:
-            prompt, identifiers = self.prompt(query, passages)
-            generation = self.llm.generate(prompt, TOKENS_PER_IDENTIFIER * len(passages) + 8, counter)
+        for query, documents, counter in jobs:
+            prompt, identifiers = self.prompt(query, documents)
+            generation = self.llm.generate(prompt, TOKENS_PER_IDENTIFIER * len(documents) + 8, counter)
             orders.append(parse_permutation(generation.text, list(identifiers.labels)))
         return orders

@@ -71,7 +71,7 @@ class LLMReranker:
         return default_to_dict(self, **self.init_parameters())
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LLMReranker":
+    def from_dict(cls, data: dict[str, Any]) -> LLMReranker:
         return default_from_dict(cls, data)
 
 

@@ -1,9 +1,9 @@
-"""Parse a generated ranking "[C] > [A] > …" robustly."""
+"""Parse a generated ranking "[C] > [A] > …" or "[3] > [1] > …" robustly."""
 from __future__ import annotations
 
 import re
 
-_IDENTIFIER = re.compile(r"\[([A-Za-z]{1,2})\]")
+_IDENTIFIER = re.compile(r"\[([A-Za-z]{1,2}|\d+)\]")
 
 
 def parse_permutation(text: str, labels: list[str]) -> list[int]:

@@ -9,33 +9,50 @@ from haystack import Document
 from core.device import torch_device
 from core.llm_backend import CallCounter
 from rerankers.identifiers import Identifiers, single_token_identifiers
-from rerankers.listwise_prompt import SYSTEM, listwise_user_message
+from rerankers.listwise_prompt import fix_prompt, listwise_template, passage_content
 from rerankers.llm_reranker import LLMReranker, Ranking, scores_from_order
-from rerankers.sliding_window import apply_window, window_starts
+from rerankers.sliding_window import apply_window, windows
 
-WindowJob = tuple[str, list[str], CallCounter]  # (query, passages of the window, that query's counter)
+WindowJob = tuple[str, list[Document], CallCounter]  # (query, documents of the window, that query's counter)
 
 
 class WindowedListwiseReranker(LLMReranker):
     """Sliding windows (default 20, stride 10, back to front). Subclasses order one batch of windows."""
 
-    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100, window: int = 20,
-                 stride: int = 10, batch_size: int | None = None) -> None:
-        """``batch_size`` windows per forward: default 4 on CUDA, 1 on CPU (padded batches are slower there)."""
+    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 300, window: int = 20,
+                 stride: int = 10, batch_size: int | None = None, template: dict[str, str] | None = None,
+                 context_size: int = 4096) -> None:
+        """``batch_size`` windows per forward: default 4 on CUDA, 1 on CPU (padded batches are slower there).
+        ``template``: rank_llm-style sections (system_message, prefix, body, suffix); None = rank_zephyr alpha.
+        ``context_size``: as rank_llm, passages of a window are cut shorter until its prompt plus the
+        permutation fits."""
         super().__init__(model, top_k, passage_words)
         self.window = window
         self.stride = stride
         self.batch_size = batch_size or (4 if torch_device().startswith("cuda") else 1)
+        self.template = listwise_template(template)
+        self.context_size = context_size
 
     def init_parameters(self) -> dict[str, Any]:
         return {**super().init_parameters(), "window": self.window, "stride": self.stride,
-                "batch_size": self.batch_size}
+                "batch_size": self.batch_size, "template": self.template.model_dump(),
+                "context_size": self.context_size}
 
-    def prompt(self, query: str, passages: list[str], primed: bool = False) -> tuple[str, Identifiers]:
-        """The chat prompt; ``primed`` appends the identifiers' primer (FIRST reads the next token)."""
-        identifiers = single_token_identifiers(self.llm.tokenizer, len(passages))
-        user = listwise_user_message(query, passages, list(identifiers.labels))
-        return self.llm.chat_prompt(user, SYSTEM, identifiers.primer if primed else ""), identifiers
+    def prompt(self, query: str, documents: list[Document], primed: bool = False) -> tuple[str, Identifiers]:
+        """The ftfy-fixed chat prompt (rank_llm's ``create_prompt``, passages shortened until it fits
+        ``context_size``); ``primed`` appends the identifiers' primer (FIRST reads the next token)."""
+        identifiers = single_token_identifiers(self.llm.tokenizer, len(documents))
+        labels = list(identifiers.labels)
+        output_tokens = self.llm.count_tokens(" > ".join(f"[{label}]" for label in labels))
+        words = self.passage_words
+        while True:
+            user = self.template.user_message(query, [passage_content(d, words) for d in documents], labels)
+            prompt = fix_prompt(self.llm.chat_prompt(user, self.template.system_message or None))
+            excess = self.llm.count_tokens(prompt) + output_tokens - self.context_size
+            if excess <= 0 or words <= 1:
+                break
+            words -= max(1, excess // (len(documents) * 4))
+        return prompt + (identifiers.primer if primed else ""), identifiers
 
     def _order_windows(self, jobs: list[WindowJob]) -> list[list[int]]:
         raise NotImplementedError
@@ -46,18 +63,16 @@ class WindowedListwiseReranker(LLMReranker):
     def rank_many(self, queries: list[str], documents: list[list[Document]],
                   counters: list[CallCounter]) -> list[Ranking]:
         """Window round r of every query goes into one batch: rounds are sequential, queries are not."""
-        passages = [self.passages(docs) for docs in documents]
         orders = [list(range(len(docs))) for docs in documents]
-        schedules = [window_starts(len(docs), self.window, self.stride) for docs in documents]
+        schedules = [windows(len(docs), self.window, self.stride) for docs in documents]
         for round_index in range(max(len(s) for s in schedules)):
             active = [q for q, schedule in enumerate(schedules) if round_index < len(schedule)]
             jobs = []
             for q in active:
-                start = schedules[q][round_index]
-                ids = orders[q][start:start + self.window]
-                jobs.append((queries[q], [passages[q][i] for i in ids], counters[q]))
+                start, end = schedules[q][round_index]
+                jobs.append((queries[q], [documents[q][i] for i in orders[q][start:end]], counters[q]))
             for q, window_order in zip(active, self._order_windows(jobs)):
-                orders[q] = apply_window(orders[q], schedules[q][round_index], window_order)
+                orders[q] = apply_window(orders[q], schedules[q][round_index][0], window_order)
         return [scores_from_order(order) for order in orders]
 
     def run_batch(self, queries: list[str], documents: list[list[Document]], top_k: int | None = None) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from rerankers.icr import calibrated_document_scores, parse_layers
 from rerankers.identifiers import single_token_identifiers
 from rerankers.permutation import parse_permutation
 from rerankers.registry import make_reranker
-from rerankers.sliding_window import apply_window, window_starts
+from rerankers.sliding_window import apply_window, windows
 
 MODEL = "smollm2-135m-instruct"
 CASES = {
@@ -63,9 +63,10 @@ def test_identifiers_are_single_tokens() -> None:
 
 
 def test_sliding_windows_back_to_front() -> None:
-    assert window_starts(100, 20, 10) == [80, 70, 60, 50, 40, 30, 20, 10, 0]
-    assert window_starts(20, 20, 10) == [0]
-    assert window_starts(25, 20, 10) == [5, 0]
+    assert windows(100, 20, 10) == [(80, 100), (70, 90), (60, 80), (50, 70), (40, 60), (30, 50), (20, 40),
+                                    (10, 30), (0, 20)]
+    assert windows(20, 20, 10) == [(0, 20)]
+    assert windows(8, 20, 10) == [(0, 8)]
     assert apply_window([0, 1, 2, 3, 4], 2, [2, 0, 1]) == [0, 1, 4, 2, 3]
 
 
@@ -79,10 +80,10 @@ def test_first_is_one_forward_per_window_and_follows_identifier_logits() -> None
     query, texts, _ = CASES["atp"]
     reranker = make_reranker("first", model=MODEL, window=4, stride=2)
     result = reranker.run(query=query, documents=_docs(texts), top_k=5)
-    assert result["meta"]["forward_passes"] == len(window_starts(5, 4, 2)) == 2
+    assert result["meta"]["forward_passes"] == len(windows(5, 4, 2)) == 2
     assert result["meta"]["generated_tokens"] == 0
     single = make_reranker("first", model=MODEL, window=20)
-    prompt, identifiers = single.prompt(query, single.passages(_docs(texts)), primed=True)
+    prompt, identifiers = single.prompt(query, _docs(texts), primed=True)
     assert prompt.endswith("assistant\n[")
     scores = single.llm.next_token_logprobs([prompt])[0][torch.tensor(identifiers.token_ids)]
     expected = sorted(range(5), key=lambda i: (-float(scores[i]), i))
@@ -106,11 +107,11 @@ def test_icr_needs_two_query_passes_whatever_the_number_of_documents() -> None:
 
 
 def test_icr_calibration_and_masking() -> None:
-    a_query = torch.tensor([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, -9.0, 2.0, 2.0])
+    a_query = torch.tensor([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, -9.0, 2.0, 3.0])
     a_na = torch.zeros(12)
     scores = calibrated_document_scores(a_query, a_na, [(0, 10), (10, 12)])
     assert scores[0] == pytest.approx(4.5)  # the -9 outlier is below mean - 2 std and masked
-    assert scores[1] == pytest.approx(4.0)
+    assert scores[1] == pytest.approx(5.0)
     assert list(parse_layers("10:20", 30)) == list(range(10, 20))
     with pytest.raises(InvalidInputError):
         parse_layers("5:5", 30)
