@@ -67,14 +67,28 @@ class ICRReranker(LLMReranker):
         return {**LLMReranker.init_parameters(self), "layers": self.layers, "reverse_order": self.reverse_order,
                 "instruction": self.instruction}
 
-    def passages(self, documents: list[Document]) -> list[str]:
-        """The reference's passage: title + "\n" + text cut to ``passage_words`` space-separated words."""
+    def passages(self, documents: list[Document], words: int | None = None) -> list[str]:
+        """The reference's passage: title + "\n" + text cut to ``words`` (default ``passage_words``)
+        space-separated words."""
         texts = []
         for document in documents:
-            text = " ".join((document.content or "").split(" ")[: self.passage_words])
+            text = " ".join((document.content or "").split(" ")[: words or self.passage_words])
             title = (document.meta or {}).get("title")
             texts.append((f"{title}\n{text}" if title else text).strip())
         return texts
+
+    def fitted_passages(self, query: str, documents: list[Document]) -> list[str]:
+        """The documents' passages, cut shorter than ``passage_words`` (as rank_llm does for listwise windows)
+        until the prompt fits the model's context: the reference's 300 words assume a 128k-token model."""
+        words = min(self.passage_words, max((len((d.content or "").split(" ")) for d in documents), default=1))
+        markers = role_markers(self.llm.tokenizer)
+        while True:
+            passages = self.passages(documents, words)
+            longest = max(query, CALIBRATION_QUERY, key=lambda q: self.llm.count_tokens(q))
+            length = len(build_icr_prompt(self.llm.tokenizer, markers, self.instruction, longest, passages).ids)
+            if length <= self.llm.context_length or words <= 1:
+                return passages
+            words = max(1, min(words - 1, words * self.llm.context_length // length))
 
     def attention_scores(self, query: str, passages: list[str], counter: CallCounter | None = None) -> list[float]:
         """Calibrated ICR score of each passage, in the order given."""
@@ -96,7 +110,7 @@ class ICRReranker(LLMReranker):
         order = list(range(len(documents)))
         if self.reverse_order:  # the first-stage best goes last, closest to the query
             order.reverse()
-        passages = self.passages(documents)
-        scores = self.attention_scores(query, [passages[i] for i in order], counter)
+        passages = self.fitted_passages(query, [documents[i] for i in order])
+        scores = self.attention_scores(query, passages, counter)
         by_document = {index: score for index, score in zip(order, scores)}
         return sorted(by_document.items(), key=lambda item: (-item[1], item[0]))

@@ -98,3 +98,19 @@ def test_instruction_is_a_parameter_with_the_reference_variants() -> None:
     assert "Please answer the following question based on the information in the paragraphs above.\n\nQuery:" in text
     with pytest.raises(InvalidInputError, match="instruction"):
         ICRReranker(model=MODEL, instruction=" ")
+
+
+def test_passages_are_cut_shorter_until_the_prompt_fits_the_model(icr) -> None:
+    """40 passages of 300 words do not fit SmolLM2's context; the fitted ones do, each as long as it can be."""
+    words = " ".join(f"cell{i} energy" for i in range(150))
+    documents = [Document(id=str(i), content=words) for i in range(40)]
+    markers = role_markers(icr.llm.tokenizer)
+
+    def length(passages: list[str]) -> int:
+        return len(build_icr_prompt(icr.llm.tokenizer, markers, icr.instruction, QUERY, passages).ids)
+
+    assert length(icr.passages(documents)) > icr.llm.context_length
+    fitted = icr.fitted_passages(QUERY, documents)
+    assert length(fitted) <= icr.llm.context_length
+    assert 1 < len(fitted[0].split(" ")) < 300 and length(fitted) > 0.8 * icr.llm.context_length
+    assert icr.fitted_passages(QUERY, DOCS) == icr.passages(DOCS)  # short candidates stay whole
