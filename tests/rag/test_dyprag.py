@@ -78,8 +78,9 @@ def trained(fictional_qa: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     worker = start_worker(data_dir, concurrency=1)
     try:
         command = [sys.executable, str(REPO / "cli.py"), "train", "dyprag", "--dataset", str(fictional_qa),
-                   "--name", "fictional", "--documents", "3", "--validation-documents", "1", "--question-offset",
-                   "2", "--epochs", "2", "--lora-epochs", "2", "--augmentation-attempts", "1"]
+                   "--name", "fictional", "--documents", "6", "--validation-documents", "1", "--question-offset",
+                   "0", "--epochs", "2", "--lora-epochs", "2", "--augmentation-attempts", "1",
+                   "--learning-rate", "1e-2"]  # the reference's 1e-5 needs ~2,400 steps to move its 1e-7 init
         finished = subprocess.run(command, cwd=REPO, env=service_env(data_dir), capture_output=True, text=True,
                                   timeout=900, check=False)
     finally:
@@ -94,9 +95,10 @@ def test_training_runs_as_a_celery_job_with_progress(trained: dict) -> None:
     job = trained["job"]
     assert job.state.value == "succeeded" and job.type == "train_dyprag"
     report = json.loads((trained["folder"] / "training.json").read_text())
-    kept = report["documents"]  # documents whose augmentation gave QA triples (the reference skips the others)
-    assert report["documents_tried"] == 3 and 2 <= kept <= 3 and report["validation_documents"] == 1
-    assert job.done == job.total == 3 + 2 * (kept - 1) + 1  # 3 augmented, 2 translator epochs, 1 held out
+    kept = report["documents"]  # documents whose augmentation gave QA triples (the reference skips the others;
+    tried = report["documents_tried"]  # SmolLM2 gives none for about one passage in four)
+    assert 4 <= tried <= 6 and 2 <= kept <= tried and report["validation_documents"] == 1
+    assert job.done == job.total == tried + 2 * (kept - 1) + 1  # augmented, 2 translator epochs, 1 held out
     assert len(report["translator_epochs"]) == 2 and report["qa_pairs_per_document"] >= 1
     assert set(report["validation_lm_loss"]) == {"base", "prag", "translated", "translated_other_document"}
     assert report["prag_loss_after"] < report["prag_loss_before"]  # the PRAG LoRAs learned
