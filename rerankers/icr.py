@@ -82,9 +82,9 @@ class ICRReranker(LLMReranker):
         until the prompt fits the model's context: the reference's 300 words assume a 128k-token model."""
         words = min(self.passage_words, max((len((d.content or "").split(" ")) for d in documents), default=1))
         markers = role_markers(self.llm.tokenizer)
+        longest = max(query, CALIBRATION_QUERY, key=self.llm.count_tokens)
         while True:
             passages = self.passages(documents, words)
-            longest = max(query, CALIBRATION_QUERY, key=lambda q: self.llm.count_tokens(q))
             length = len(build_icr_prompt(self.llm.tokenizer, markers, self.instruction, longest, passages).ids)
             if length <= self.llm.context_length or words <= 1:
                 return passages
