@@ -462,6 +462,69 @@ def train_dyprag(
         _follow(job.id)
 
 
+@train_app.command("reranker")
+def train_reranker(
+    objective: Annotated[str, typer.Option(help="first | fullrank | pointwise")],
+    name: Annotated[str, typer.Option(help="adapter name, saved under <data_dir>/models/rerankers/")],
+    dataset: Annotated[Path, typer.Option(help="BEIR folder with a training split (queries + qrels)")] = Path(
+        "data/sample/scifact"),
+    model: Annotated[str, typer.Option(help="base LLM (registry name)")] = "smollm2-135m-instruct",
+    split: str = "train",
+    depth: Annotated[int, typer.Option(help="BM25 candidates per training query")] = 20,
+    window: Annotated[int, typer.Option(help="candidates per prompt (first, fullrank)")] = 20,
+    passage_words: Annotated[int, typer.Option(help="words per passage in the prompt")] = 30,
+    epochs: int = 1,
+    max_examples: Annotated[Optional[int], typer.Option(help="train on this many queries (seeded choice)")] = None,
+    learning_rate: float = 2e-4,
+    lora_rank: int = 16,
+    ranking_weight: Annotated[float, typer.Option(help="first: λ of the RankNet term")] = 10.0,
+    seed: int = 13,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
+) -> None:
+    """Train a reranker LoRA adapter as a job (FIRST, full ranking or pointwise objective); resumes if
+    interrupted. Use it as `--rerank-model BASE+NAME` (or NAME)."""
+    from pydantic import ValidationError
+
+    from rerankers.training.trainer import RerankerTraining
+    from workers.runner import job_runner
+
+    options = {"model": model, "window": window, "passage_words": passage_words, "epochs": epochs,
+               "max_examples": max_examples, "learning_rate": learning_rate, "lora_rank": lora_rank,
+               "lora_alpha": 2 * lora_rank, "ranking_weight": ranking_weight, "seed": seed}
+    try:
+        RerankerTraining(objective=objective, **options)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise InvalidInputError(f"Invalid training option {'.'.join(map(str, problem['loc']))}: "
+                                f"{problem['msg']}.") from None
+    check_base_model(model)
+    if not dataset.is_dir():
+        raise NotFoundError(f"No dataset folder {dataset}.")
+    from evals.reranker_training_set import reranker_training_set
+
+    reranker_training_set(dataset, split, depth)  # leaks and empty splits fail before the job
+    job = job_runner().submit("train_reranker", {"dataset": str(dataset.resolve()), "name": name,
+                                                 "objective": objective, "split": split, "depth": depth, **options})
+    out.print(f"job {job.id}: train reranker {name} ({objective} on {model})")
+    if wait:
+        _follow(job.id)
+
+
+def check_base_model(model: str) -> None:
+    """A causal LM (registry name, folder or hub id) with a chat template (the reranker prompts are chat
+    prompts)."""
+    from transformers import AutoTokenizer
+
+    from core.model_loading import causal_lm_dir
+    from core.model_registry import REGISTRY
+
+    if model in REGISTRY and REGISTRY[model].kind != "gguf-causal-lm":
+        choices = ", ".join(n for n, s in REGISTRY.items() if s.kind == "gguf-causal-lm")
+        raise InvalidInputError(f"Base model '{model}' is not an LLM: use one of {choices}.")
+    if AutoTokenizer.from_pretrained(causal_lm_dir(model)).chat_template is None:
+        raise InvalidInputError(f"Base model '{model}' has no chat template: the reranker prompts need one.")
+
+
 @app.command("serve")
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the REST API (uvicorn). With SIFTRAG_REDIS_URL set, jobs go to Celery workers."""
@@ -534,16 +597,9 @@ def quickstart(
 
 def _key_values(pairs: list[str], flag: str = "--rerank-option") -> dict[str, object]:
     """"window=20" → {"window": 20}; values are JSON when they parse, else strings."""
-    parsed: dict[str, object] = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key:
-            raise InvalidInputError(f"{flag} '{pair}' is not KEY=VALUE.")
-        try:
-            parsed[key] = json.loads(value)
-        except json.JSONDecodeError:
-            parsed[key] = value
-    return parsed
+    from evals.pipelines import key_values
+
+    return key_values(pairs, flag)
 
 
 def _fail(message: str, code: int) -> None:
@@ -560,11 +616,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as error:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(error, click.ClickException):
-            _fail(error.format_message(), error.exit_code)
+    except Exception as error:  # usage errors (click's, or the copy typer vendors) arrive here
+        exit_code = getattr(error, "exit_code", None)
+        if isinstance(exit_code, int) and hasattr(error, "format_message"):
+            _fail(error.format_message(), exit_code)
         raise
 
 

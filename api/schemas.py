@@ -1,13 +1,27 @@
 """Request and response models of the REST API."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.adapters import is_request_model_name
+from core.errors import InvalidInputError
 from core.model_registry import REGISTRY
+from evals.pipelines import split_options
 from workers.job_model import Job
 
+MODEL_NAMES = ("{field} must be one of {names}, a trained adapter's name, or BASE+ADAPTER; paths and hub ids "
+               "are server settings")
+
+
+def _known_model(model: str | None) -> str | None:
+    if model is not None and not is_request_model_name(model):
+        raise ValueError(MODEL_NAMES.format(field="model", names=", ".join(sorted(REGISTRY))))
+    return model
+
+
+RequestModel = Annotated[str | None, AfterValidator(_known_model)]
 Retriever = Literal["bm25", "dense", "tilde", "hybrid"]
 
 
@@ -83,7 +97,8 @@ class RerankRequest(Strict):
     query: str = Field(min_length=1)
     method: str = Field(default="icr", description="first | listwise | icr | fullrank | fullrank-logits | "
                                                      "pointwise | embedding | tilde")
-    model: str | None = Field(default=None, description="LLM (default from settings)")
+    model: RequestModel = Field(default=None, description="LLM or BASE+ADAPTER (default: the method's shipped "
+                                                           "adapter, else the settings' LLM)")
     passage_words: int | None = Field(default=None, ge=1, le=2000)
     top_k: int = Field(default=10, ge=1)
     documents: list[DocumentOut] | None = Field(default=None, description="candidates given inline")
@@ -126,15 +141,28 @@ class EvaluationRequest(Strict):
     keep_identical_ids: bool = Field(default=False, description="keep a retrieved document whose id is the query "
                                                                 "id (BEIR ignores it)")
 
+    @field_validator("pipelines")
+    @classmethod
+    def pipeline_models_known(cls, pipelines: list[str]) -> list[str]:
+        """Per-pipeline rerank options ("bm25>first:model=NAME") name models as ``rerank_options`` does."""
+        for pipeline in pipelines:
+            try:
+                model = split_options(pipeline)[1].get("model")
+            except InvalidInputError as error:
+                raise ValueError(str(error)) from None
+            if model is not None and not is_request_model_name(str(model)):
+                raise ValueError(MODEL_NAMES.format(field=f"the model of pipeline '{pipeline}'",
+                                                    names=", ".join(sorted(REGISTRY))))
+        return pipelines
+
     @field_validator("rerank_options")
     @classmethod
     def registry_models_only(cls, options: dict[str, Any]) -> dict[str, Any]:
         """A request names models from the registry only (paths and hub ids are server settings) and never the
         collection (the evaluation sets it to the dataset's)."""
         model = options.get("model")
-        if model is not None and model not in REGISTRY:
-            raise ValueError(f"rerank_options.model must be one of {', '.join(sorted(REGISTRY))}; paths and hub ids "
-                             "are server settings")
+        if model is not None and not is_request_model_name(str(model)):
+            raise ValueError(MODEL_NAMES.format(field="rerank_options.model", names=", ".join(sorted(REGISTRY))))
         if "collection" in options:
             raise ValueError("rerank_options.collection is not a request field (the dataset's collection is used)")
         return options
@@ -158,7 +186,8 @@ class AnswerRequest(Strict):
     compressor: Compressor | None = None
     compressor_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="e.g. {'ratio': 0.5} (tcra-*) or {'max_clusters': 3} (crag)")
-    model: str | None = Field(default=None, description="LLM; default from settings")
+    model: RequestModel = Field(default=None, description="LLM or BASE+ADAPTER; default from settings")
+
     max_new_tokens: int = Field(default=128, ge=1, le=2048)
     dynamic: Dynamic | None = Field(default=None, description="decide while writing when to retrieve (top_k "
                                     "passages each time): dragin, flare, fixed-length, fixed-sentence, single, none; "

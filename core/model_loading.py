@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from core.adapters import split_model_name
 from core.device import torch_device
 from core.errors import ModelUnavailableError
 from core.gguf_conversion import converted_model_dir
@@ -42,11 +43,13 @@ def causal_lm_dir(name: str, cache_root: Path | None = None) -> str:
 
 def load_causal_lm(name: str, attn_implementation: str = "eager") -> tuple[Any, Any]:
     """(model, tokenizer) in eval mode; bf16 on CUDA, fp32 on CPU. Eager attention by default,
-    because attention weights are only returned by the eager kernel."""
+    because attention weights are only returned by the eager kernel. ``BASE+ADAPTER`` (or an adapter name
+    alone) loads the base and merges the trained LoRA adapter into its weights."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = causal_lm_dir(name)
+    base, adapter = split_model_name(name)
+    source = causal_lm_dir(base)
     device = torch_device()
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
@@ -56,4 +59,8 @@ def load_causal_lm(name: str, attn_implementation: str = "eager") -> tuple[Any, 
         )
     except OSError as error:
         raise _hub_error(name, source, error) from error
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter.folder)).merge_and_unload()
     return model.to(device).eval(), tokenizer

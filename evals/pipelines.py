@@ -1,10 +1,12 @@
 """Named pipelines for batch evaluation: a retriever, optionally followed by a reranker.
 
 ``bm25``, ``dense``, ``hybrid`` retrieve; ``bm25>icr`` (any retriever > any rerank method) retrieves
-``candidates`` documents and reranks them. Per-query reranking cost is collected in ``costs``.
+``candidates`` documents and reranks them; ``bm25>first:model=NAME,passage_words=30`` gives that pipeline
+its own rerank options. Per-query reranking cost is collected in ``costs``.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +17,38 @@ from rag.retrieval import RETRIEVERS, index_kinds_of, make_retriever
 from rerankers.registry import METHODS, check_options, make_reranker
 
 
+def key_values(pairs: list[str], where: str) -> dict[str, Any]:
+    """["window=20", "model=m"] → {"window": 20, "model": "m"}: values are JSON when they parse, else strings."""
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise InvalidInputError(f"{where} '{pair}' is not KEY=VALUE.")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
+def split_options(pipeline: str) -> tuple[str, dict[str, Any]]:
+    """"bm25>first:model=m,passage_words=30" → ("bm25>first", {"model": "m", "passage_words": 30}): rerank
+    options of one pipeline, so one table can compare configurations."""
+    name, _, text = pipeline.partition(":")
+    options = key_values([item for item in text.split(",") if item], f"Pipeline '{pipeline}': option")
+    if options and ">" not in name:
+        raise InvalidInputError(f"Pipeline '{pipeline}': only reranking pipelines take options.")
+    return name, options
+
+
+def pipeline_options(pipeline: str, shared: dict[str, Any]) -> dict[str, Any]:
+    """The rerank options of ``pipeline``: the shared ones, overridden by its own."""
+    return {**shared, **split_options(pipeline)[1]}
+
+
 def parse_pipeline(pipeline: str) -> tuple[str, str | None]:
-    """"bm25>first" → ("bm25", "first"); "dense" → ("dense", None)."""
-    retriever, _, method = pipeline.partition(">")
+    """"bm25>first" → ("bm25", "first"); "dense" → ("dense", None); options after ":" are ignored here."""
+    retriever, _, method = split_options(pipeline)[0].partition(">")
     if retriever not in RETRIEVERS or (method and method not in METHODS) or (_ and not method):
         raise InvalidInputError(
             f"Unknown pipeline '{pipeline}': use a retriever ({', '.join(RETRIEVERS)}), optionally followed by "
@@ -38,7 +69,7 @@ def check_pipeline_options(pipeline: str, options: dict[str, Any]) -> None:
     """Reject bad rerank options before any index is built for the pipeline."""
     _, method = parse_pipeline(pipeline)
     if method:
-        check_options(method, options_for(method, "check", options))
+        check_options(method, options_for(method, "check", pipeline_options(pipeline, options)))
 
 
 def required_kinds(pipeline: str) -> tuple[str, ...]:
@@ -60,8 +91,8 @@ class PipelineRunner:
     def __post_init__(self) -> None:
         name, method = parse_pipeline(self.pipeline)
         self.retriever = make_retriever(name, self.collection)
-        self.reranker = make_reranker(method, **options_for(method, self.collection, self.rerank_options)) \
-            if method else None
+        options = pipeline_options(self.pipeline, self.rerank_options)
+        self.reranker = make_reranker(method, **options_for(method, self.collection, options)) if method else None
 
     def __call__(self, queries: list[str], top_k: int,
                  exclude_ids: list[str] | None = None) -> list[list[Document]]:

@@ -7,12 +7,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from core.adapters import split_model_name
 from core.errors import SiftragError
 from core.model_registry import resolve_model
 from core.settings import get_settings
-from evals.pipelines import parse_pipeline, required_kinds
+from evals.pipelines import parse_pipeline, pipeline_options, required_kinds
 from indexes.collection import Collection
-from rerankers.registry import LLM_METHODS
+from rerankers.registry import LLM_METHODS, with_trained_defaults
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -58,8 +59,13 @@ def _weights_hash(path: str, size: int, mtime_ns: int) -> str:
 
 
 def model_fingerprint(name: str) -> str:
-    """``name sha256:…`` of the weights a model name resolves to (or the hub id it would load)."""
+    """``name sha256:…`` of the weights a model name resolves to (or the hub id it would load); for
+    ``BASE+ADAPTER``, the base's and the adapter's."""
     try:
+        base, adapter = split_model_name(name)
+        if adapter is not None:
+            adapter_hash = weights_hash(adapter.folder / "adapter_model.safetensors")
+            return f"{model_fingerprint(base)} + adapter {adapter.name} sha256:{adapter_hash}"
         resolved = resolve_model(name)
     except SiftragError as error:
         return f"{name} (unresolved: {error})"
@@ -83,8 +89,10 @@ def pipeline_provenance(pipeline: str, collection: Collection, rerank_options: d
         indexes[kind] = entry
     provenance: dict[str, Any] = {"indexes": indexes}
     _, method = parse_pipeline(pipeline)
+    rerank_options = pipeline_options(pipeline, rerank_options)
     if method in LLM_METHODS:
-        provenance["reranker_model"] = model_fingerprint(rerank_options.get("model") or get_settings().llm_model)
+        model = with_trained_defaults(method, rerank_options).get("model") or get_settings().llm_model
+        provenance["reranker_model"] = model_fingerprint(model)
     elif method == "embedding":
         provenance["reranker_model"] = model_fingerprint(rerank_options.get("model") or get_settings().embedding_model)
     return provenance

@@ -6,6 +6,7 @@ t-test p-value, its Holm-corrected value (over all compared systems) and wins/ti
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ def add_statistics(results: list[SystemResult], baseline: str) -> None:
 
 
 def file_stem(name: str) -> str:
-    return name.replace(">", "_")
+    """A file name for a system: ">" and anything outside letters, digits and ``._+=,-`` become "_"."""
+    return re.sub(r"[^A-Za-z0-9._+=,-]", "_", name)
 
 
 def write_per_query(results: list[SystemResult], path: Path) -> None:

@@ -22,6 +22,21 @@ def make_tokenizer() -> Tokenizer:
     return Tokenizer(stemmer=Stemmer.Stemmer("english").stemWord, stopwords="en")
 
 
+def bm25_rankings(corpus: dict[str, str], queries: dict[str, str], depth: int) -> dict[str, list[str]]:
+    """Per query id, the ids of the top-``depth`` passages of an in-memory BM25 over ``corpus`` (the ``bm25``
+    kind's tokenizer and parameters), best first."""
+    doc_ids = list(corpus)
+    tokenizer = make_tokenizer()
+    retriever = bm25s.BM25(k1=DEFAULT_K1, b=DEFAULT_B, method="lucene")
+    retriever.index(tokenizer.tokenize([corpus[d] for d in doc_ids], return_as="ids", show_progress=False),
+                    show_progress=False)
+    query_ids = list(queries)
+    tokens = tokenizer.tokenize([queries[q] for q in query_ids], update_vocab=False, return_as="ids",
+                                show_progress=False)
+    rows, _ = retriever.retrieve(tokens, k=min(depth, len(doc_ids)), show_progress=False, n_threads=0)
+    return {query_id: [doc_ids[r] for r in row_ids] for query_id, row_ids in zip(query_ids, rows)}
+
+
 class LoadedBm25:
     """A bm25s retriever with its vocabulary and the doc ids of its rows."""
 

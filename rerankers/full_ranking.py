@@ -55,7 +55,8 @@ class FullRankingReranker(LLMReranker):
     def init_parameters(self) -> dict[str, Any]:
         return {**LLMReranker.init_parameters(self), "mode": self.mode, "template": self.template.model_dump()}
 
-    def _prompt(self, query: str, documents: list[Document], labels: list[str]) -> str:
+    def prompt(self, query: str, documents: list[Document], labels: list[str]) -> str:
+        """The chat prompt with every candidate, labelled by ``labels`` (what training uses too)."""
         passages = [passage_content(d, self.passage_words) for d in documents]
         user = self.template.user_message(query.strip(), passages, labels)
         return fix_prompt(self.llm.chat_prompt(user, self.template.system_message or None))
@@ -63,11 +64,11 @@ class FullRankingReranker(LLMReranker):
     def _rank(self, query: str, documents: list[Document], counter: CallCounter) -> Ranking:
         if self.mode == "logits":
             identifiers = single_token_identifiers(self.llm.tokenizer, len(documents))
-            prompt = self._prompt(query, documents, list(identifiers.labels)) + identifiers.primer
+            prompt = self.prompt(query, documents, list(identifiers.labels)) + identifiers.primer
             row = self.llm.next_token_logprobs([prompt], counter)[0]
             scores = row[torch.tensor(identifiers.token_ids)]
             return sorted(((i, float(scores[i])) for i in range(len(documents))), key=lambda x: (-x[1], x[0]))
         labels = [str(number) for number in range(1, len(documents) + 1)]
-        prompt = self._prompt(query, documents, labels)
+        prompt = self.prompt(query, documents, labels)
         generation = self.llm.generate(prompt, TOKENS_PER_IDENTIFIER * len(documents) + 8, counter)
         return scores_from_order(parse_permutation(generation.text, labels))

@@ -24,13 +24,18 @@ class PointwiseReranker(LLMReranker):
     def init_parameters(self) -> dict[str, Any]:
         return {**LLMReranker.init_parameters(self), "batch_size": self.batch_size}
 
+    def prompt(self, query: str, passage: str) -> str:
+        """The chat prompt for one pair; the next token is read as "Yes" or "No" (training uses it too)."""
+        return self.llm.chat_prompt(f"Passage: {passage}\nQuery: {query}\n"
+                                    "Does the passage answer the query? Answer 'Yes' or 'No'.")
+
+    def answer_token_ids(self) -> tuple[int, int]:
+        """The first token of "Yes" and of "No"."""
+        return self.llm.encode("Yes")[0], self.llm.encode("No")[0]
+
     def _rank(self, query: str, documents: list[Document], counter: CallCounter) -> Ranking:
-        yes, no = (self.llm.encode(word)[0] for word in ("Yes", "No"))
-        prompts = [
-            self.llm.chat_prompt(f"Passage: {passage}\nQuery: {query}\n"
-                                 "Does the passage answer the query? Answer 'Yes' or 'No'.")
-            for passage in self.passages(documents)
-        ]
+        yes, no = self.answer_token_ids()
+        prompts = [self.prompt(query, passage) for passage in self.passages(documents)]
         logprobs = self.llm.next_token_logprobs(prompts, counter, batch_size=self.batch_size)
         pair = logprobs[:, [yes, no]]
         scores = pair[:, 0] - torch.logsumexp(pair, dim=1)

@@ -5,7 +5,9 @@ import inspect
 from functools import lru_cache
 from typing import Any
 
+from core.adapters import Adapter, shipped_adapters, split_model_name
 from core.errors import InvalidInputError
+from core.settings import get_settings
 
 METHODS = ("first", "listwise", "icr", "fullrank", "fullrank-logits", "pointwise", "embedding", "tilde")
 LLM_METHODS = METHODS[:6]
@@ -14,7 +16,30 @@ LLM_METHODS = METHODS[:6]
 def make_reranker(method: str, **options: Any) -> Any:
     """A new reranker component for ``method`` with ``options`` (model, passage_words, window, …)."""
     check_options(method, options)
-    return _component_class(method)(**options, **_fixed_options(method))
+    return _component_class(method)(**with_trained_defaults(method, options), **_fixed_options(method))
+
+
+def with_trained_defaults(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """With no model named, an LLM method runs the shipped adapter trained for it on the default LLM; an
+    adapter's recorded ``passage_words`` is the default (the prompt it was trained on)."""
+    if method not in LLM_METHODS:
+        return options
+    options = dict(options)
+    if options.get("model") is None:
+        adapter = default_adapter(method, get_settings().llm_model)
+        if adapter is None:
+            return options
+        options["model"] = f"{adapter.base}+{adapter.name}"
+    _, adapter = split_model_name(options["model"])
+    if adapter is not None and options.get("passage_words") is None:
+        options["passage_words"] = int(adapter.training["passage_words"])
+    return options
+
+
+def default_adapter(method: str, base: str) -> Adapter | None:
+    """The first shipped reranker adapter (by name) trained on ``base`` that serves ``method``."""
+    return next((a for a in shipped_adapters("rerankers") if a.base == base and method in a.training["serves"]),
+                None)
 
 
 def check_options(method: str, options: dict[str, Any]) -> None:

@@ -109,6 +109,25 @@ def train_dyprag(ctx: JobContext, dataset: str, name: str, model: str | None = N
         return train_and_publish(settings, Path(dataset), collection.name, translator_dir(name), ctx.progress)
 
 
+def train_reranker(ctx: JobContext, dataset: str, name: str, objective: str, split: str = "train",
+                   depth: int = 20, **options: Any) -> dict[str, Any]:
+    """Train a reranker adapter on a BEIR folder's training split and publish it as
+    ``<data_dir>/models/rerankers/<name>``; trainings of the same name queue on a lock."""
+    from core.adapters import adapter_dir
+    from evals.reranker_training_set import reranker_training_set
+    from rerankers.training.trainer import RerankerTraining
+    from rerankers.training.trainer import train_reranker as train
+
+    config = RerankerTraining(objective=objective, **options)
+    examples, record = reranker_training_set(Path(dataset), split, depth)
+    with exclusive(f"train/reranker/{name}", wait_s=get_settings().job_timeout_s) as lock:
+        ctx.locks.append(lock)
+        result = train(config, examples, adapter_dir("rerankers", name), record,
+                       lambda step, total, loss: ctx.progress(step, total))
+    return {"adapter": name, "model": f"{config.model}+{name}", "steps": result["steps"],
+            "final_loss": result["final_loss"], "seconds": result["seconds"]}
+
+
 def run_evaluation_in_process(ctx: JobContext, **params: Any) -> dict[str, Any]:
     """All evaluation steps in one process (the embedded runner)."""
     chunks = prepare_evaluation(ctx, **params)

@@ -9,7 +9,13 @@ from typing import Any
 
 from core.settings import get_settings
 from workers.job_context import JobContext
-from workers.job_functions import build_index, ingest_documents, run_evaluation_in_process, train_dyprag
+from workers.job_functions import (
+    build_index,
+    ingest_documents,
+    run_evaluation_in_process,
+    train_dyprag,
+    train_reranker,
+)
 from workers.job_model import Job, JobState
 from workers.job_store import JobStore
 from workers.stores import job_store
@@ -53,7 +59,7 @@ class EmbeddedRunner(JobRunner):
 
     def _dispatch(self, job: Job) -> None:
         bodies = {"build": build_index, "ingest": ingest_documents, "evaluate": run_evaluation_in_process,
-                  "train_dyprag": train_dyprag}
+                  "train_dyprag": train_dyprag, "train_reranker": train_reranker}
         body = bodies[job.type]
         self.pool.submit(JobContext(self.store, job.id).run, lambda ctx: body(ctx, **job.params))
 

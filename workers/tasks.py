@@ -14,6 +14,7 @@ from workers.job_functions import (
     merge_evaluation,
     prepare_evaluation,
     train_dyprag,
+    train_reranker,
 )
 from workers.job_model import JobState
 from workers.stores import job_store
@@ -68,3 +69,9 @@ def merge_evaluation_task(parts: list[dict[str, Any]], job_id: str) -> None:
 def train_dyprag_task(job_id: str) -> None:
     ctx, params = _context(job_id)
     ctx.run(lambda c: train_dyprag(c, **params))
+
+
+@celery_app.task(name="siftrag.train_reranker")
+def train_reranker_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: train_reranker(c, **params))

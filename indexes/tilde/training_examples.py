@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import bm25s
-
-from indexes.bm25_index import DEFAULT_B, DEFAULT_K1, make_tokenizer
+from indexes.bm25_index import bm25_rankings
 from indexes.tilde.expansion_cache import expand_with_cache
 from indexes.tilde.training import TrainingExample
 
@@ -14,19 +12,11 @@ from indexes.tilde.training import TrainingExample
 def bm25_negatives(corpus: dict[str, str], queries: dict[str, str], qrels: dict[str, dict[str, int]],
                    depth: int) -> dict[str, list[str]]:
     """Per query, the top-``depth`` BM25 passages that are not judged relevant, best first."""
-    doc_ids = list(corpus)
-    tokenizer = make_tokenizer()
-    retriever = bm25s.BM25(k1=DEFAULT_K1, b=DEFAULT_B, method="lucene")
-    retriever.index(tokenizer.tokenize([corpus[d] for d in doc_ids], return_as="ids", show_progress=False),
-                    show_progress=False)
-    query_ids = list(queries)
-    tokens = tokenizer.tokenize([queries[q] for q in query_ids], update_vocab=False, return_as="ids",
-                                show_progress=False)
-    rows, _ = retriever.retrieve(tokens, k=min(depth + 10, len(doc_ids)), show_progress=False, n_threads=0)
+    rankings = bm25_rankings(corpus, queries, depth + 10)
     negatives = {}
-    for query_id, row_ids in zip(query_ids, rows):
+    for query_id, ranked in rankings.items():
         relevant = {d for d, grade in qrels.get(query_id, {}).items() if grade > 0}
-        negatives[query_id] = [doc_ids[r] for r in row_ids if doc_ids[r] not in relevant][:depth]
+        negatives[query_id] = [d for d in ranked if d not in relevant][:depth]
     return negatives
 
 

@@ -1,0 +1,81 @@
+"""Reranker training data from a BEIR folder: the training split's queries, their BM25 top-k candidates
+(judged positives the first stage missed replace its last candidates), and the teacher order: judged
+positives first, then the first stage's order. Refuses a split that shares a query with any other split of
+the folder (those are the evaluation splits)."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from core.errors import InvalidInputError
+from evals.beir_loader import load_beir, read_corpus, read_qrels_tsv
+from indexes.bm25_index import bm25_rankings
+from indexes.document_store import indexable_text
+from rerankers.training.examples import RankingExample
+
+
+def reranker_training_set(dataset: Path, split: str = "train", depth: int = 20,
+                          min_queries: int = 1) -> tuple[list[RankingExample], dict[str, Any]]:
+    """(examples, a record of the data for ``training.json``)."""
+    data = load_beir(dataset, split)
+    evaluation, repeated = check_disjoint(dataset, split, data.queries)
+    corpus = {d.id: d for d in read_corpus(dataset)}
+    judged = {q: text for q, text in data.queries.items() if q not in repeated
+              and any(g > 0 and d in corpus for d, g in data.qrels.get(q, {}).items())}
+    if len(judged) < min_queries:
+        raise InvalidInputError(f"Split '{split}' of {dataset} has {len(judged)} queries with a judged relevant "
+                                f"passage in the corpus; at least {min_queries} are needed.")
+    rankings = bm25_rankings({d: indexable_text(doc) for d, doc in corpus.items()}, judged, depth)
+    examples = [training_example(q, text, rankings[q], data.qrels[q], corpus, depth) for q, text in judged.items()]
+    record = {"dataset": dataset.name, "split": split, "queries": len(examples),
+              "query_ids_sha256": ids_digest(judged), "candidates": f"bm25 top-{depth}, missed positives "
+              "replace the last candidates", "teacher": "judged positives first (first-stage order), then the "
+              "first-stage order", "checked_disjoint_from": evaluation,
+              "dropped_same_text_as_evaluation": sorted(repeated)}
+    return examples, record
+
+
+def check_disjoint(dataset: Path, split: str, queries: dict[str, str]) -> tuple[dict[str, int], set[str]]:
+    """(query count of every other split, training ids whose text an evaluation query repeats).
+
+    A query id shared with another split is an error; a repeated text under another id is dropped."""
+    others, repeated = {}, set()
+    for path in sorted((dataset / "qrels").glob("*.tsv*")):
+        other = path.name.split(".")[0]
+        if other == split:
+            continue
+        other_ids = set(read_qrels_tsv(path))
+        shared = sorted(set(queries) & other_ids)
+        if shared:
+            raise InvalidInputError(f"Training split '{split}' leaks {len(shared)} queries of evaluation split "
+                                    f"'{other}' (e.g. {shared[0]}): training never sees an evaluation query.")
+        texts = {normalized(t) for t in load_beir(dataset, other).queries.values()}
+        repeated |= {q for q, t in queries.items() if normalized(t) in texts}
+        others[other] = len(other_ids)
+    return others, repeated
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def training_example(query_id: str, query: str, ranked: list[str], qrels: dict[str, int],
+                     corpus: dict[str, Any], depth: int) -> RankingExample:
+    relevant = {d for d, g in qrels.items() if g > 0 and d in corpus}
+    top = ranked[:depth]
+    missed = sorted(d for d in relevant if d not in top)[:depth // 2]
+    negatives_allowed = depth - len(missed) - sum(d in relevant for d in top)
+    candidates = []
+    for doc_id in top:
+        if doc_id in relevant or negatives_allowed > 0:
+            negatives_allowed -= doc_id not in relevant
+            candidates.append(doc_id)
+    candidates += missed
+    teacher = sorted(range(len(candidates)), key=lambda i: (candidates[i] not in relevant, i))
+    return RankingExample(query_id, query, [corpus[d] for d in candidates], relevant, teacher)
+
+
+def ids_digest(ids: Any) -> str:
+    """sha256 of the sorted ids, one per line (what ``training.json`` records of the training queries)."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
