@@ -75,7 +75,7 @@ def test_template_is_a_serialized_parameter() -> None:
 
 def test_full_ranking_generation_uses_the_authors_prompt() -> None:
     reranker = FullRankingReranker(model=MODEL)
-    prompt = reranker._prompt(INPUT["query"], DOCS[:2], ["1", "2"])
+    prompt = reranker.prompt(INPUT["query"], DOCS[:2], ["1", "2"])
     assert "relevancy to the query.<|im_end|>" in prompt
     assert ("each indicated by a numerical identifier []. Rank the passages based on their relevance to the search "
             "query: Does vitamin D (3) reduce \"fracture\" risk in older adults?.\n\n[1] Title: Vitamin D") in prompt
