@@ -500,9 +500,9 @@ def train_reranker(
     check_base_model(model)
     if not dataset.is_dir():
         raise NotFoundError(f"No dataset folder {dataset}.")
-    from evals.reranker_training_set import reranker_training_set
+    from evals.reranker_training_set import training_split
 
-    reranker_training_set(dataset, split, depth)  # leaks and empty splits fail before the job
+    training_split(dataset, split)  # leaks and empty splits fail before the job
     job = job_runner().submit("train_reranker", {"dataset": str(dataset.resolve()), "name": name,
                                                  "objective": objective, "split": split, "depth": depth, **options})
     out.print(f"job {job.id}: train reranker {name} ({objective} on {model})")

@@ -8,8 +8,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from haystack import Document
+
 from core.errors import InvalidInputError
-from evals.beir_loader import load_beir, read_corpus, read_qrels_tsv
+from evals.beir_loader import BeirDataset, load_beir, read_corpus, read_qrels_tsv
 from indexes.bm25_index import bm25_rankings
 from indexes.document_store import indexable_text
 from rerankers.training.examples import RankingExample
@@ -18,6 +20,20 @@ from rerankers.training.examples import RankingExample
 def reranker_training_set(dataset: Path, split: str = "train", depth: int = 20,
                           min_queries: int = 1) -> tuple[list[RankingExample], dict[str, Any]]:
     """(examples, a record of the data for ``training.json``)."""
+    data, corpus, judged, checks = training_split(dataset, split, min_queries)
+    rankings = bm25_rankings({d: indexable_text(doc) for d, doc in corpus.items()}, judged, depth)
+    examples = [training_example(q, text, rankings[q], data.qrels[q], corpus, depth) for q, text in judged.items()]
+    record = {"dataset": dataset.name, "split": split, "queries": len(examples),
+              "query_ids_sha256": ids_digest(judged), "candidates": f"bm25 top-{depth}, missed positives "
+              "replace the last candidates", "teacher": "judged positives first (first-stage order), then the "
+              "first-stage order", **checks}
+    return examples, record
+
+
+def training_split(dataset: Path, split: str, min_queries: int = 1) -> tuple[BeirDataset, dict[str, Document],
+                                                                            dict[str, str], dict[str, Any]]:
+    """(the split, the corpus by id, its judged queries minus repeated evaluation texts, a record of the checks);
+    every refusal (leak, too few judged queries) happens here, before any candidate is retrieved."""
     data = load_beir(dataset, split)
     evaluation, repeated = check_disjoint(dataset, split, data.queries)
     corpus = {d.id: d for d in read_corpus(dataset)}
@@ -26,14 +42,8 @@ def reranker_training_set(dataset: Path, split: str = "train", depth: int = 20,
     if len(judged) < min_queries:
         raise InvalidInputError(f"Split '{split}' of {dataset} has {len(judged)} queries with a judged relevant "
                                 f"passage in the corpus; at least {min_queries} are needed.")
-    rankings = bm25_rankings({d: indexable_text(doc) for d, doc in corpus.items()}, judged, depth)
-    examples = [training_example(q, text, rankings[q], data.qrels[q], corpus, depth) for q, text in judged.items()]
-    record = {"dataset": dataset.name, "split": split, "queries": len(examples),
-              "query_ids_sha256": ids_digest(judged), "candidates": f"bm25 top-{depth}, missed positives "
-              "replace the last candidates", "teacher": "judged positives first (first-stage order), then the "
-              "first-stage order", "checked_disjoint_from": evaluation,
-              "dropped_same_text_as_evaluation": sorted(repeated)}
-    return examples, record
+    return data, corpus, judged, {"checked_disjoint_from": evaluation,
+                                  "dropped_same_text_as_evaluation": sorted(repeated)}
 
 
 def check_disjoint(dataset: Path, split: str, queries: dict[str, str]) -> tuple[dict[str, int], set[str]]:
