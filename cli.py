@@ -529,6 +529,15 @@ def check_base_model(model: str) -> None:
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the REST API (uvicorn). With SIFTRAG_REDIS_URL set, jobs go to Celery workers."""
     import uvicorn
+    from pydantic import ValidationError
+
+    from core.settings import get_settings
+
+    try:
+        get_settings()
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise SiftragError(f"The SIFTRAG_* settings are invalid, not starting: {problems}") from None
 
     uvicorn.run("api.app:app", host=host, port=port, workers=workers, log_level="warning")
 

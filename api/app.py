@@ -1,22 +1,28 @@
-"""The FastAPI application: routers, error mapping (never a stack trace), metrics, load shedding."""
+"""The FastAPI application: routers, error mapping (never a stack trace), and the middleware stack (outermost
+first): observation and load shedding, trusted hosts, cross-site refusal, body limit."""
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-import core  # noqa: F401  (offline defaults)
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from api.metrics import REQUEST_SECONDS
+import core  # noqa: F401  (offline defaults)
+from api.body_limit import BodyLimit
+from api.cross_site_guard import CrossSiteGuard
+from api.observe import ObserveAndShed
 from api.routers import answer, collections, health, jobs, search
+from api.schemas import ERROR_RESPONSES
 from core.errors import SiftragError
+from core.settings import get_settings
+from workers.runner import EmbeddedRunner, job_runner
 
 log = logging.getLogger("siftrag.api")
-MAX_IN_FLIGHT = 256
 
 
 def _field_message(errors: list[dict]) -> str:
@@ -27,41 +33,19 @@ def _field_message(errors: list[dict]) -> str:
     return "; ".join(parts)
 
 
-class ObserveAndShed:
-    """Pure ASGI middleware: per-route latency histogram, and 503 + Retry-After when overloaded."""
-
-    def __init__(self, app: ASGIApp, max_in_flight: int = MAX_IN_FLIGHT) -> None:
-        self.app = app
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self.in_flight >= self.max_in_flight:
-            busy = JSONResponse({"detail": "Server busy, retry shortly."}, status_code=503, headers={"Retry-After": "1"})
-            await busy(scope, receive, send)
-            return
-        self.in_flight += 1
-        began = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_and_record(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            self.in_flight -= 1
-            route = getattr(scope.get("route"), "path", "unmatched")
-            REQUEST_SECONDS.labels(scope["method"], route, str(status["code"])).observe(time.perf_counter() - began)
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """On shutdown (SIGTERM), the embedded runner fails this process's unfinished jobs at once."""
+    yield
+    if job_runner.cache_info().currsize:
+        runner = job_runner()
+        if isinstance(runner, EmbeddedRunner):
+            runner.shutdown()
+            job_runner.cache_clear()  # a later app in this process (tests) gets a fresh runner
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="siftrag", version="0.1.0",
+    app = FastAPI(title="siftrag", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES,
                   description="Retrieval, reranking and retrieval-augmented generation.")
     @app.exception_handler(SiftragError)
     async def siftrag_error(_: Request, error: SiftragError) -> JSONResponse:
@@ -82,7 +66,10 @@ def create_app() -> FastAPI:
 
     for router in (health.router, collections.router, search.router, answer.router, jobs.router):
         app.include_router(router)
-    app.add_middleware(ObserveAndShed)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(CrossSiteGuard)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=get_settings().allowed_hosts)
+    app.add_middleware(ObserveAndShed)  # added last = outermost: sees (and ids) every response
     return app
 
 

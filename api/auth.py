@@ -1,31 +1,80 @@
-"""API keys (``X-API-Key``). Admin routes always need one; query routes when ``protect_queries``.
+"""Who is calling: the ``X-API-Key`` header resolved to a role and the collections it reaches.
 
-With no keys configured (the embedded quick-start), admin routes answer loopback clients only.
+With keys configured (``SIFTRAG_API_KEYS``), write and admin routes need a key of that role whose collection
+patterns match; query routes need a ``read`` key when ``protect_queries`` is on, and a key that is sent must
+always be valid. With no keys (the embedded quick-start), loopback callers are admin and others may only read.
 """
 from __future__ import annotations
 
-import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 
+from core.api_keys import ApiKey, Role
 from core.settings import get_settings
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
-def _key_ok(given: str | None) -> bool:
-    return given is not None and any(secrets.compare_digest(given, key) for key in get_settings().api_keys)
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated key, or an anonymous caller (``key`` None) from loopback or not."""
 
+    key: ApiKey | None
+    loopback: bool
 
-def require_admin(request: Request, x_api_key: str | None = Header(default=None)) -> None:
-    if get_settings().api_keys:
-        if not _key_ok(x_api_key):
-            raise HTTPException(401, "This admin route needs a valid X-API-Key header.")
-    elif not request.client or request.client.host not in LOOPBACK:
-        raise HTTPException(401, "No API keys are configured: admin routes accept loopback clients only.")
+    def can(self, role: Role, collection: str | None = None) -> bool:
+        if self.key is not None:
+            return self.key.allows(role) and (collection is None or self.key.reaches(collection))
+        settings = get_settings()
+        if role == "read":
+            return not (settings.api_keys and settings.protect_queries)
+        return not settings.api_keys and self.loopback
 
-
-def require_query_access(x_api_key: str | None = Header(default=None)) -> None:
-    settings = get_settings()
-    if settings.protect_queries and not _key_ok(x_api_key):
+    def require(self, role: Role, collection: str | None = None) -> None:
+        """401 when no (valid) key could allow this, 403 when the key's role or collections do not."""
+        if self.can(role, collection):
+            return
+        if self.key is not None:
+            scope = f" on collection '{collection}'" if collection is not None and self.key.allows(role) else ""
+            raise HTTPException(403, f"This API key (role '{self.key.role}') may not do this{scope}: "
+                                     f"it needs role '{role}'{' and a matching collection' if scope else ''}.")
+        if not get_settings().api_keys:
+            raise HTTPException(401, "No API keys are configured: this route accepts loopback clients only.")
         raise HTTPException(401, "This route needs a valid X-API-Key header.")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.can("admin")
+
+
+def caller(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> Caller:
+    """The caller of this request; 401 for a key that matches none (a sent key is never ignored)."""
+    loopback = bool(request.client) and request.client.host in LOOPBACK
+    keys = get_settings().api_keys
+    if x_api_key is None:
+        return Caller(None, loopback)
+    for key in keys:
+        if key.matches(x_api_key):
+            return Caller(key, loopback)
+    raise HTTPException(401, "The X-API-Key header matches no configured key.")
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def require(role: Role) -> Callable[..., Caller]:
+    """A route dependency: the caller may act with ``role`` on the route's ``{name}`` collection, if any."""
+
+    def check(request: Request, who: CallerDep) -> Caller:
+        who.require(role, request.path_params.get("name"))
+        return who
+
+    return check
+
+
+require_read = require("read")
+require_write = require("write")
+require_admin = require("admin")

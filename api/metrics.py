@@ -1,7 +1,14 @@
 """Prometheus metrics: request latency by route, job counts by state, index sizes."""
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 REGISTRY = CollectorRegistry()
 REQUEST_SECONDS = Histogram(
@@ -13,6 +20,8 @@ INDEX_DOCUMENTS = Gauge("siftrag_index_documents", "Documents in the live index 
                         ["collection", "kind"], registry=REGISTRY)
 COLLECTION_DOCUMENTS = Gauge("siftrag_collection_documents", "Documents in the store", ["collection"],
                              registry=REGISTRY)
+REQUESTS_SHED = Counter("siftrag_requests_shed", "Requests answered 503 because too many were in flight",
+                        registry=REGISTRY)
 ANSWER_STREAMS = Counter("siftrag_answer_streams", "Streamed answers by outcome (completed, disconnected, failed)",
                          ["outcome"], registry=REGISTRY)
 
@@ -29,6 +38,8 @@ def render() -> tuple[bytes, str]:
     for state, count in counts.items():
         JOBS.labels(state).set(count)
     manager = collection_manager()
+    COLLECTION_DOCUMENTS.clear()  # deleted collections disappear from the exposition
+    INDEX_DOCUMENTS.clear()
     for name in manager.names():
         status = manager.get(name).status()
         COLLECTION_DOCUMENTS.labels(name).set(status["documents"])

@@ -11,8 +11,8 @@ from core.model_registry import REGISTRY
 from evals.pipelines import split_options
 from workers.job_model import Job
 
-MODEL_NAMES = ("{field} must be one of {names}, a trained adapter's name, or BASE+ADAPTER; paths and hub ids "
-               "are server settings")
+MODEL_NAMES = ("{field} must be one of {names}, a trained adapter's name, BASE+ADAPTER, or a model the operator "
+               "allowed in SIFTRAG_ALLOWED_MODELS; other paths and hub ids are server settings")
 
 
 def _known_model(model: str | None) -> str | None:
@@ -29,6 +29,20 @@ class Strict(BaseModel):
     """Request bodies: unknown fields are an error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(BaseModel):
+    """Every error response: one sentence for the user."""
+
+    detail: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description} for status, description in {
+        400: "Malformed request", 401: "Missing or unknown API key", 403: "Key lacks the role or collection, or a "
+        "cross-site request", 404: "Unknown collection, job, index kind or dataset", 409: "Conflict with existing "
+        "state", 413: "A limit was exceeded", 415: "Body is not JSON", 422: "Invalid field", 503: "Overloaded "
+        "(Retry-After) or a model is unavailable"}.items()}
 
 
 class DocumentOut(BaseModel):
@@ -61,7 +75,7 @@ class BuildRequest(Strict):
 class SearchRequest(Strict):
     collection: str = Field(min_length=1)
     query: str | None = Field(default=None, description="one query, or use `queries`")
-    queries: list[str] | None = Field(default=None, description="a batch of queries")
+    queries: list[str] | None = Field(default=None, min_length=1, description="a batch of queries")
     retriever: Retriever = "bm25"
     top_k: int = Field(default=10, ge=1)
     filters: dict[str, Any] | None = Field(default=None, description="Haystack filter syntax over meta")

@@ -79,9 +79,12 @@ def shipped_adapters(kind: str) -> list[Adapter]:
 
 
 def is_request_model_name(name: str) -> bool:
-    """Whether a request may name this model: a registry LLM, a known adapter by name, or BASE+ADAPTER of the
-    two (never a path or a hub id: those are server settings)."""
+    """Whether a request may name this model: a registry LLM, a known adapter by name, BASE+ADAPTER of the two,
+    or a name the operator listed in ``SIFTRAG_ALLOWED_MODELS``; any other path or hub id is a server setting."""
     from core.model_registry import REGISTRY
+
+    if name in get_settings().allowed_models:
+        return True
 
     def adapter_name(text: str) -> bool:
         return bool(_NAME.fullmatch(text)) and text not in REGISTRY and find_adapter(text) is not None

@@ -4,8 +4,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.api_keys import ApiKey, parse_api_keys
+
+LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1", "[::1]"]
 
 
 class Settings(BaseSettings):
@@ -20,8 +24,18 @@ class Settings(BaseSettings):
     llm_model: str = "smollm2-135m-instruct"
     tilde_model: str = Field(default="tilde-scifact", description="trained TILDEv2 scorer: name or folder")
     embedding_batch_size: int = 64
-    api_keys: list[str] = Field(default_factory=list, description="keys accepted by admin routes")
-    protect_queries: bool = False
+    api_keys: list[ApiKey] = Field(default_factory=list, description="JSON list: plain strings are admin keys, "
+                                   "objects {key, role: read|write|admin, collections: [patterns]} are scoped")
+    protect_queries: bool = Field(default=False, description="query routes need a key too (otherwise open)")
+    public_metrics: bool = Field(default=False, description="/metrics and /readyz details without a key")
+    allowed_hosts: list[str] = Field(default_factory=lambda: list(LOOPBACK_HOSTS),
+                                     description="Host header names served (DNS rebinding guard); ['*'] = any")
+    allowed_origins: list[str] = Field(default_factory=list, description="browser origins (scheme://host[:port]) "
+                                       "allowed to call state-changing routes besides the server's own")
+    allowed_models: list[str] = Field(default_factory=list, description="model names, hub ids or paths that "
+                                      "requests may name besides the registry and trained adapters")
+    max_search_results: int = Field(default=25_000, description="queries × top_k of one search request")
+    max_body_bytes: int = Field(default=256 * 2**20, description="request body limit (bytes), checked while read")
     max_query_chars: int = 2048
     max_top_k: int = 1000
     max_batch_queries: int = 256
@@ -29,6 +43,11 @@ class Settings(BaseSettings):
     max_ingest_documents: int = 10000
     max_document_chars: int = 200_000
     job_timeout_s: int = 3600
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def keys_from_strings_or_objects(cls, value: object) -> list[ApiKey]:
+        return parse_api_keys(value)
 
 
 @lru_cache(maxsize=1)

@@ -9,12 +9,14 @@ from pathlib import Path
 
 from haystack import Document
 
+from core.errors import ConflictError
 from evals.beir_loader import corpus_file, read_corpus
 from indexes.collection import Collection, CollectionManager
 from indexes.index_kind import index_kind
 from indexes.versions import ProgressCallback
 
 INGEST_BATCH = 1000
+SOURCE_MARKER = "source.json"
 
 
 def corpus_fingerprint(root: Path) -> str:
@@ -39,6 +41,21 @@ def _batched(documents: Iterable[Document], size: int) -> Iterable[list[Document
         yield batch
 
 
+def check_dataset_collection(manager: CollectionManager, root: Path, name: str | None = None) -> str:
+    """The collection name for ``root``; ConflictError when a collection of that name exists that was not made
+    from this folder (a user's collection, or another dataset with the same folder name): it is never touched."""
+    name = name or collection_name_for(root)
+    if name not in manager.names():
+        return name
+    marker = manager.get(name).root / SOURCE_MARKER
+    source = json.loads(marker.read_text()).get("source") if marker.exists() else None
+    if source != str(root.resolve()):
+        made_from = f"made from {source}" if source else "not made from a dataset"
+        raise ConflictError(f"Collection '{name}' exists and was {made_from}, not from {root.resolve()}: an "
+                            "evaluation never replaces it. Delete it or move the dataset to a folder of another name.")
+    return name
+
+
 def ensure_dataset_collection(
     manager: CollectionManager, root: Path, kinds: Iterable[str], name: str | None = None,
     progress: ProgressCallback | None = None,
@@ -49,8 +66,12 @@ def ensure_dataset_collection(
     it is missing, older than the store, or built with another model than the configured one. The corpus is validated completely before anything is
     written, so a malformed file never leaves a half-ingested collection.
     """
-    collection = manager.create(name or collection_name_for(root), exist_ok=True)
-    marker = collection.root / "source.json"
+    name = check_dataset_collection(manager, root, name)
+    created = name not in manager.names()
+    collection = manager.create(name, exist_ok=True)
+    marker = collection.root / SOURCE_MARKER
+    if created:  # claimed for this folder before anything is ingested, so a crash cannot orphan it
+        marker.write_text(json.dumps({"source": str(root.resolve()), "fingerprint": None}))
     fingerprint = corpus_fingerprint(root)
     known = json.loads(marker.read_text()) if marker.exists() else {}
     if known.get("fingerprint") != fingerprint:

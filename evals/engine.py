@@ -20,7 +20,7 @@ from rich.console import Console
 
 from core.errors import InvalidInputError, NotFoundError
 from evals.beir_loader import BeirDataset, load_beir
-from evals.dataset_collection import collection_name_for, ensure_dataset_collection
+from evals.dataset_collection import check_dataset_collection, collection_name_for, ensure_dataset_collection
 from evals.metrics import per_query
 from evals.pipelines import batch_search, check_pipeline_options, parse_pipeline, required_kinds
 from evals.provenance import code_revision, pipeline_provenance
@@ -54,14 +54,16 @@ class EvaluationSpec(BaseModel):
         return self.baseline or self.pipelines[0]
 
     def check(self) -> None:
-        """NotFoundError for a missing dataset folder; InvalidInputError for unknown or repeated pipelines, bad
-        rerank options or a baseline not evaluated."""
+        """NotFoundError for a missing dataset folder; ConflictError when its collection name belongs to another
+        collection; InvalidInputError for unknown or repeated pipelines, bad rerank options or a baseline not
+        evaluated."""
         if not Path(self.dataset).is_dir():
             raise NotFoundError(f"Dataset folder '{self.dataset}' does not exist.")
         if len(set(self.pipelines)) != len(self.pipelines):
             raise InvalidInputError(f"Pipelines are repeated: {', '.join(self.pipelines)}.")
         for pipeline in self.pipelines:
             check_pipeline_options(pipeline, self.rerank_options)
+        check_dataset_collection(collection_manager(), Path(self.dataset))
         if self.baseline_pipeline not in self.pipelines:
             raise InvalidInputError(f"Baseline '{self.baseline}' is not one of the evaluated pipelines "
                                     f"({', '.join(self.pipelines)}).")

@@ -1,25 +1,29 @@
 """A named collection: its document store, its index versions per kind, build and search."""
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from haystack import Document
-from haystack.utils.filters import document_matches_filter
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from indexes.document_store import DocumentStore, indexable_text
 from indexes.index_kind import KIND_NAMES, LoadedIndex, check_kind, index_kind
+from indexes.metadata_filter import check_filter, matches
 from indexes.versions import IndexVersions, ProgressCallback
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 FILTER_OVERFETCH = 10
+MARKER = "collection.json"
 
 
 def validate_name(name: str) -> str:
@@ -30,12 +34,36 @@ def validate_name(name: str) -> str:
     return name
 
 
+@contextmanager
+def name_lock(root: Path) -> Iterator[None]:
+    """An exclusive lock on the collection name of ``root`` (create, delete, publish hold it), across processes."""
+    locks = root.parent / ".locks"
+    locks.mkdir(exist_ok=True)
+    with open(locks / f"{root.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def marker_identity(root: Path) -> tuple[int, int] | None:
+    """(inode, mtime) of ``collection.json``: a deleted and re-created collection has another."""
+    try:
+        stat = (root / MARKER).stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
 class Collection:
     """One collection on disk. Loaded index versions are cached and swapped when CURRENT changes."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.name = root.name
+        self.identity = marker_identity(root)
+        self.uid = json.loads((root / MARKER).read_text()).get("uid") if self.identity else None
         self.store = DocumentStore(root / "store.sqlite")
         self._loaded: dict[str, tuple[str, LoadedIndex]] = {}
         self._load_lock = threading.Lock()
@@ -55,13 +83,32 @@ class Collection:
         if not documents:
             raise InvalidInputError(f"Collection '{self.name}' has no documents to index.")
         started = time.time()
+        deleted = ConflictError(f"Collection '{self.name}' was deleted during the '{kind}' build: nothing was "
+                                "published.")
         with versions.staging() as staging:
-            manifest = builder.build(
-                [d.id for d in documents], [indexable_text(d) for d in documents], staging, progress, options or {}
-            )
+            try:
+                manifest = builder.build(
+                    [d.id for d in documents], [indexable_text(d) for d in documents], staging, progress, options or {}
+                )
+            except Exception:
+                if not self.is_live():  # the delete removed the staging folder under the builder
+                    raise deleted from None
+                raise
             manifest.update(kind=kind, store_revision=revision, built_at=time.time(),
                             build_seconds=round(time.time() - started, 3))
-            return versions.publish(staging, manifest)
+            with name_lock(self.root):  # fenced: a collection deleted (or re-created) meanwhile gets nothing
+                if not self.is_live():
+                    raise deleted
+                return versions.publish(staging, manifest)
+
+    def is_live(self) -> bool:
+        """Whether this object still is the collection on disk (not deleted, not deleted and re-created)."""
+        if marker_identity(self.root) == self.identity:
+            return self.identity is not None
+        try:
+            return json.loads((self.root / MARKER).read_text()).get("uid") == self.uid
+        except (FileNotFoundError, json.JSONDecodeError):
+            return False
 
     def loaded(self, kind: str) -> tuple[str, LoadedIndex]:
         """The live version of ``kind`` in memory, reloaded when a newer version was published."""
@@ -87,6 +134,8 @@ class Collection:
         for query in queries:
             if not isinstance(query, str) or not query.strip():
                 raise InvalidInputError("Query must be a non-empty string.")
+        if filters:
+            check_filter(filters)
         _, index = self.loaded(kind)
         fetch = top_k * FILTER_OVERFETCH if filters else top_k + 10
         hits_per_query = index.search(list(queries), fetch)
@@ -96,7 +145,7 @@ class Collection:
             documents = []
             for doc_id, score in hits:
                 document = stored.get(doc_id)
-                if document is None or (filters and not document_matches_filter(filters, document)):
+                if document is None or (filters and not matches(filters, document)):
                     continue
                 documents.append(Document(id=doc_id, content=document.content, meta=document.meta, score=score))
                 if len(documents) == top_k:
@@ -130,37 +179,41 @@ class CollectionManager:
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if (p / "collection.json").exists())
+        return sorted(p.name for p in self.root.iterdir() if (p / MARKER).exists())
 
     def create(self, name: str, description: str = "", exist_ok: bool = False) -> Collection:
         validate_name(name)
         root = self.root / name
-        if (root / "collection.json").exists():
-            if exist_ok:
-                return self.get(name)
-            raise ConflictError(f"Collection '{name}' already exists.")
-        root.mkdir(parents=True, exist_ok=True)
-        Collection(root).store.close()
-        marker = root / ".collection.json.tmp"
-        marker.write_text(json.dumps({"name": name, "description": description, "created_at": time.time()}))
-        marker.replace(root / "collection.json")
+        with name_lock(root):
+            if (root / MARKER).exists():
+                if exist_ok:
+                    return self.get(name)
+                raise ConflictError(f"Collection '{name}' already exists.")
+            root.mkdir(parents=True, exist_ok=True)
+            DocumentStore(root / "store.sqlite").close()
+            marker = root / f".{MARKER}.tmp"
+            marker.write_text(json.dumps({"name": name, "description": description, "created_at": time.time(),
+                                          "uid": uuid.uuid4().hex}))
+            marker.replace(root / MARKER)
         return self.get(name)
 
     def get(self, name: str) -> Collection:
         with self._lock:
             collection = self._open.get(name)
-            if collection is not None and (collection.root / "collection.json").exists():
+            if collection is not None and collection.is_live():
                 return collection
-            if not NAME_PATTERN.match(name or "") or not (self.root / name / "collection.json").exists():
+            if not NAME_PATTERN.match(name or "") or not (self.root / name / MARKER).exists():
                 raise NotFoundError(f"Collection '{name}' does not exist.")
             collection = Collection(self.root / name)
             self._open[name] = collection
             return collection
 
     def delete(self, name: str) -> None:
+        """Remove the collection; a build of it still running publishes nothing (see ``Collection.build``)."""
         collection = self.get(name)
         with self._lock:
             self._open.pop(name, None)
         collection.store.close()
-        (collection.root / "collection.json").unlink()
-        shutil.rmtree(collection.root, ignore_errors=True)
+        with name_lock(collection.root):
+            (collection.root / MARKER).unlink(missing_ok=True)
+            shutil.rmtree(collection.root, ignore_errors=True)

@@ -70,6 +70,15 @@ class DocumentStore:
 
     def upsert(self, documents: Iterable[Document]) -> int:
         """Add or replace documents in one transaction; returns how many were written."""
+        return self.apply(documents, [])[0]
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Delete documents by id; returns how many existed."""
+        return self.apply([], ids)[1]
+
+    def apply(self, documents: Iterable[Document], delete_ids: Iterable[str]) -> tuple[int, int]:
+        """Upsert ``documents``, then delete ``delete_ids``, all in one transaction (all land or none):
+        (written, deleted). One revision bump when anything was asked."""
         rows = []
         now = time.time()
         for document in documents:
@@ -79,35 +88,21 @@ class DocumentStore:
                 document.id, document.content, json.dumps(document.meta or {}),
                 content_hash(indexable_text(document)), now,
             ))
-        if not rows:
-            return 0
+        id_list = list(delete_ids)
+        if not rows and not id_list:
+            return 0, 0
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
             connection.executemany("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)", rows)
+            deleted = sum(connection.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
+                          for doc_id in id_list)
             connection.execute("UPDATE state SET value = value + 1 WHERE key='revision'")
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
-        return len(rows)
-
-    def delete(self, ids: Iterable[str]) -> int:
-        """Delete documents by id; returns how many existed."""
-        id_list = list(ids)
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            deleted = sum(
-                connection.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
-                for doc_id in id_list
-            )
-            connection.execute("UPDATE state SET value = value + 1 WHERE key='revision'")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        return deleted
+        return len(rows), deleted
 
     def get(self, ids: list[str]) -> dict[str, Document]:
         """The stored documents among ``ids`` (missing ids are simply absent)."""

@@ -1,6 +1,7 @@
 """Read documents to ingest from a JSONL file, validated in full before anything is written."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,23 @@ def document_from_record(record: Any, where: str) -> Document:
     meta = record.get("meta") or {}
     if not isinstance(meta, dict):
         raise InvalidInputError(f"{where}: 'meta' must be an object.")
+    if not finite(meta):
+        raise InvalidInputError(f"{where}: document '{doc_id}' has NaN or Infinity in 'meta': JSON numbers must be "
+                                "finite.")
     if isinstance(record.get("title"), str) and record["title"]:
         meta = {**meta, "title": record["title"]}
     return Document(id=str(doc_id), content=text, meta=meta)
+
+
+def finite(value: Any) -> bool:
+    """No NaN or ±Infinity anywhere inside ``value`` (they cannot be written back as JSON)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(finite(v) for v in value)
+    return True
 
 
 def read_documents_file(path: Path) -> list[Document]:

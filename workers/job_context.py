@@ -73,7 +73,8 @@ class JobContext:
                 self.store.update(self.job_id, state=JobState.succeeded, result=result or {},
                                   finished_at=time.time())
         except JobCancelled:
-            self.store.update(self.job_id, state=JobState.cancelled, finished_at=time.time())
+            if not self.store.get(self.job_id).state.finished:  # a shutdown already marked it failed
+                self.store.update(self.job_id, state=JobState.cancelled, finished_at=time.time())
         except (SiftragError, TimeoutError) as error:
             self.store.update(self.job_id, state=JobState.failed, error=str(error), finished_at=time.time())
         except Exception as error:  # unexpected: keep the job record useful, keep the trace in the log

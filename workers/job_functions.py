@@ -20,8 +20,6 @@ from workers.job_context import JobContext
 from workers.job_store import advance
 from workers.locks import exclusive
 
-INGEST_BATCH = 500
-
 
 def build_index(ctx: JobContext, collection: str, kind: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build and publish a new version; builds of the same collection and kind queue on a lock."""
@@ -46,15 +44,13 @@ def new_upload_path() -> Path:
 
 
 def ingest_documents(ctx: JobContext, collection: str, upload: str, delete_ids: list[str] | None = None) -> dict[str, Any]:
-    """Upsert an uploaded JSONL file in batches, then delete ``delete_ids``; removes the upload."""
+    """Upsert an uploaded JSONL file and delete ``delete_ids`` in one store transaction (a crash lands nothing);
+    removes the upload."""
     target = collection_manager().get(collection)
     documents = read_documents_file(Path(upload)) if upload else []
     total = len(documents) + len(delete_ids or [])
-    written = 0
-    for start in range(0, len(documents), INGEST_BATCH):
-        written += target.store.upsert(documents[start:start + INGEST_BATCH])
-        ctx.progress(written, total)
-    deleted = target.store.delete(delete_ids) if delete_ids else 0
+    ctx.progress(0, total)
+    written, deleted = target.store.apply(documents, delete_ids or [])
     ctx.progress(total, total)
     if upload:
         Path(upload).unlink(missing_ok=True)

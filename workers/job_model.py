@@ -39,6 +39,7 @@ class Job(BaseModel):
     finished_at: float | None = None
     heartbeat_at: float | None = None
     cancel_requested: bool = False
+    runner: str | None = Field(default=None, description="embedded runner that holds the job: 'embedded:HOST:PID'")
 
     def is_stale(self, now: float | None = None) -> bool:
         """Running, but its worker stopped sending heartbeats (killed or lost)."""

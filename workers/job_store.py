@@ -33,8 +33,9 @@ def _decode(raw: dict[str, str]) -> Job:
 class JobStore(ABC):
     """Create, read and update jobs. A running job whose heartbeat stopped reads back as failed."""
 
-    def create(self, job_type: str, params: dict[str, Any], total: int | None = None) -> Job:
-        job = Job(id=uuid.uuid4().hex, type=job_type, params=params, total=total)
+    def create(self, job_type: str, params: dict[str, Any], total: int | None = None,
+               runner: str | None = None) -> Job:
+        job = Job(id=uuid.uuid4().hex, type=job_type, params=params, total=total, runner=runner)
         self._write(job.id, job.model_dump(mode="json"), new=True)
         return job
 

@@ -1,10 +1,13 @@
 """Submitting jobs: to Celery workers over Redis, or to an in-process thread pool (embedded default)."""
 from __future__ import annotations
 
+import os
+import socket
 import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from core.settings import get_settings
@@ -27,8 +30,10 @@ class JobRunner(ABC):
     def __init__(self, store: JobStore) -> None:
         self.store = store
 
+    runner_id: str | None = None
+
     def submit(self, job_type: str, params: dict[str, Any]) -> Job:
-        job = self.store.create(job_type, params)
+        job = self.store.create(job_type, params, runner=self.runner_id)
         self._dispatch(job)
         return self.store.get(job.id)
 
@@ -51,11 +56,49 @@ class JobRunner(ABC):
 
 
 class EmbeddedRunner(JobRunner):
-    """Runs jobs on a small thread pool inside this process; needs no services."""
+    """Runs jobs on a small thread pool inside this process; needs no services. Jobs live as long as the
+    process: on start, jobs left queued by a process that is gone are failed with a reason (running ones are
+    failed by the heartbeat check), and ``shutdown`` fails this process's unfinished jobs at once."""
 
     def __init__(self, store: JobStore, workers: int = 2) -> None:
         super().__init__(store)
+        self.runner_id = f"embedded:{socket.gethostname()}:{os.getpid()}"
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="siftrag-job")
+        self.fail_orphans()
+        self.clean_uploads()
+
+    def fail_orphans(self) -> list[str]:
+        """Fail the queued jobs of embedded runners on this host whose process has exited; their ids."""
+        failed = []
+        for job in self.store.list(500):
+            pid = _local_pid(job.runner)
+            if job.state is JobState.queued and pid is not None and not _alive(pid):
+                self.store.update(job.id, state=JobState.failed, finished_at=time.time(),
+                                  error="The server process that accepted this job stopped before it ran; "
+                                        "submit it again.")
+                failed.append(job.id)
+        return failed
+
+    def clean_uploads(self, min_age_s: float = 60.0) -> list[Path]:
+        """Remove staged upload files that no unfinished job will read (left by a crash); the removed paths."""
+        folder = Path(get_settings().data_dir) / "uploads"
+        if not folder.is_dir():
+            return []
+        wanted = {job.params.get("upload") for job in self.store.list(500) if not job.state.finished}
+        removed = []
+        for path in folder.glob("*.jsonl"):
+            if str(path) not in wanted and time.time() - path.stat().st_mtime > min_age_s:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
+    def shutdown(self) -> None:
+        """Fail (and stop at their next progress check) this process's unfinished jobs; drop queued ones."""
+        for job in self.store.list(500):
+            if job.runner == self.runner_id and not job.state.finished:
+                self.store.update(job.id, state=JobState.failed, cancel_requested=True, finished_at=time.time(),
+                                  error="The server shut down before this job finished; submit it again.")
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _dispatch(self, job: Job) -> None:
         bodies = {"build": build_index, "ingest": ingest_documents, "evaluate": run_evaluation_in_process,
@@ -76,6 +119,23 @@ class CeleryRunner(JobRunner):
         from workers.celery_app import current_celery
 
         current_celery().control.revoke(job_id)
+
+
+def _local_pid(runner: str | None) -> int | None:
+    """The pid of an embedded runner on this host, from its id ``embedded:HOST:PID``."""
+    kind, _, rest = (runner or "").partition(":")
+    host, _, pid = rest.rpartition(":")
+    return int(pid) if kind == "embedded" and host == socket.gethostname() and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from api.auth import require_query_access
+from api.auth import CallerDep, require_read
 from api.metrics import ANSWER_STREAMS
 from api.schemas import AnswerRequest, AnswerResponse
 from core.errors import InvalidInputError, SiftragError, TooLargeError
@@ -22,7 +22,7 @@ from rag.answer_pipeline import AnswerConfig, AnswerPipeline, passage_out
 from rag.dynamic_methods import make_dynamic_answerer
 
 log = logging.getLogger("siftrag.api")
-router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_query_access)])
+router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_read)])
 
 
 def _pipeline(body: AnswerRequest) -> AnswerPipeline:
@@ -39,10 +39,11 @@ def _pipeline(body: AnswerRequest) -> AnswerPipeline:
 
 
 @router.post("/answer", response_model=AnswerResponse)
-async def answer(body: AnswerRequest) -> dict[str, Any]:
+async def answer(body: AnswerRequest, who: CallerDep) -> dict[str, Any]:
     """Retrieve, optionally rerank and compress, then generate an answer citing passages as [n]; or, with
     ``dynamic``, let the policy decide while the model writes when and with which query to retrieve (or, with
     ``dyprag``, answer with the retrieved passages injected as LoRA weights for this request only)."""
+    who.require("read", body.collection)
     if body.dynamic:
         return await run_in_threadpool(_dynamic_answer, body)
     pipeline = _pipeline(body)
@@ -67,10 +68,11 @@ def _event(name: str, data: dict[str, Any]) -> str:
 
 
 @router.post("/answer/stream", responses={200: {"content": {"text/event-stream": {}}}})
-async def answer_stream(body: AnswerRequest) -> StreamingResponse:
+async def answer_stream(body: AnswerRequest, who: CallerDep) -> StreamingResponse:
     """Server-sent events: ``context`` (the passages read), ``token`` (each text piece), ``done`` (the full
     result, as ``/v1/answer`` returns it), or ``error`` if generation fails after the stream started. Bad input
     fails with 4xx before the stream starts; a client that disconnects stops generation at the next token."""
+    who.require("read", body.collection)
     if body.dynamic:
         raise InvalidInputError("Dynamic retrieval answers are not streamed: use POST /v1/answer.")
     pipeline = _pipeline(body)

@@ -5,8 +5,9 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
-from api.auth import require_admin, require_query_access
+from api.auth import CallerDep, require_admin, require_read, require_write
 from api.schemas import BuildRequest, CollectionCreate, CollectionOut, DocumentIds
 from core.errors import InvalidInputError, TooLargeError
 from core.settings import get_settings
@@ -20,17 +21,20 @@ from workers.runner import job_runner
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
 
-@router.post("", status_code=201, response_model=CollectionOut, dependencies=[Depends(require_admin)])
-def create_collection(body: CollectionCreate) -> dict[str, Any]:
+@router.post("", status_code=201, response_model=CollectionOut)
+def create_collection(body: CollectionCreate, who: CallerDep) -> dict[str, Any]:
+    who.require("write", body.name)
     return collection_manager().create(body.name, body.description).status()
 
 
-@router.get("", dependencies=[Depends(require_query_access)])
-def list_collections() -> dict[str, list[str]]:
-    return {"collections": collection_manager().names()}
+@router.get("")
+def list_collections(who: CallerDep) -> dict[str, list[str]]:
+    """The collections this caller may read."""
+    who.require("read")
+    return {"collections": [name for name in collection_manager().names() if who.can("read", name)]}
 
 
-@router.get("/{name}", response_model=CollectionOut, dependencies=[Depends(require_query_access)])
+@router.get("/{name}", response_model=CollectionOut, dependencies=[Depends(require_read)])
 def get_collection(name: str) -> dict[str, Any]:
     return collection_manager().get(name).status()
 
@@ -42,42 +46,33 @@ def delete_collection(name: str) -> None:
 
 def _records(body: bytes, content_type: str) -> list[Any]:
     """A JSON list, ``{"documents": [...]}``, or JSONL (one object per line)."""
-    text = body.decode("utf-8", errors="strict")
+    try:
+        text = body.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInputError("Body must be UTF-8 text.") from None
     if "json" in content_type and "ndjson" not in content_type and "jsonl" not in content_type:
-        try:
-            payload = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InvalidInputError(f"Body is not valid JSON ({error.msg} at line {error.lineno}).") from None
+        payload = _json(text, "Body")
         records = payload.get("documents") if isinstance(payload, dict) else payload
         if not isinstance(records, list):
             raise InvalidInputError("Body must be a JSON list of documents or {\"documents\": [...]}.")
         return records
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise InvalidInputError(f"JSONL line {number} is not valid JSON ({error.msg}).") from None
-    return records
+    return [_json(line, f"JSONL line {number}") for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip()]
 
 
-@router.post("/{name}/documents", status_code=202, response_model=Job, dependencies=[Depends(require_admin)])
-async def ingest_documents(name: str, request: Request) -> Job:
-    """Validate every document, stage them in the data dir, and ingest them in a job."""
-    settings = get_settings()
-    collection_manager().get(name)
-    limit_bytes = settings.max_ingest_documents * settings.max_document_chars // 10
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > limit_bytes:
-        raise TooLargeError(f"Body of {declared} bytes exceeds the limit of {limit_bytes} bytes.")
-    body = await request.body()
-    if len(body) > limit_bytes:
-        raise TooLargeError(f"Body of {len(body)} bytes exceeds the limit of {limit_bytes} bytes.")
+def _json(text: str, where: str) -> Any:
     try:
-        records = _records(body, request.headers.get("content-type", ""))
-    except UnicodeDecodeError:
-        raise InvalidInputError("Body must be UTF-8 text.") from None
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidInputError(f"{where} is not valid JSON ({error.msg} at line {error.lineno}).") from None
+    except RecursionError:
+        raise InvalidInputError(f"{where} is nested too deeply.") from None
+
+
+def _stage_upload(name: str, body: bytes, content_type: str) -> Job:
+    """Validate every document, write them to a staging file and submit the ingest job (CPU-bound: a thread)."""
+    settings = get_settings()
+    records = _records(body, content_type)
     if not records:
         raise InvalidInputError("No documents given.")
     if len(records) > settings.max_ingest_documents:
@@ -88,19 +83,37 @@ async def ingest_documents(name: str, request: Request) -> Job:
             raise TooLargeError(f"document {i}: {len(document.content)} characters exceed {settings.max_document_chars}.")
     upload = new_upload_path()
     with open(upload, "w", encoding="utf-8") as handle:
-        for d in documents:
-            handle.write(json.dumps({"id": d.id, "text": d.content, "meta": d.meta}) + "\n")
+        handle.writelines(json.dumps({"id": d.id, "text": d.content, "meta": d.meta}, allow_nan=False) + "\n"
+                          for d in documents)
     return job_runner().submit("ingest", {"collection": name, "upload": str(upload)})
 
 
-@router.delete("/{name}/documents", status_code=202, response_model=Job, dependencies=[Depends(require_admin)])
+@router.post("/{name}/documents", status_code=202, response_model=Job, dependencies=[Depends(require_write)],
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                 "application/x-ndjson": {"schema": {"type": "string"}}}}})
+async def ingest_documents(name: str, request: Request) -> Job:
+    """Documents as a JSON list, ``{"documents": [...]}`` or JSONL; validated in full, staged, ingested in a job."""
+    settings = get_settings()
+    collection_manager().get(name)
+    limit_bytes = settings.max_ingest_documents * settings.max_document_chars // 10
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > limit_bytes:
+        raise TooLargeError(f"Body of {declared} bytes exceeds the limit of {limit_bytes} bytes.")
+    body = await request.body()
+    if len(body) > limit_bytes:
+        raise TooLargeError(f"Body of {len(body)} bytes exceeds the limit of {limit_bytes} bytes.")
+    return await run_in_threadpool(_stage_upload, name, body, request.headers.get("content-type", ""))
+
+
+@router.delete("/{name}/documents", status_code=202, response_model=Job, dependencies=[Depends(require_write)])
 def delete_documents(name: str, body: DocumentIds) -> Job:
     collection_manager().get(name)
     return job_runner().submit("ingest", {"collection": name, "upload": "", "delete_ids": body.ids})
 
 
 @router.post("/{name}/indexes/{kind}:build", status_code=202, response_model=Job,
-             dependencies=[Depends(require_admin)])
+             dependencies=[Depends(require_write)])
 def build_index(name: str, kind: str, body: BuildRequest | None = None) -> Job:
     index_kind(kind)
     collection_manager().get(name)

@@ -4,8 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api.auth import Caller, CallerDep
 from api.metrics import render
 from core.settings import get_settings
 from indexes.retriever import collection_manager
@@ -14,13 +16,26 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    """Liveness, answered on the event loop itself (no thread hand-off): slow only if the loop is blocked."""
     return {"status": "ok"}
 
 
+def _operator(who: Caller) -> bool:
+    """Whether this caller may see collection names and counts (admin, or SIFTRAG_PUBLIC_METRICS)."""
+    return get_settings().public_metrics or who.is_admin
+
+
 @router.get("/readyz")
-def readyz() -> Response:
-    """Ready when Redis answers (if configured) and every live index of every collection loads."""
+async def readyz(who: CallerDep) -> Response:
+    """Ready when Redis answers (if configured) and every live index of every collection loads. The checks
+    (collection names) are shown to admins, or to everyone with SIFTRAG_PUBLIC_METRICS; the status code always."""
+    ready, checks = await run_in_threadpool(_readiness)
+    body = {"ready": ready, "checks": checks} if _operator(who) else {"ready": ready}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _readiness() -> tuple[bool, dict[str, Any]]:
     settings = get_settings()
     checks: dict[str, Any] = {}
     ready = True
@@ -44,10 +59,13 @@ def readyz() -> Response:
                     loaded[f"{name}/{kind}"] = f"failed: {error}"
                     ready = False
     checks["indexes"] = loaded
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    return ready, checks
 
 
 @router.get("/metrics")
-def metrics() -> Response:
+def metrics(who: CallerDep) -> Response:
+    """Prometheus exposition: an admin key is needed unless SIFTRAG_PUBLIC_METRICS is set."""
+    if not get_settings().public_metrics:
+        who.require("admin")
     body, content_type = render()
     return Response(body, media_type=content_type)

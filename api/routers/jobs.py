@@ -1,30 +1,59 @@
-"""Jobs (read, list, cancel) and batch evaluations."""
+"""Jobs (read, list, cancel) and batch evaluations.
+
+A job belongs to the collection in its parameters; a ``write`` key sees and cancels the jobs of the collections
+it reaches, without the server paths in their parameters. Jobs without a collection (evaluations, training)
+are admin-only."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
 
-from api.auth import require_admin, require_query_access
+from api.auth import Caller, CallerDep, require_admin
 from api.schemas import EvaluationRequest, JobList
 from evals.engine import EvaluationSpec
 from workers.job_model import Job
 from workers.runner import job_runner
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
+SERVER_PATHS = ("upload", "dataset", "out")
 
 
-@router.get("/jobs", response_model=JobList, dependencies=[Depends(require_query_access)])
-def list_jobs(limit: int = 50) -> dict[str, list[Job]]:
-    return {"jobs": job_runner().store.list(min(max(limit, 1), 500))}
+def _visible(job: Job, who: Caller) -> Job | None:
+    """The job as this caller may see it, or None when it is not theirs to see."""
+    if who.is_admin:
+        return job
+    collection = job.params.get("collection")
+    if not isinstance(collection, str) or not who.can("write", collection):
+        return None
+    return job.model_copy(update={"params": {k: v for k, v in job.params.items() if k not in SERVER_PATHS},
+                                  "runner": None})
 
 
-@router.get("/jobs/{job_id}", response_model=Job, dependencies=[Depends(require_query_access)])
-def get_job(job_id: str) -> Job:
-    return job_runner().store.get(job_id)
+def _own_job(job_id: str, who: Caller) -> Job:
+    who.require("write")
+    job = _visible(job_runner().store.get(job_id), who)
+    if job is None:
+        raise HTTPException(403, f"Job '{job_id}' is not visible to this API key: it needs role 'write' on the "
+                                 "job's collection, or 'admin'.")
+    return job
 
 
-@router.delete("/jobs/{job_id}", response_model=Job, dependencies=[Depends(require_admin)])
-def cancel_job(job_id: str) -> Job:
-    return job_runner().cancel(job_id)
+@router.get("/jobs", response_model=JobList)
+def list_jobs(who: CallerDep, limit: int = 50) -> dict[str, list[Job]]:
+    """The most recent jobs this caller may see (``limit`` 1-500)."""
+    who.require("write")
+    jobs = [_visible(job, who) for job in job_runner().store.list(min(max(limit, 1), 500))]
+    return {"jobs": [job for job in jobs if job is not None]}
+
+
+@router.get("/jobs/{job_id}", response_model=Job)
+def get_job(job_id: str, who: CallerDep) -> Job:
+    return _own_job(job_id, who)
+
+
+@router.delete("/jobs/{job_id}", response_model=Job)
+def cancel_job(job_id: str, who: CallerDep) -> Job:
+    _own_job(job_id, who)
+    return _visible(job_runner().cancel(job_id), who) or job_runner().store.get(job_id)
 
 
 @router.post("/evaluations", status_code=202, response_model=Job, dependencies=[Depends(require_admin)])

@@ -9,14 +9,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from haystack import Document
 
-from api.auth import require_query_access
+from api.auth import CallerDep, require_read
 from api.schemas import RerankRequest, RerankResponse, SearchRequest, SearchResponse
 from core.errors import InvalidInputError, TooLargeError
 from core.settings import get_settings
 from rag.retrieval import make_retriever
 from rerankers.registry import reranker
 
-router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_query_access)])
+router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_read)])
+INLINE_RESULTS = 100  # a single BM25 search this small takes well under a millisecond
 
 
 def _out(document: Document) -> dict[str, Any]:
@@ -24,40 +25,49 @@ def _out(document: Document) -> dict[str, Any]:
             "score": document.score}
 
 
-def _check_limits(queries: list[str], top_k: int) -> None:
+def _check_limits(queries: list[str], top_k: int, field: str = "top_k") -> None:
     settings = get_settings()
     if len(queries) > settings.max_batch_queries:
         raise TooLargeError(f"{len(queries)} queries exceed the batch limit of {settings.max_batch_queries}.")
     if top_k > settings.max_top_k:
-        raise InvalidInputError(f"top_k: {top_k} exceeds the maximum of {settings.max_top_k}.")
+        raise InvalidInputError(f"{field}: {top_k} exceeds the maximum of {settings.max_top_k}.")
+    if len(queries) * top_k > settings.max_search_results:
+        raise TooLargeError(f"{len(queries)} queries × {field} {top_k} = {len(queries) * top_k} results exceed the "
+                            f"limit of {settings.max_search_results} per request.")
     for query in queries:
         if len(query) > settings.max_query_chars:
             raise TooLargeError(f"A query of {len(query)} characters exceeds the limit of {settings.max_query_chars}.")
 
 
 @router.post("/search", response_model=SearchResponse)
-async def search(body: SearchRequest) -> JSONResponse:
-    """One query or a batch. The response is built as plain JSON (the hot path skips re-validation)."""
+async def search(body: SearchRequest, who: CallerDep) -> JSONResponse:
+    """One query or a batch. Retrieval, reranking and the JSON encoding run on worker threads (the event loop
+    stays free for other requests), except a single small BM25 search, which is cheaper inline."""
+    who.require("read", body.collection)
     queries = body.all_queries()
     _check_limits(queries, body.top_k)
     depth = body.candidates if body.rerank else body.top_k
+    component = None
     if body.rerank:
         component = reranker(body.rerank, collection=body.collection)
-        _check_limits(queries, depth)
+        _check_limits(queries, depth, "candidates")
         if depth > get_settings().max_rerank_documents:
-            raise TooLargeError(f"{depth} candidates exceed the rerank limit of {get_settings().max_rerank_documents}.")
+            raise TooLargeError(f"candidates: {depth} exceed the rerank limit of "
+                                f"{get_settings().max_rerank_documents}.")
+    if body.retriever == "bm25" and not body.rerank and len(queries) * depth <= INLINE_RESULTS:
+        return _search(body, queries, depth, component)
+    return await run_in_threadpool(_search, body, queries, depth, component)
+
+
+def _search(body: SearchRequest, queries: list[str], depth: int, component: Any) -> JSONResponse:
     began = time.perf_counter()
-    retriever = make_retriever(body.retriever, body.collection)
-    if body.retriever == "bm25" and not body.rerank:  # sub-millisecond: cheaper inline than a thread hand-off
-        ranked = retriever.run_batch(queries, depth, body.filters)
-    else:  # query encoding takes milliseconds: keep the event loop free
-        ranked = await run_in_threadpool(retriever.run_batch, queries, depth, body.filters)
+    ranked = make_retriever(body.retriever, body.collection).run_batch(queries, depth, body.filters)
     timings = {"retrieve": round(1000 * (time.perf_counter() - began), 3)}
     rerank_meta = []
-    if body.rerank:
+    if component is not None:
         began = time.perf_counter()
-        outputs = [await run_in_threadpool(component.run, query=q, documents=docs, top_k=body.top_k) if docs
-                   else {"documents": [], "meta": {}} for q, docs in zip(queries, ranked)]
+        outputs = [component.run(query=q, documents=docs, top_k=body.top_k) if docs else {"documents": [], "meta": {}}
+                   for q, docs in zip(queries, ranked)]
         ranked = [out["documents"] for out in outputs]
         rerank_meta = [out["meta"] for out in outputs]
         timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)
@@ -66,15 +76,18 @@ async def search(body: SearchRequest) -> JSONResponse:
         "results": [{"query": q, "documents": [_out(d) for d in docs]} for q, docs in zip(queries, ranked)],
         "timings_ms": timings,
     }
-    if body.rerank:
+    if component is not None:
         payload["rerank"] = {"method": body.rerank, "meta": rerank_meta}
-    return JSONResponse(payload)
+    return JSONResponse(payload)  # rendered here, on the worker thread
 
 
 @router.post("/rerank", response_model=RerankResponse)
-def rerank(body: RerankRequest) -> dict[str, Any]:
+def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
+    who.require("read", body.collection)
     settings = get_settings()
     _check_limits([body.query], body.top_k)
+    if body.documents is None:
+        _check_limits([body.query], body.candidates, "candidates")
     timings: dict[str, float] = {}
     if body.documents is not None:
         candidates = [Document(id=d.id, content=d.content, meta=d.meta, score=d.score) for d in body.documents]

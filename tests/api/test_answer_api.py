@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.service_processes import start_api, stop
+from tests.service_processes import API_KEY, start_api, stop
 
 QUESTION = "Does vitamin D deficiency affect bone health?"
 
@@ -17,7 +17,7 @@ QUESTION = "Does vitamin D deficiency affect bone health?"
 def client(built_slice):
     from api.app import create_app
 
-    return TestClient(create_app())
+    return TestClient(create_app(), base_url="http://localhost")
 
 
 def _events(lines) -> list[tuple[str, dict]]:
@@ -80,7 +80,7 @@ def test_client_disconnect_stops_generation(built_slice, data_dir):
             waited = time.perf_counter() - began
             assert quick.status_code == 200
             assert waited < 20, f"the abandoned stream kept the model busy for {waited:.0f} s"
-            metrics = http.get(f"{base}/metrics").text
+            metrics = http.get(f"{base}/metrics", headers={"X-API-Key": API_KEY}).text
             assert 'siftrag_answer_streams_total{outcome="disconnected"} 1.0' in metrics
     finally:
         stop(api)

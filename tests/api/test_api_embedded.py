@@ -19,7 +19,7 @@ def client(built_slice):
 
         def __init__(self) -> None:
             self.loop = asyncio.new_event_loop()
-            self.inner = httpx.AsyncClient(transport=transport, base_url="http://siftrag")
+            self.inner = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
 
         def request(self, method: str, url: str, **kwargs) -> httpx.Response:
             return self.loop.run_until_complete(self.inner.request(method, url, **kwargs))
@@ -125,7 +125,7 @@ def test_admin_routes_refuse_remote_clients_without_keys(built_slice) -> None:
     transport = httpx.ASGITransport(app=create_app(), client=("203.0.113.9", 5000))
 
     async def attempt() -> httpx.Response:
-        async with httpx.AsyncClient(transport=transport, base_url="http://siftrag") as remote:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as remote:
             return await remote.post("/v1/collections", json={"name": "remote"})
 
     response = asyncio.run(attempt())
