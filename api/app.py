@@ -8,12 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import Match
 
 import core  # noqa: F401  (offline defaults)
 from api.body_limit import BodyLimit
+from api.openapi_limits import add_limits
 from api.cross_site_guard import CrossSiteGuard
 from api.observe import ObserveAndShed
 from api.routers import answer, collections, health, jobs, search
@@ -31,6 +34,15 @@ def _field_message(errors: list[dict]) -> str:
         location = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
         parts.append(f"{location}: {error.get('msg', 'invalid')}")
     return "; ".join(parts)
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 @asynccontextmanager
@@ -56,14 +68,24 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": _field_message(error.errors())}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # Allow lists the methods of every route on this path, not only the first
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return JSONResponse({"detail": f"Internal error ({type(error).__name__})."}, status_code=500)
 
+    def openapi_with_limits() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_limits(get_openapi(title=app.title, version=app.version, routes=app.routes,
+                                                        description=app.description), get_settings())
+        return app.openapi_schema
+
+    app.openapi = openapi_with_limits
     for router in (health.router, collections.router, search.router, answer.router, jobs.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)

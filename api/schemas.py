@@ -4,11 +4,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from core.adapters import is_request_model_name
-from core.errors import InvalidInputError
-from core.model_registry import REGISTRY
+from core.errors import InvalidInputError, ModelUnavailableError
+from core.model_registry import REGISTRY, resolve_model
 from evals.pipelines import split_options
+from rerankers.registry import METHODS
 from workers.job_model import Job
 
 MODEL_NAMES = ("{field} must be one of {names}, a trained adapter's name, BASE+ADAPTER, or a model the operator "
@@ -16,12 +18,25 @@ MODEL_NAMES = ("{field} must be one of {names}, a trained adapter's name, BASE+A
 
 
 def _known_model(model: str | None) -> str | None:
-    if model is not None and not is_request_model_name(model):
-        raise ValueError(MODEL_NAMES.format(field="model", names=", ".join(sorted(REGISTRY))))
+    """A request's LLM: the registry's causal LMs, trained adapters, BASE+ADAPTER, or the operator's allow-list."""
+    if model is not None and (not is_request_model_name(model) or (model in REGISTRY and model not in LLM_NAMES)):
+        raise ValueError(MODEL_NAMES.format(field="model", names=", ".join(LLM_NAMES)))
     return model
 
 
-RequestModel = Annotated[str | None, AfterValidator(_known_model)]
+def _installed(name: str) -> bool:
+    try:
+        return resolve_model(name).is_local
+    except ModelUnavailableError:
+        return False
+
+
+LLM_NAMES = sorted(name for name, spec in REGISTRY.items() if spec.kind.endswith("causal-lm"))
+SERVED_LLMS = [name for name in LLM_NAMES if _installed(name)] or LLM_NAMES  # what the schema offers
+RequestModel = Annotated[str | SkipJsonSchema[None], AfterValidator(_known_model),
+                         Field(json_schema_extra={"enum": SERVED_LLMS})]
+RerankMethod = Annotated[str, Field(json_schema_extra={"enum": list(METHODS)})]  # checked by the registry
+Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
 Retriever = Literal["bm25", "dense", "tilde", "hybrid"]
 
 
@@ -73,13 +88,18 @@ class BuildRequest(Strict):
 
 
 class SearchRequest(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [{"required": ["query"]},
+                                                                           {"required": ["queries"]}]})
+
     collection: str = Field(min_length=1)
-    query: str | None = Field(default=None, description="one query, or use `queries`")
-    queries: list[str] | None = Field(default=None, min_length=1, description="a batch of queries")
+    query: Text | SkipJsonSchema[None] = Field(default=None, description="one query, or use `queries`")
+    queries: Annotated[list[Text], Field(min_length=1)] | SkipJsonSchema[None] = Field(
+        default=None, description="a batch of queries")
     retriever: Retriever = "bm25"
     top_k: int = Field(default=10, ge=1)
     filters: dict[str, Any] | None = Field(default=None, description="Haystack filter syntax over meta")
-    rerank: str | None = Field(default=None, description="rerank method applied to the first `candidates` hits")
+    rerank: RerankMethod | SkipJsonSchema[None] = Field(default=None, description="rerank method applied to the first `candidates` "
+                                                                  "hits")
     candidates: int = Field(default=20, ge=1, description="first-stage depth when `rerank` is set")
 
     @model_validator(mode="after")
@@ -108,15 +128,20 @@ class SearchResponse(BaseModel):
 
 
 class RerankRequest(Strict):
-    query: str = Field(min_length=1)
-    method: str = Field(default="icr", description="first | listwise | icr | fullrank | fullrank-logits | "
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [{"required": ["documents"]},
+                                                                           {"required": ["collection"]}]})
+
+    query: Text
+    method: RerankMethod = Field(default="icr", description="first | listwise | icr | fullrank | fullrank-logits | "
                                                      "pointwise | embedding | tilde")
     model: RequestModel = Field(default=None, description="LLM or BASE+ADAPTER (default: the method's shipped "
                                                            "adapter, else the settings' LLM)")
     passage_words: int | None = Field(default=None, ge=1, le=2000)
     top_k: int = Field(default=10, ge=1)
-    documents: list[DocumentOut] | None = Field(default=None, description="candidates given inline")
-    collection: str | None = Field(default=None, description="or take candidates from this collection")
+    documents: Annotated[list[DocumentOut], Field(min_length=1)] | SkipJsonSchema[None] = Field(
+        default=None, description="candidates given inline")
+    collection: str | SkipJsonSchema[None] = Field(default=None, description="or take candidates from this "
+                                                                             "collection")
     retriever: Retriever = "bm25"
     candidates: int = Field(default=50, ge=1)
 
@@ -191,23 +216,30 @@ Dynamic = Literal["dragin", "flare", "fixed-length", "fixed-sentence", "single",
 
 
 class AnswerRequest(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": [
+        {"if": {"required": ["dynamic"]}, "then": {"not": {"anyOf": [{"required": ["rerank"]},
+                                                                     {"required": ["compressor"]}]}}},
+        {"if": {"required": ["translator"]}, "then": {"required": ["dynamic"], "properties": {
+            "dynamic": {"enum": ["dyprag", "dyprag-combine"]}}}}]})
+
     collection: str = Field(min_length=1)
-    question: str = Field(min_length=1, description="the question to answer")
+    question: Text = Field(description="the question to answer")
     retriever: Retriever = "bm25"
     top_k: int = Field(default=5, ge=0, le=100, description="passages in the context; 0 answers without retrieval")
-    rerank: str | None = Field(default=None, description="rerank method applied to the first `candidates` hits")
+    rerank: RerankMethod | SkipJsonSchema[None] = Field(default=None, description="rerank method applied to the first `candidates` "
+                                                                  "hits")
     candidates: int = Field(default=20, ge=1)
-    compressor: Compressor | None = None
+    compressor: Compressor | SkipJsonSchema[None] = None
     compressor_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="e.g. {'ratio': 0.5} (tcra-*) or {'max_clusters': 3} (crag)")
     model: RequestModel = Field(default=None, description="LLM or BASE+ADAPTER; default from settings")
 
     max_new_tokens: int = Field(default=128, ge=1, le=2048)
-    dynamic: Dynamic | None = Field(default=None, description="decide while writing when to retrieve (top_k "
+    dynamic: Dynamic | SkipJsonSchema[None] = Field(default=None, description="decide while writing when to retrieve (top_k "
                                     "passages each time): dragin, flare, fixed-length, fixed-sentence, single, none; "
                                     "or turn the top_k passages into LoRA weights for this request: dyprag (question "
                                     "only in the prompt), dyprag-combine (passages in the prompt too)")
-    translator: str | None = Field(default=None, min_length=1, description="DyPRAG translator name (default "
+    translator: str | SkipJsonSchema[None] = Field(default=None, min_length=1, description="DyPRAG translator name (default "
                                    "'dyprag'), trained with `siftrag train dyprag`")
 
     @model_validator(mode="after")
@@ -218,6 +250,21 @@ class AnswerRequest(Strict):
             raise ValueError("dynamic retrieval does not combine with rerank or compressor")
         if self.translator and not (self.dynamic or "").startswith("dyprag"):
             raise ValueError("translator applies to dynamic 'dyprag' or 'dyprag-combine' only")
+        return self
+
+
+class AnswerStreamRequest(AnswerRequest):
+    """``/v1/answer/stream`` takes what ``/v1/answer`` takes except dynamic retrieval (not streamed)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={})
+
+    dynamic: SkipJsonSchema[str | None] = None
+    translator: SkipJsonSchema[str | None] = None
+
+    @model_validator(mode="after")
+    def not_dynamic(self) -> "AnswerStreamRequest":
+        if self.dynamic or self.translator:
+            raise ValueError("Dynamic retrieval answers are not streamed: use POST /v1/answer.")
         return self
 
 

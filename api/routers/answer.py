@@ -14,8 +14,8 @@ from starlette.concurrency import iterate_in_threadpool
 
 from api.auth import CallerDep, require_read
 from api.metrics import ANSWER_STREAMS
-from api.schemas import AnswerRequest, AnswerResponse
-from core.errors import InvalidInputError, SiftragError, TooLargeError
+from api.schemas import AnswerRequest, AnswerResponse, AnswerStreamRequest
+from core.errors import SiftragError, TooLargeError
 from core.settings import get_settings
 from indexes.retriever import collection_manager
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline, passage_out
@@ -68,13 +68,11 @@ def _event(name: str, data: dict[str, Any]) -> str:
 
 
 @router.post("/answer/stream", responses={200: {"content": {"text/event-stream": {}}}})
-async def answer_stream(body: AnswerRequest, who: CallerDep) -> StreamingResponse:
+async def answer_stream(body: AnswerStreamRequest, who: CallerDep) -> StreamingResponse:
     """Server-sent events: ``context`` (the passages read), ``token`` (each text piece), ``done`` (the full
     result, as ``/v1/answer`` returns it), or ``error`` if generation fails after the stream started. Bad input
     fails with 4xx before the stream starts; a client that disconnects stops generation at the next token."""
     who.require("read", body.collection)
-    if body.dynamic:
-        raise InvalidInputError("Dynamic retrieval answers are not streamed: use POST /v1/answer.")
     pipeline = _pipeline(body)
     prepared = await run_in_threadpool(pipeline.prepare, body.question)
     cancel = threading.Event()

@@ -93,7 +93,7 @@ def test_search_then_rerank_with_icr(client) -> None:
 
 @pytest.mark.parametrize("method, url, kwargs, status, message", [
     ("post", "/v1/search", {"json": {"collection": "slice", "query": "x", "rerank": "oracle"}}, 422, "Unknown rerank"),
-    ("post", "/v1/rerank", {"json": {"query": "x", "documents": []}}, 422, "No candidate"),
+    ("post", "/v1/rerank", {"json": {"query": "x", "documents": []}}, 422, "at least 1 item"),
     ("post", "/v1/search", {"json": {"collection": "slice", "query": ""}}, 422, "non-empty"),
     ("post", "/v1/search", {"json": {"collection": "slice"}}, 422, "exactly one of"),
     ("post", "/v1/search", {"json": {"collection": "slice", "query": "x", "top_k": 5000}}, 422, "top_k"),

@@ -1,9 +1,13 @@
-"""Property-based requests generated from the OpenAPI schema never get a 5xx."""
+"""Property-based requests generated from the OpenAPI schema: no 5xx, and every response conforms to the schema
+(status codes, content types, bodies, headers, methods). All of schemathesis' checks run except
+``positive_data_acceptance``: cross-field rules (candidates ≥ top_k when reranking, options per compressor, one of
+query/queries) are not all expressible in JSON Schema, so a schema-valid body may still be a 422 with a sentence."""
 from __future__ import annotations
 
 import os
 
 import schemathesis
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, settings
 
 from api.app import create_app
@@ -26,6 +30,5 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app_for_schemathesis()
 
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_server_errors(case, built_slice) -> None:
-    response = case.call(timeout=300)  # the first LLM rerank loads (and may convert) the model
-    assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
+def test_responses_conform_to_the_schema(case, built_slice) -> None:
+    case.call_and_validate(timeout=300, excluded_checks=[positive_data_acceptance])  # first LLM call loads the model
