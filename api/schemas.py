@@ -36,7 +36,7 @@ SERVED_LLMS = [name for name in LLM_NAMES if _installed(name)] or LLM_NAMES  # w
 RequestModel = Annotated[str | SkipJsonSchema[None], AfterValidator(_known_model),
                          Field(json_schema_extra={"enum": SERVED_LLMS})]
 RerankMethod = Annotated[str, Field(json_schema_extra={"enum": list(METHODS)})]  # checked by the registry
-Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
+Text = Annotated[str, Field(json_schema_extra={"minLength": 1, "pattern": r"\S"})]  # checked with a sentence
 Retriever = Literal["bm25", "dense", "tilde", "hybrid"]
 
 
@@ -138,7 +138,7 @@ class RerankRequest(Strict):
                                                            "adapter, else the settings' LLM)")
     passage_words: int | None = Field(default=None, ge=1, le=2000)
     top_k: int = Field(default=10, ge=1)
-    documents: Annotated[list[DocumentOut], Field(min_length=1)] | SkipJsonSchema[None] = Field(
+    documents: Annotated[list[DocumentOut], Field(json_schema_extra={"minItems": 1})] | SkipJsonSchema[None] = Field(
         default=None, description="candidates given inline")
     collection: str | SkipJsonSchema[None] = Field(default=None, description="or take candidates from this "
                                                                              "collection")
@@ -149,6 +149,8 @@ class RerankRequest(Strict):
     def documents_or_collection(self) -> "RerankRequest":
         if (self.documents is None) == (self.collection is None):
             raise ValueError("give exactly one of 'documents' or 'collection'")
+        if self.documents == []:
+            raise ValueError("No candidate documents to rerank: 'documents' is empty")
         if not self.query.strip():
             raise ValueError("query must be a non-empty string")
         return self

@@ -1,6 +1,7 @@
 """/v1/search under concurrent load on loopback, beside the same search called in-process.
 
     python benchmarks/bench_api_load.py [--dataset data/sample/scifact] [--clients 50] [--requests 2000]
+    python benchmarks/bench_api_load.py --healthz-only   # /healthz p50/p99 idle vs under the largest search
 
 Starts the API (uvicorn, embedded default) in a subprocess over the dataset's collection, then runs
 a bounded asyncio/httpx load generator: ``--clients`` concurrent clients, closed loop (each sends its
@@ -74,6 +75,32 @@ async def open_loop(url: str, payloads: list[dict], clients: int, rate: float, t
     return latencies, errors, time.perf_counter() - start
 
 
+async def healthz_probes(base: str, seconds: float, search: dict | None, searchers: int = 2) -> tuple[list[float], int]:
+    """/healthz latencies, probed every 20 ms for ``seconds``, while ``searchers`` clients send ``search`` in a
+    loop (None: idle); and how many searches completed."""
+    probes: list[float] = []
+    searches = 0
+    deadline = time.perf_counter() + seconds
+
+    async def searcher(client: httpx.AsyncClient) -> None:
+        nonlocal searches
+        while time.perf_counter() < deadline:
+            response = await client.post(f"{base}/v1/search", json=search)
+            assert response.status_code == 200, response.text[:200]
+            searches += 1
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        tasks = [asyncio.create_task(searcher(client)) for _ in range(searchers if search else 0)]
+        await asyncio.sleep(0.2)
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            await client.get(f"{base}/healthz")
+            probes.append(time.perf_counter() - began)
+            await asyncio.sleep(0.02)
+        await asyncio.gather(*tasks)
+    return probes, searches
+
+
 def wrk_run(url: str, payloads: list[dict], clients: int, seconds: int) -> str:
     """The same closed loop driven by wrk (C, far lighter than a Python client), cycling the payloads."""
     import json
@@ -107,6 +134,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop arrivals per second (all clients)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--healthz-only", action="store_true", help="only /healthz idle vs under maximal searches")
+    parser.add_argument("--healthz-seconds", type=float, default=20.0)
     args = parser.parse_args()
 
     from evals.beir_loader import load_beir
@@ -126,6 +155,19 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        from core.settings import get_settings
+
+        limit = get_settings().max_search_results
+        largest = {"collection": collection.name, "top_k": 100, "queries": [queries[i % len(queries)]
+                                                                             for i in range(limit // 100)]}
+        idle, _ = asyncio.run(healthz_probes(f"http://127.0.0.1:{PORT}", args.healthz_seconds / 4, None))
+        busy, searches = asyncio.run(healthz_probes(f"http://127.0.0.1:{PORT}", args.healthz_seconds, largest))
+        print(f"/healthz idle: p50 {pct(idle, .5):.2f} ms p99 {pct(idle, .99):.2f} ms ({len(idle)} probes); while 2 "
+              f"clients loop the largest allowed search ({len(largest['queries'])} queries x top_k 100 = {limit} "
+              f"results, {searches} done): p50 {pct(busy, .5):.2f} ms p99 {pct(busy, .99):.2f} ms "
+              f"({len(busy)} probes; p99 x{pct(busy, .99) / pct(idle, .99):.1f} of idle)")
+        if args.healthz_only:
+            return
         url = f"http://127.0.0.1:{PORT}/v1/search"
         print(f"{args.clients} clients, {args.requests} requests per run, top_k=10, {len(queries)} distinct queries, "
               f"{args.workers} API worker process(es)")

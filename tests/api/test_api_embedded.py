@@ -93,7 +93,7 @@ def test_search_then_rerank_with_icr(client) -> None:
 
 @pytest.mark.parametrize("method, url, kwargs, status, message", [
     ("post", "/v1/search", {"json": {"collection": "slice", "query": "x", "rerank": "oracle"}}, 422, "Unknown rerank"),
-    ("post", "/v1/rerank", {"json": {"query": "x", "documents": []}}, 422, "at least 1 item"),
+    ("post", "/v1/rerank", {"json": {"query": "x", "documents": []}}, 422, "No candidate"),
     ("post", "/v1/search", {"json": {"collection": "slice", "query": ""}}, 422, "non-empty"),
     ("post", "/v1/search", {"json": {"collection": "slice"}}, 422, "exactly one of"),
     ("post", "/v1/search", {"json": {"collection": "slice", "query": "x", "top_k": 5000}}, 422, "top_k"),
@@ -110,7 +110,8 @@ def test_search_then_rerank_with_icr(client) -> None:
     ("post", "/v1/collections/slice/documents", {"json": [{"id": "1", "text": ""}]}, 422, "non-empty"),
     ("post", "/v1/collections/slice/documents", {"json": []}, 422, "No documents"),
     ("get", "/v1/jobs/nope", {}, 404, "does not exist"),
-    ("post", "/v1/rerank", {"json": {"query": "x", "method": "magic", "documents": []}}, 422, "Unknown rerank"),
+    ("post", "/v1/rerank", {"json": {"query": "x", "method": "magic", "documents": [{"id": "1", "content": "y"}]}}, 422,
+     "Unknown rerank"),
     ("post", "/v1/evaluations", {"json": {"dataset": "/no/such"}}, 404, "does not exist"),
 ])
 def test_bad_requests_get_a_message(client, method, url, kwargs, status, message) -> None:
