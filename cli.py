@@ -478,6 +478,8 @@ def train_reranker(
     learning_rate: float = 2e-4,
     lora_rank: int = 16,
     ranking_weight: Annotated[float, typer.Option(help="first: λ of the RankNet term")] = 10.0,
+    shuffle_fraction: Annotated[float, typer.Option(help="first, fullrank: share of steps with the candidates "
+                                                         "shuffled (the rest in first-stage order)")] = 1.0,
     seed: int = 13,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
 ) -> None:
@@ -490,7 +492,8 @@ def train_reranker(
 
     options = {"model": model, "window": window, "passage_words": passage_words, "epochs": epochs,
                "max_examples": max_examples, "learning_rate": learning_rate, "lora_rank": lora_rank,
-               "lora_alpha": 2 * lora_rank, "ranking_weight": ranking_weight, "seed": seed}
+               "lora_alpha": 2 * lora_rank, "ranking_weight": ranking_weight, "shuffle_fraction": shuffle_fraction,
+               "seed": seed}
     try:
         RerankerTraining(objective=objective, **options)
     except ValidationError as error:

@@ -7,7 +7,8 @@
   at rank r (1-based).
 - ``pointwise``: cross-entropy of the "Yes"/"No" token after the pointwise prompt, one positive and sampled
   negatives per query.
-Candidates are shown in a random order (seeded per step) so that the model cannot learn position.
+Candidates are shown in a random order (seeded per step) on a ``shuffle_fraction`` of the steps, so that the model
+cannot rank by position alone; on the others in first-stage order, as inference shows them.
 """
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ class Objective:
 
     name = ""
 
-    def __init__(self, reranker: Any) -> None:
+    def __init__(self, reranker: Any, shuffle_fraction: float = 1.0) -> None:
         self.reranker = reranker
+        self.shuffle_fraction = shuffle_fraction
         self.tokenizer = reranker.llm.tokenizer
         self.eos = self.tokenizer.eos_token_id
 
@@ -54,10 +56,12 @@ class Objective:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
 
-def shown_order(example: RankingExample, rng: random.Random) -> tuple[list[int], list[int]]:
-    """(document indices in the order shown, teacher rank of each shown document)."""
+def shown_order(example: RankingExample, rng: random.Random, shuffle_fraction: float) -> tuple[list[int], list[int]]:
+    """(document indices in the order shown: shuffled with probability ``shuffle_fraction``, else first-stage
+    order; teacher rank of each shown document)."""
     shown = list(range(len(example.documents)))
-    rng.shuffle(shown)
+    if rng.random() < shuffle_fraction:
+        rng.shuffle(shown)
     rank = {index: r for r, index in enumerate(example.teacher)}
     return shown, [rank[i] for i in shown]
 
@@ -65,12 +69,12 @@ def shown_order(example: RankingExample, rng: random.Random) -> tuple[list[int],
 class FirstObjective(Objective):
     name = "first"
 
-    def __init__(self, reranker: FirstReranker, ranking_weight: float) -> None:
-        super().__init__(reranker)
+    def __init__(self, reranker: FirstReranker, ranking_weight: float, shuffle_fraction: float = 1.0) -> None:
+        super().__init__(reranker, shuffle_fraction)
         self.ranking_weight = ranking_weight
 
     def sequences(self, example: RankingExample, rng: random.Random) -> list[TrainingSequence]:
-        shown, ranks = shown_order(example, rng)
+        shown, ranks = shown_order(example, rng, self.shuffle_fraction)
         prompt, identifiers = self.reranker.prompt(example.query, [example.documents[i] for i in shown],
                                                    primed=True)
         by_rank = sorted(range(len(shown)), key=lambda position: ranks[position])
@@ -99,7 +103,7 @@ class FullRankObjective(Objective):
     name = "fullrank"
 
     def sequences(self, example: RankingExample, rng: random.Random) -> list[TrainingSequence]:
-        shown, ranks = shown_order(example, rng)
+        shown, ranks = shown_order(example, rng, self.shuffle_fraction)
         labels = [str(n) for n in range(1, len(shown) + 1)]
         prompt = self.reranker.prompt(example.query, [example.documents[i] for i in shown], labels)
         by_rank = sorted(range(len(shown)), key=lambda position: ranks[position])
@@ -144,13 +148,13 @@ class PointwiseObjective(Objective):
 
 
 def make_objective(name: str, model: str, passage_words: int, window: int, ranking_weight: float,
-                   negatives: int) -> Objective:
+                   negatives: int, shuffle_fraction: float = 1.0) -> Objective:
     """The objective ``name`` over the inference prompt of its reranker on ``model``."""
     if name == "first":
         return FirstObjective(FirstReranker(model=model, passage_words=passage_words, window=window),
-                              ranking_weight)
+                              ranking_weight, shuffle_fraction)
     if name == "fullrank":
-        return FullRankObjective(FullRankingReranker(model=model, passage_words=passage_words))
+        return FullRankObjective(FullRankingReranker(model=model, passage_words=passage_words), shuffle_fraction)
     if name == "pointwise":
         return PointwiseObjective(PointwiseReranker(model=model, passage_words=passage_words), negatives)
     raise InvalidInputError(f"Unknown training objective '{name}': use one of {', '.join(OBJECTIVES)}.")

@@ -46,6 +46,8 @@ class RerankerTraining(BaseModel):
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     ranking_weight: float = Field(10.0, ge=0, description="λ of FIRST's RankNet term")
     pointwise_negatives: int = Field(3, ge=1, le=50)
+    shuffle_fraction: float = Field(1.0, ge=0, le=1, description="first, fullrank: share of steps whose candidates "
+                                    "are shown shuffled; the others keep the first-stage order inference sees")
     seed: int = 13
     checkpoint_every: int = Field(25, ge=1)
 
@@ -55,7 +57,7 @@ def train_reranker(config: RerankerTraining, examples: list[RankingExample], out
     """Train, then publish the adapter folder ``out`` (adapter weights, ``training.json``); returns the record."""
     examples = usable_examples(config, examples)
     objective = make_objective(config.objective, config.model, config.passage_words, config.window,
-                               config.ranking_weight, config.pointwise_negatives)
+                               config.ranking_weight, config.pointwise_negatives, config.shuffle_fraction)
     if objective.tokenizer.chat_template is None:
         raise InvalidInputError(f"Model '{config.model}' has no chat template: the reranker prompts need one.")
     model = trainable_model(config)

@@ -89,9 +89,21 @@ def test_first_objective_is_the_inference_prompt_plus_the_teacher_permutation(tr
 
 
 def _shown(example: RankingExample, seed: int) -> list[int]:
+    """The order the objective shows with shuffle_fraction 1 (one draw decides to shuffle, then the shuffle)."""
     order = list(range(len(example.documents)))
-    random.Random(seed).shuffle(order)
+    rng = random.Random(seed)
+    rng.random()
+    rng.shuffle(order)
     return order
+
+
+def test_without_shuffling_candidates_keep_the_first_stage_order(train_folder: Path) -> None:
+    example = reranker_training_set(train_folder, depth=4)[0][0]
+    objective = make_objective("first", MODEL, 8, 4, 10.0, 3, shuffle_fraction=0.0)
+    sequence = objective.sequences(example, random.Random(3))[0]
+    prompt, _ = objective.reranker.prompt(example.query, example.documents, primed=True)
+    assert sequence.ids[:sequence.target_start] == objective.encode(prompt)
+    assert sequence.teacher_ranks == [example.teacher.index(i) for i in range(len(example.documents))]
 
 
 def test_first_ranknet_and_fullrank_weights_by_hand() -> None:
@@ -179,10 +191,11 @@ def test_a_trained_adapter_loads_by_name_and_changes_the_scores(train_folder: Pa
     assert not torch.allclose(base, tuned, atol=1e-3)
     reranker = make_reranker("first", model="tiny-first")
     assert reranker.passage_words == 8  # the prompt the adapter was trained on
-    assert RerankRequest(query="q", documents=[], model=f"{MODEL}+tiny-first").model == f"{MODEL}+tiny-first"
+    one = [{"id": "1", "content": "x"}]
+    assert RerankRequest(query="q", documents=one, model=f"{MODEL}+tiny-first").model == f"{MODEL}+tiny-first"
     for bad in ("/etc/shadow", "org/model", f"{MODEL}+/etc", "never-trained"):
         with pytest.raises(ValidationError, match="paths and hub ids are server settings"):
-            RerankRequest(query="q", documents=[], model=bad)
+            RerankRequest(query="q", documents=one, model=bad)
     with pytest.raises(ValidationError, match="pipeline 'bm25>first:model=/etc'"):
         EvaluationRequest(dataset="d", pipelines=["bm25>first:model=/etc"])
     with pytest.raises(InvalidInputError, match="was trained on 'smollm2-135m-instruct'"):
