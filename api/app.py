@@ -16,9 +16,9 @@ from starlette.routing import Match
 
 import core  # noqa: F401  (offline defaults)
 from api.body_limit import BodyLimit
-from api.openapi_limits import add_limits
 from api.cross_site_guard import CrossSiteGuard
 from api.observe import ObserveAndShed
+from api.openapi_limits import add_limits
 from api.routers import answer, collections, health, jobs, search
 from api.schemas import ERROR_RESPONSES
 from core.errors import SiftragError

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import re
 import shutil
@@ -125,6 +126,7 @@ class Collection:
                 loaded = index_kind(kind).load(versions.path(current), versions.manifest(current))
                 cached = (current, loaded)
                 self._loaded[kind] = cached
+                gc.freeze()  # the index lives as long as the process: full collections stop re-scanning it
         return cached
 
     def search(self, kind: str, queries: Sequence[str], top_k: int = 10,

@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from haystack import Document
 
 from api.auth import CallerDep, require_read
+from api.json_stream import json_response
 from api.schemas import RerankRequest, RerankResponse, SearchRequest, SearchResponse
 from core.errors import InvalidInputError, TooLargeError
 from core.settings import get_settings
@@ -18,6 +19,7 @@ from rerankers.registry import reranker
 
 router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_read)])
 INLINE_RESULTS = 100  # a single BM25 search this small takes well under a millisecond
+STREAM_ABOVE_RESULTS = 1000  # larger responses are encoded per query (see api/json_stream.py)
 
 
 def _out(document: Document) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def _check_limits(queries: list[str], top_k: int, field: str = "top_k") -> None:
 
 
 @router.post("/search", response_model=SearchResponse)
-async def search(body: SearchRequest, who: CallerDep) -> JSONResponse:
+async def search(body: SearchRequest, who: CallerDep) -> Response:
     """One query or a batch. Retrieval, reranking and the JSON encoding run on worker threads (the event loop
     stays free for other requests), except a single small BM25 search, which is cheaper inline."""
     who.require("read", body.collection)
@@ -59,7 +61,7 @@ async def search(body: SearchRequest, who: CallerDep) -> JSONResponse:
     return await run_in_threadpool(_search, body, queries, depth, component)
 
 
-def _search(body: SearchRequest, queries: list[str], depth: int, component: Any) -> JSONResponse:
+def _search(body: SearchRequest, queries: list[str], depth: int, component: Any) -> Response:
     began = time.perf_counter()
     ranked = make_retriever(body.retriever, body.collection).run_batch(queries, depth, body.filters)
     timings = {"retrieve": round(1000 * (time.perf_counter() - began), 3)}
@@ -78,7 +80,7 @@ def _search(body: SearchRequest, queries: list[str], depth: int, component: Any)
     }
     if component is not None:
         payload["rerank"] = {"method": body.rerank, "meta": rerank_meta}
-    return JSONResponse(payload)  # rendered here, on the worker thread
+    return json_response(payload, "results", STREAM_ABOVE_RESULTS)  # small ones rendered here, on the thread
 
 
 @router.post("/rerank", response_model=RerankResponse)
