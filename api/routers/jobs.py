@@ -17,21 +17,23 @@ router = APIRouter(prefix="/v1", tags=["jobs"])
 SERVER_PATHS = ("upload", "dataset", "out")
 
 
-def _visible(job: Job, who: Caller) -> Job | None:
-    """The job as this caller may see it, or None when it is not theirs to see."""
+def _may_see(job: Job, who: Caller) -> bool:
+    collection = job.params.get("collection")
+    return who.is_admin or (isinstance(collection, str) and who.can("write", collection))
+
+
+def _redacted(job: Job, who: Caller) -> Job:
+    """The job as this caller sees it: without server paths and runner id unless admin."""
     if who.is_admin:
         return job
-    collection = job.params.get("collection")
-    if not isinstance(collection, str) or not who.can("write", collection):
-        return None
     return job.model_copy(update={"params": {k: v for k, v in job.params.items() if k not in SERVER_PATHS},
                                   "runner": None})
 
 
-def _own_job(job_id: str, who: Caller) -> Job:
+def _check_own_job(job_id: str, who: Caller) -> Job:
     who.require("write")
-    job = _visible(job_runner().store.get(job_id), who)
-    if job is None:
+    job = job_runner().store.get(job_id)
+    if not _may_see(job, who):
         raise HTTPException(403, f"Job '{job_id}' is not visible to this API key: it needs role 'write' on the "
                                  "job's collection, or 'admin'.")
     return job
@@ -41,19 +43,19 @@ def _own_job(job_id: str, who: Caller) -> Job:
 def list_jobs(who: CallerDep, limit: int = 50) -> dict[str, list[Job]]:
     """The most recent jobs this caller may see (``limit`` 1-500)."""
     who.require("write")
-    jobs = [_visible(job, who) for job in job_runner().store.list(min(max(limit, 1), 500))]
-    return {"jobs": [job for job in jobs if job is not None]}
+    jobs = job_runner().store.list(min(max(limit, 1), 500))
+    return {"jobs": [_redacted(job, who) for job in jobs if _may_see(job, who)]}
 
 
 @router.get("/jobs/{job_id}", response_model=Job)
 def get_job(job_id: str, who: CallerDep) -> Job:
-    return _own_job(job_id, who)
+    return _redacted(_check_own_job(job_id, who), who)
 
 
 @router.delete("/jobs/{job_id}", response_model=Job)
 def cancel_job(job_id: str, who: CallerDep) -> Job:
-    _own_job(job_id, who)
-    return _visible(job_runner().cancel(job_id), who) or job_runner().store.get(job_id)
+    _check_own_job(job_id, who)
+    return _redacted(job_runner().cancel(job_id), who)
 
 
 @router.post("/evaluations", status_code=202, response_model=Job, dependencies=[Depends(require_admin)])
