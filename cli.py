@@ -11,6 +11,7 @@ from rich.console import Console
 
 import core  # noqa: F401  (sets offline defaults before Haystack is imported)
 from core.errors import InvalidInputError, NotFoundError, SiftragError
+from rag.answer_formats import ANSWER_FORMATS
 
 app = typer.Typer(help="siftrag: retrieval, reranking and RAG service.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -143,7 +144,11 @@ def answer_command(
     compressor_option: Annotated[Optional[list[str]], typer.Option(
         help="KEY=VALUE passed to the compressor (JSON values), e.g. ratio=0.5 or max_clusters=3")] = None,
     model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
-    max_new_tokens: int = 64,
+    max_new_tokens: int = 128,
+    answer_format: Annotated[str, typer.Option(help=" | ".join(ANSWER_FORMATS))] = "short",
+    passage_words: Annotated[Optional[int], typer.Option(help="cut each passage to its first N words")] = None,
+    min_passages: Annotated[int, typer.Option(help="fail (exit 2) when fewer passages are found")] = 0,
+    repetition_penalty: Annotated[float, typer.Option(help="> 1 discourages repeated tokens")] = 1.0,
     stream: Annotated[bool, typer.Option(help="print the answer as it is generated")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the whole result as JSON")] = False,
 ) -> None:
@@ -154,6 +159,8 @@ def answer_command(
 
     config = AnswerConfig(retriever=retriever, top_k=top_k, rerank=rerank, candidates=candidates,
                           compressor=compressor, model=model, max_new_tokens=max_new_tokens,
+                          answer_format=answer_format, passage_words=passage_words, min_passages=min_passages,
+                          repetition_penalty=repetition_penalty,
                           compressor_options=tuple(sorted(_key_values(compressor_option or [],
                                                                       "--compressor-option").items())))
     pipeline = AnswerPipeline(collection, config)
@@ -170,13 +177,16 @@ def answer_command(
             elif event["event"] == "done":
                 result = event["data"]
         out.print()
-    if not stream:
-        out.print(result["answer"], highlight=False)
+    if stream:
+        out.print(f"[bold]answer:[/bold] {result['answer']}", highlight=False)
+    else:
+        out.print(result["output"], highlight=False)
+        out.print(f"[bold]answer:[/bold] {result['answer']}", highlight=False)
     for citation in result["citations"]:
         out.print(f"[{citation['n']}] {citation['title'] or citation['id']}", highlight=False)
     tokens, timings = result["tokens"], result["timings_ms"]
     err.print(f"prompt {tokens['prompt']} tokens (context {tokens['context']} of {tokens['retrieved_context']} "
-              f"retrieved), {tokens['generated']} generated; "
+              f"retrieved), {tokens['generated']} generated (finish: {result['finish_reason']}); "
               + ", ".join(f"{stage} {ms:.0f} ms" for stage, ms in timings.items()))
 
 
@@ -189,15 +199,19 @@ def eval_answers(
     out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("reports/answers"),
     retriever: str = "bm25",
     model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
-    max_new_tokens: int = 24,
+    max_new_tokens: int = 96,
     baseline: Annotated[Optional[str], typer.Option(
         help="variant the others are tested against (EM: McNemar, F1: paired t-test; Holm) (default: the first)")] = None,
+    answer_format: Annotated[Optional[str], typer.Option(
+        help=f"{' | '.join(ANSWER_FORMATS)} (default: yes-no for yes/no datasets, else short)")] = None,
+    repetition_penalty: Annotated[float, typer.Option(help="> 1 discourages repeated tokens")] = 1.0,
 ) -> None:
-    """Evaluate answers (EM, token F1 with 95% CIs and paired tests), prompt tokens and latency of answer
-    variants on a QA dataset."""
+    """Evaluate answers (EM, token F1 with 95% CIs and paired tests; citation precision and recall against
+    the gold passages when the dataset has qrels), prompt tokens and latency of answer variants on a QA dataset."""
     from evals.answer_runner import run_answer_evaluation
 
-    run_answer_evaluation(dataset, variant, max_questions, out_dir, retriever, model, max_new_tokens, baseline)
+    run_answer_evaluation(dataset, variant, max_questions, out_dir, retriever, model, max_new_tokens, baseline,
+                          answer_format, repetition_penalty)
     out.print(f"report: {out_dir / 'report.json'}")
 
 
@@ -561,6 +575,9 @@ def worker(concurrency: int = 1, loglevel: str = "warning") -> None:
                             "--pool=prefork", "--without-gossip", "--without-mingle"])
 
 
+QUICKSTART_QUESTION = "Does vitamin D deficiency affect bone health?"
+
+
 @app.command("quickstart")
 def quickstart(
     sample: Annotated[Path, typer.Option(help="sample BEIR dataset")] = Path("data/sample/scifact"),
@@ -594,16 +611,19 @@ def quickstart(
     from core.settings import get_settings
     from rag.answer_pipeline import AnswerConfig, AnswerPipeline
 
-    question = data.queries[sorted(data.queries)[0]]
-    result = AnswerPipeline(name, AnswerConfig(retriever="hybrid", top_k=3, max_new_tokens=48)).run(question)
-    out.print(f"\n[bold]answer[/bold] ({get_settings().llm_model}, hybrid top-3): {result['answer']}",
-              highlight=False)
+    question = QUICKSTART_QUESTION
+    config = AnswerConfig(retriever="hybrid", top_k=3, max_new_tokens=96, answer_format="yes-no", passage_words=60)
+    result = AnswerPipeline(name, config).run(question)
+    out.print(f"\n[bold]question[/bold]: {question}\n[bold]answer[/bold] ({get_settings().llm_model}, hybrid top-3, "
+              f"yes-no): {result['answer']}\n  {result['output']}", highlight=False)
+    for citation in result["citations"]:
+        out.print(f"  [{citation['n']}] {citation['title'] or citation['id']}", highlight=False)
     if serve_api:
         out.print(f"\nserving on http://127.0.0.1:{port} (Ctrl-C stops). Try:\n  curl -s localhost:{port}/v1/search "
                   f"-H 'Content-Type: application/json' -d '{{\"collection\": \"{name}\", \"query\": "
                   f"\"vitamin D and bone health\", \"retriever\": \"hybrid\", \"top_k\": 3}}'\n  curl -sN localhost:{port}/v1/answer/stream "
                   f"-H 'Content-Type: application/json' -d '{{\"collection\": \"{name}\", \"question\": "
-                  f"\"Does vitamin D affect bone health?\", \"top_k\": 3}}'")
+                  f"\"{QUICKSTART_QUESTION}\", \"top_k\": 3, \"answer_format\": \"yes-no\"}}'")
         serve(port=port)
 
 

@@ -10,6 +10,7 @@ from core.adapters import is_request_model_name
 from core.errors import InvalidInputError, ModelUnavailableError
 from core.model_registry import REGISTRY, resolve_model
 from evals.pipelines import split_options
+from rag.answer_formats import ANSWER_FORMATS
 from rerankers.registry import METHODS
 from workers.job_model import Job
 
@@ -214,6 +215,7 @@ class JobList(BaseModel):
 
 
 Compressor = Literal["tcra-summary", "tcra-semantic", "crag"]
+AnswerFormatName = Annotated[str, Field(json_schema_extra={"enum": list(ANSWER_FORMATS)})]  # checked with a sentence
 Dynamic = Literal["dragin", "flare", "fixed-length", "fixed-sentence", "single", "none", "dyprag", "dyprag-combine"]
 
 
@@ -237,6 +239,14 @@ class AnswerRequest(Strict):
     model: RequestModel = Field(default=None, description="LLM or BASE+ADAPTER; default from settings")
 
     max_new_tokens: int = Field(default=128, ge=1, le=2048)
+    answer_format: AnswerFormatName = Field(default="short", description="short: brief reasoning ending in \"So "
+                                            "the answer is: X\" (answer = X); yes-no: the same with X yes or no; "
+                                            "free: the answer in a few words, then its citations")
+    passage_words: int | SkipJsonSchema[None] = Field(default=None, ge=1, le=1000,
+                                                      description="cut each passage in the prompt to its first N words")
+    min_passages: int = Field(default=0, ge=0, le=100, description="fail with 422 when fewer passages are found "
+                                                                   "(instead of answering from fewer)")
+    repetition_penalty: float = Field(default=1.0, ge=1.0, le=2.0, description="> 1 discourages repeating tokens")
     dynamic: Dynamic | SkipJsonSchema[None] = Field(default=None, description="decide while writing when to retrieve (top_k "
                                     "passages each time): dragin, flare, fixed-length, fixed-sentence, single, none; "
                                     "or turn the top_k passages into LoRA weights for this request: dyprag (question "
@@ -252,6 +262,14 @@ class AnswerRequest(Strict):
             raise ValueError("dynamic retrieval does not combine with rerank or compressor")
         if self.translator and not (self.dynamic or "").startswith("dyprag"):
             raise ValueError("translator applies to dynamic 'dyprag' or 'dyprag-combine' only")
+        if self.answer_format not in ANSWER_FORMATS:
+            raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}")
+        if self.min_passages > self.top_k:
+            raise ValueError("min_passages must not exceed top_k")
+        if self.dynamic and self.min_passages:
+            raise ValueError("min_passages applies to answers without dynamic retrieval")
+        if self.dynamic and self.answer_format == "free":
+            raise ValueError("dynamic retrieval answers in the 'short' or 'yes-no' format")
         return self
 
 
@@ -280,8 +298,13 @@ class PassageOut(BaseModel):
 
 
 class AnswerResponse(BaseModel):
-    answer: str
+    answer: str = Field(description="the answer (short/yes-no: the X of \"So the answer is: X\")")
+    output: str = Field(description="everything the model wrote, cut where the answer ended")
+    finish_reason: Literal["stop", "length", "cancelled"] = Field(
+        description="stop: the answer ended; length: max_new_tokens was reached first")
     citations: list[PassageOut]
+    unknown_citations: list[int] = Field(default_factory=list, description="bracketed numbers in the output that "
+                                                                           "name no passage given")
     passages: list[PassageOut]
     compression: dict[str, Any] | None = None
     timings_ms: dict[str, float]

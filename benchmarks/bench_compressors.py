@@ -47,8 +47,8 @@ def crag_tokens(collection: str, questions: list[str], ks: list[int], plot: Path
     llm, retriever = get_llm(get_settings().llm_model), make_retriever("bm25", collection)
 
     def plain_prompt_tokens(question: str, k: int) -> int:  # counted even where it exceeds the context window
-        system, user = answer_messages(question, retriever.run(question, k)["documents"])
-        return llm.count_tokens(llm.chat_prompt(user, system=system))
+        system, user, examples = answer_messages(question, retriever.run(question, k)["documents"])
+        return llm.count_tokens(llm.chat_prompt(user, system=system, examples=examples))
 
     print(f"Prompt tokens vs k retrieved (mean over {len(questions)} questions; "
           f"{llm.model_name} reads {llm.context_length})")

@@ -10,10 +10,12 @@ Device and dtype are chosen once (CUDA + bf16 when present). Calls are serialize
 from __future__ import annotations
 
 import contextvars
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Literal
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
@@ -35,6 +37,9 @@ class CallCounter:
                 "generated_tokens": self.generated_tokens}
 
 
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
 @dataclass
 class Generation:
     text: str
@@ -42,6 +47,31 @@ class Generation:
     logprobs: list[float] = field(default_factory=list)
     entropies: list[float] = field(default_factory=list)
     finished: bool = False  # generation ended on the end-of-sequence token (not on a stop string or the cap)
+    finish_reason: FinishReason = "length"  # "stop": end-of-sequence or a stop rule; "length": max_new_tokens
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How greedy decoding ends and guards against loops: ``stop`` ends it once the generated text (never
+    the prompt) matches, and the text is cut at the match's end; ``repetition_penalty`` (> 1 discourages
+    tokens already in the prompt or answer) and ``no_repeat_ngram_size`` (0: off) are transformers'."""
+
+    stop: re.Pattern[str] | None = None
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+
+    def generate_kwargs(self) -> dict[str, object]:
+        extra: dict[str, object] = {}
+        if self.repetition_penalty != 1.0:
+            extra["repetition_penalty"] = self.repetition_penalty
+        if self.no_repeat_ngram_size:
+            extra["no_repeat_ngram_size"] = self.no_repeat_ngram_size
+        return extra
+
+    def cut(self, text: str) -> tuple[str, bool]:
+        """``text`` up to the end of the stop match, and whether the stop rule matched."""
+        match = self.stop.search(text) if self.stop else None
+        return (text[:match.end()], True) if match else (text, False)
 
 
 class LLMBackend:
@@ -58,9 +88,14 @@ class LLMBackend:
         self.lock = threading.RLock()
 
     # -- text -------------------------------------------------------------------------------
-    def chat_prompt(self, user: str, system: str | None = None, assistant_prefix: str = "") -> str:
-        """The model's chat template around one user turn, ready for the assistant's reply."""
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+    def chat_prompt(self, user: str, system: str | None = None, assistant_prefix: str = "",
+                    examples: Sequence[tuple[str, str]] = ()) -> str:
+        """The model's chat template around one user turn, ready for the assistant's reply; ``examples`` are
+        (user, assistant) demonstration turns placed before it."""
+        messages = [{"role": "system", "content": system}] if system else []
+        for shown, reply in examples:
+            messages += [{"role": "user", "content": shown}, {"role": "assistant", "content": reply}]
+        messages.append({"role": "user", "content": user})
         prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return prompt + assistant_prefix
 
@@ -157,18 +192,19 @@ class LLMBackend:
     # -- generation -------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, prompt: str, max_new_tokens: int, counter: CallCounter | None = None,
-                 stop_strings: list[str] | None = None) -> Generation:
+                 stop_strings: list[str] | None = None, decoding: Decoding = Decoding()) -> Generation:
         """Greedy decoding with the log-prob and the entropy of each step's distribution; stops once the
-        generated text (never the prompt) contains one of ``stop_strings``."""
+        generated text (never the prompt) contains one of ``stop_strings`` (the text keeps the token that
+        completed it) or matches ``decoding.stop`` (the text is cut at the match)."""
         with self.lock:
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             self.check_fits(inputs.input_ids.shape[1] + max_new_tokens, "The prompt plus the answer")
+            watch = _StopInGenerated(self.tokenizer, inputs.input_ids.shape[1], stop_strings or [], decoding.stop)
             out = self.model.generate(
                 **inputs, max_new_tokens=max_new_tokens, do_sample=False, output_logits=True,
                 return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id,
-                stopping_criteria=StoppingCriteriaList(
-                    [_StopInGenerated(self.tokenizer, inputs.input_ids.shape[1], stop_strings)] if stop_strings else []),
-                temperature=None, top_p=None, top_k=None,
+                stopping_criteria=StoppingCriteriaList([watch] if watch.active else []),
+                temperature=None, top_p=None, top_k=None, **decoding.generate_kwargs(),
             )
         new_ids = out.sequences[0, inputs.input_ids.shape[1]:].tolist()
         logprobs, entropies = [], []
@@ -183,8 +219,10 @@ class LLMBackend:
             counter.forward_passes += len(out.logits)
             counter.prompt_tokens += inputs.input_ids.shape[1]
             counter.generated_tokens += len(out.logits)
-        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        return Generation(text=text, token_ids=new_ids, logprobs=logprobs, entropies=entropies, finished=finished)
+        text, matched = decoding.cut(self.tokenizer.decode(new_ids, skip_special_tokens=True))
+        stopped = finished or matched or watch.stopped
+        return Generation(text=text, token_ids=new_ids, logprobs=logprobs, entropies=entropies, finished=finished,
+                          finish_reason="stop" if stopped else "length")
 
     @torch.no_grad()
     def generate_batch(self, prompts: list[str], max_new_tokens: int, counter: CallCounter | None = None,
@@ -231,14 +269,17 @@ class LLMBackend:
                 counter.generated_tokens += int((sequences != self.tokenizer.pad_token_id).sum())
         return [text.strip() for text in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
 
-    def stream(self, prompt: str, max_new_tokens: int, cancel: threading.Event,
-               counter: CallCounter | None = None) -> Iterator[str]:
-        """Greedy generation yielding text pieces as they are decoded. Setting ``cancel`` (or closing the
-        iterator) stops the model at its next decoding step; the backend lock is held until it has stopped."""
+    def stream(self, prompt: str, max_new_tokens: int, cancel: threading.Event, counter: CallCounter | None = None,
+               decoding: Decoding = Decoding()) -> Generator[str, None, FinishReason]:
+        """Greedy generation yielding text pieces as they are decoded; returns the finish reason. Setting
+        ``cancel`` (or closing the iterator) stops the model at its next decoding step; the backend lock is
+        held until it has stopped. A ``decoding.stop`` match ends generation (the pieces already yielded
+        may run one token past it: cut the joined text with ``decoding.cut``)."""
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
         self.check_fits(inputs.input_ids.shape[1] + max_new_tokens, "The prompt plus the answer")
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        criteria = _CancelOrCount(cancel)
+        criteria = _CancelOrCount(cancel, self.tokenizer.eos_token_id)
+        watch = _StopInGenerated(self.tokenizer, inputs.input_ids.shape[1], [], decoding.stop)
         failure: list[BaseException] = []
 
         def decode() -> None:
@@ -246,8 +287,9 @@ class LLMBackend:
                 with self.lock, torch.no_grad():
                     self.model.generate(
                         **inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([criteria]),
+                        stopping_criteria=StoppingCriteriaList([criteria, watch] if watch.active else [criteria]),
                         pad_token_id=self.tokenizer.pad_token_id, temperature=None, top_p=None, top_k=None,
+                        **decoding.generate_kwargs(),
                     )
             except BaseException as error:  # surfaced to the consumer below
                 failure.append(error)
@@ -259,6 +301,7 @@ class LLMBackend:
         worker.start()
         try:
             yield from streamer
+            cancelled = cancel.is_set()
         finally:
             cancel.set()
             worker.join()
@@ -268,32 +311,44 @@ class LLMBackend:
                 counter.generated_tokens += criteria.steps
         if failure:
             raise failure[0]
+        if watch.stopped or criteria.ended:
+            return "stop"
+        return "cancelled" if cancelled else "length"
 
 
 class _StopInGenerated(StoppingCriteria):
-    """Stops once the text generated after the prompt contains a stop string. (transformers' ``stop_strings``
-    also match across the prompt's end: a prompt ending in "." stops ". " at the first generated " The".)"""
+    """Stops once the text generated after the prompt contains a stop string or matches ``pattern``.
+    (transformers' ``stop_strings`` also match across the prompt's end: a prompt ending in "." stops ". " at
+    the first generated " The".)"""
 
-    def __init__(self, tokenizer: object, prompt_length: int, stop_strings: list[str]) -> None:
+    def __init__(self, tokenizer: object, prompt_length: int, stop_strings: list[str],
+                 pattern: re.Pattern[str] | None = None) -> None:
         self.tokenizer = tokenizer
         self.prompt_length = prompt_length
         self.stop_strings = stop_strings
+        self.pattern = pattern
+        self.active = bool(stop_strings) or pattern is not None
+        self.stopped = False
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
         text = self.tokenizer.decode(input_ids[0, self.prompt_length:], skip_special_tokens=True)
-        return torch.full((input_ids.shape[0],), any(s in text for s in self.stop_strings), dtype=torch.bool,
-                          device=input_ids.device)
+        self.stopped = any(s in text for s in self.stop_strings) or bool(self.pattern and self.pattern.search(text))
+        return torch.full((input_ids.shape[0],), self.stopped, dtype=torch.bool, device=input_ids.device)
 
 
 class _CancelOrCount(StoppingCriteria):
-    """Stops generation once ``cancel`` is set; counts the decoding steps it saw."""
+    """Stops generation once ``cancel`` is set; counts the decoding steps it saw and notes an
+    end-of-sequence token (``ended``)."""
 
-    def __init__(self, cancel: threading.Event) -> None:
+    def __init__(self, cancel: threading.Event, eos_token_id: int | None = None) -> None:
         self.cancel = cancel
+        self.eos_token_id = eos_token_id
         self.steps = 0
+        self.ended = False
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
         self.steps += 1
+        self.ended = self.eos_token_id is not None and int(input_ids[0, -1]) == self.eos_token_id
         return torch.full((input_ids.shape[0],), self.cancel.is_set(), dtype=torch.bool, device=input_ids.device)
 
 

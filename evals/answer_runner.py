@@ -19,14 +19,15 @@ from rich.progress import Progress
 from rich.table import Table
 
 from core.errors import InvalidInputError
+from evals.beir_loader import read_qrels_tsv
 from evals.dataset_collection import ensure_dataset_collection
 from evals.qa_comparison import check_baseline, compare_and_record, comparison_cells
 from evals.qa_dataset import QAItem, read_questions
 from evals.qa_metrics import exact_match, token_f1
 from evals.significance import MetricStats
 from indexes.retriever import collection_manager
+from rag.answer_formats import find_format
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
-from rag.answer_prompt import short_answer
 from rag.compressors.registry import COMPRESSORS
 from rag.retrieval import index_kinds_of
 
@@ -68,19 +69,29 @@ def _option_value(text: str) -> Any:
         return text
 
 
-def evaluate_variant(pipeline: AnswerPipeline, questions: list[QAItem],
-                     progress: Progress) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Scores and costs of one variant, and one prediction row per question."""
+def evaluate_variant(pipeline: AnswerPipeline, questions: list[QAItem], progress: Progress,
+                     gold: dict[str, dict[str, int]] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Scores and costs of one variant, and one prediction row per question; with ``gold`` (question id →
+    gold passage ids) also the precision and recall of the citations."""
     task = progress.add_task(pipeline.config.compressor or f"k={pipeline.config.top_k}", total=len(questions))
+    form = find_format(pipeline.config.answer_format)
     rows: list[dict[str, Any]] = []
     for item in questions:
         result = pipeline.run(item.question)
-        rows.append(_row(item, result["answer"], result["tokens"], result["compression"], result["timings_ms"]))
+        row = _row(item, form.answer_span(result["output"]), result)
+        if gold is not None:
+            row |= citation_scores([c for p in result["citations"] for c in p["source_ids"]], gold.get(item.id, {}))
+        rows.append(row)
         progress.advance(task)
     latencies = [r["timings_ms"]["total"] for r in rows]
+    correct = [r for r in rows if r["em"]]
     summary = {
         "questions": len(rows),
         "EM": _mean(r["em"] for r in rows), "F1": _mean(r["f1"] for r in rows),
+        "stopped": _mean(r["finish_reason"] == "stop" for r in rows),
+        "citation_precision": _mean(r["citation_precision"] for r in rows if r.get("citation_precision") is not None),
+        "citation_recall": _mean(r["citation_recall"] for r in rows if "citation_recall" in r),
+        "correct_citing_gold": _mean(r["cites_gold"] for r in correct if "cites_gold" in r),
         "prompt_tokens": _mean(r["tokens"]["prompt"] for r in rows),
         "context_tokens": _mean(r["tokens"]["context"] for r in rows),
         "retrieved_context_tokens": _mean(r["tokens"]["retrieved_context"] for r in rows),
@@ -92,13 +103,31 @@ def evaluate_variant(pipeline: AnswerPipeline, questions: list[QAItem],
     return summary, rows
 
 
-def _row(item: QAItem, answer: str, tokens: dict[str, int], compression: dict[str, Any] | None,
-         timings: dict[str, float]) -> dict[str, Any]:
-    prediction = short_answer(answer)
-    return {"id": item.id, "question": item.question, "answers": list(item.answers), "output": answer,
+def _row(item: QAItem, prediction: str, result: dict[str, Any]) -> dict[str, Any]:
+    compression = result["compression"]
+    return {"id": item.id, "question": item.question, "answers": list(item.answers), "output": result["output"],
             "prediction": prediction, "em": exact_match(prediction, item.answers),
-            "f1": round(token_f1(prediction, item.answers), 4), "tokens": tokens, "timings_ms": timings,
+            "f1": round(token_f1(prediction, item.answers), 4), "finish_reason": result["finish_reason"],
+            "cited": [c["id"] for c in result["citations"]], "tokens": result["tokens"],
+            "timings_ms": result["timings_ms"],
             "compression_ratio": compression["compression_ratio"] if compression else None}
+
+
+def citation_scores(cited: list[str], gold: dict[str, int]) -> dict[str, Any]:
+    """Precision (None when nothing is cited) and recall of the cited passage ids against the gold ones,
+    and whether any gold passage is cited."""
+    relevant = {doc for doc, grade in gold.items() if grade > 0}
+    hits = len(set(cited) & relevant)
+    return {"citation_precision": round(hits / len(set(cited)), 4) if cited else None,
+            "citation_recall": round(hits / len(relevant), 4) if relevant else 0.0, "cites_gold": hits > 0}
+
+
+def gold_passages(dataset: Path) -> dict[str, dict[str, int]] | None:
+    """The dataset's qrels (question id → gold passage ids) when it has a ``qrels/`` folder."""
+    if not (dataset / "qrels").is_dir():
+        return None
+    files = sorted((dataset / "qrels").glob("*.tsv*"), key=lambda f: "dev500" not in f.name)
+    return read_qrels_tsv(files[0]) if files else None
 
 
 def _mean(values: Any) -> float | None:
@@ -108,25 +137,32 @@ def _mean(values: Any) -> float | None:
 
 def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None, out_dir: Path,
                           retriever: str = "bm25", model: str | None = None, max_new_tokens: int = 24,
-                          baseline: str | None = None) -> dict[str, Any]:
+                          baseline: str | None = None, answer_format: str | None = None,
+                          repetition_penalty: float = 1.0) -> dict[str, Any]:
     """Evaluate each variant on the first ``limit`` questions; writes report.json, per_question.tsv and the
-    predictions; compares every variant with ``baseline`` (default: the first) per question."""
+    predictions; compares every variant with ``baseline`` (default: the first) per question. The answer
+    format defaults to ``yes-no`` for yes/no datasets, else ``short``."""
     parsed = [parse_variant(v) for v in variants]
     baseline = check_baseline(baseline, [v.name for v in parsed])
+    questions = read_questions(dataset, limit)
+    answer_format = answer_format or ("yes-no" if questions and all(q.answers[0] in ("yes", "no") for q in questions)
+                                      else "short")
     configs = [AnswerConfig(retriever=retriever, top_k=v.top_k, compressor=v.compressor, compressor_options=v.options,
-                            model=model, max_new_tokens=max_new_tokens) for v in parsed]
+                            model=model, max_new_tokens=max_new_tokens, answer_format=answer_format,
+                            repetition_penalty=repetition_penalty) for v in parsed]
     for config in configs:
         config.check()
-    questions = read_questions(dataset, limit)
+    gold = gold_passages(dataset)
     collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"dataset": str(dataset), "retriever": retriever, "questions": len(questions),
-                              "max_new_tokens": max_new_tokens, "model": configs[0].model or "default",
+                              "max_new_tokens": max_new_tokens, "answer_format": answer_format,
+                              "repetition_penalty": repetition_penalty, "model": configs[0].model or "default",
                               "baseline": baseline, "variants": {}}
     all_rows: dict[str, list[dict[str, Any]]] = {}
     with Progress(console=console) as progress:
         for variant, config in zip(parsed, configs):
-            summary, rows = evaluate_variant(AnswerPipeline(collection.name, config), questions, progress)
+            summary, rows = evaluate_variant(AnswerPipeline(collection.name, config), questions, progress, gold)
             report["variants"][variant.name] = summary
             all_rows[variant.name] = rows
             file_name = re.sub(r"[^\w.-]+", "-", variant.name.replace("@", "-at-"))
@@ -134,7 +170,8 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
                 handle.writelines(json.dumps(row) + "\n" for row in rows)
     _add_reductions(report["variants"])
     compared = compare_and_record("answers", dataset, all_rows, baseline, report["variants"],
-                                  {"retriever": retriever, "model": model, "max_new_tokens": max_new_tokens}, "F1",
+                                  {"retriever": retriever, "model": model, "max_new_tokens": max_new_tokens,
+                                   "answer_format": answer_format, "repetition_penalty": repetition_penalty}, "F1",
                                   out_dir)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     console.print(render(report, compared))
@@ -160,13 +197,19 @@ def render(report: dict[str, Any], compared: dict[str, dict[str, MetricStats]]) 
                         f"baseline {report['baseline']}",
                   caption="(…): 95% bootstrap CI; then Δ, Holm-corrected p (EM: exact McNemar, F1: paired t-test; "
                           "*: p < 0.05) and wins/ties/losses against the baseline")
-    for column in ("variant", "EM", "F1", "prompt tok", "ctx tok", "ratio", "vs rag@k tokens", "p50 ms"):
+    for column in ("variant", "EM", "F1", "cite P", "cite R", "correct→gold", "stopped", "prompt tok", "ctx tok",
+                   "ratio", "vs rag@k tokens", "p50 ms"):
         table.add_column(column, justify="left" if column == "variant" else "right")
     for name, s in report["variants"].items():
         reduction = s.get("vs_rag", {}).get("prompt_token_reduction")
         table.add_row(name, comparison_cells(compared[name]["EM"]), comparison_cells(compared[name]["F1"]),
-                      f"{s['prompt_tokens']:.0f}",
+                      _share(s["citation_precision"]), _share(s["citation_recall"]), _share(s["correct_citing_gold"]),
+                      _share(s["stopped"]), f"{s['prompt_tokens']:.0f}",
                       f"{s['context_tokens']:.0f}", "" if s["compression_ratio"] is None else f"{s['compression_ratio']:.2f}",
                       "" if reduction is None else f"{-100 * reduction:+.0f}%",
                       f"{s['latency_ms_p50']:.0f}")
     return table
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"

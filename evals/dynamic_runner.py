@@ -18,10 +18,10 @@ from evals.dataset_collection import ensure_dataset_collection
 from evals.qa_comparison import check_baseline, compare_and_record, comparison_cells
 from evals.qa_dataset import read_questions
 from evals.qa_metrics import exact_match, normalize_answer, token_f1
+from evals.significance import MetricStats
 from indexes.retriever import collection_manager
 from rag.dynamic_methods import make_dynamic_answerer
 from rag.parametric.dyprag_answerer import MODES
-from evals.significance import MetricStats
 from rag.retrieval import index_kinds_of
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 180)  # tables stay whole in logs

@@ -1,28 +1,46 @@
-"""Answer generation with the local LLM: the numbered-passage prompt, citations, cost in the meta."""
+"""Answer generation with the local LLM: the numbered-passage prompt in an answer format, generation that
+stops at the end of the answer, validated citations, cost and finish reason in the meta."""
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from core.errors import InvalidInputError, TooLargeError
-from core.llm_backend import CallCounter, LLMBackend, get_llm
+from core.llm_backend import CallCounter, Decoding, FinishReason, LLMBackend, get_llm
 from core.settings import get_settings
-from rag.answer_prompt import answer_messages, cited_numbers
+from rag.answer_formats import find_format
+from rag.answer_prompt import answer_messages, cited_numbers, unknown_citations
 
 
 @component
 class AnswerGenerator:
-    """Writes an answer from ``documents`` (closed-book when there are none) and names the cited ones."""
+    """Writes an answer from ``documents`` (closed-book when there are none) and names the cited ones.
 
-    def __init__(self, model: str | None = None, max_new_tokens: int = 64) -> None:
+    ``answer_format``: ``free`` (the answer, then its citations), ``short`` (short reasoning ending in "So the
+    answer is: X"; the answer is X) or ``yes-no``; ``passage_words`` cuts each passage in the prompt;
+    ``repetition_penalty`` and ``no_repeat_ngram_size`` guard against loops (1.0 and 0: off)."""
+
+    def __init__(self, model: str | None = None, max_new_tokens: int = 64, answer_format: str = "free",
+                 passage_words: int | None = None, repetition_penalty: float = 1.0,
+                 no_repeat_ngram_size: int = 0) -> None:
         if max_new_tokens < 1:
             raise InvalidInputError("max_new_tokens must be at least 1.")
+        if passage_words is not None and passage_words < 1:
+            raise InvalidInputError("passage_words must be at least 1.")
+        if not 1.0 <= repetition_penalty <= 2.0 or no_repeat_ngram_size < 0:
+            raise InvalidInputError("repetition_penalty must be within [1, 2] and no_repeat_ngram_size ≥ 0.")
+        self.form = find_format(answer_format)
         self.model = model or get_settings().llm_model
         self.max_new_tokens = max_new_tokens
+        self.answer_format = answer_format
+        self.passage_words = passage_words
+        self.repetition_penalty = repetition_penalty
+        self.no_repeat_ngram_size = no_repeat_ngram_size
+        self.decoding = Decoding(self.form.stop, repetition_penalty, no_repeat_ngram_size)
 
     @property
     def llm(self) -> LLMBackend:
@@ -32,8 +50,8 @@ class AnswerGenerator:
         """The chat prompt; too long a context is a 413 that says by how much."""
         if not question.strip():
             raise InvalidInputError("The question must be a non-empty string.")
-        system, user = answer_messages(question, documents)
-        prompt = self.llm.chat_prompt(user, system=system)
+        system, user, examples = answer_messages(question, documents, self.form, self.passage_words)
+        prompt = self.llm.chat_prompt(user, system=system, examples=examples)
         needed = self.llm.count_tokens(prompt) + self.max_new_tokens
         if needed > self.llm.context_length:
             raise TooLargeError(
@@ -43,26 +61,40 @@ class AnswerGenerator:
 
     @component.output_types(answer=str, documents=list[Document], meta=dict)
     def run(self, query: str, documents: list[Document]) -> dict[str, Any]:
-        """``answer``: the generated text; ``documents``: the cited passages, in citation order."""
+        """``answer``: the answer (for ``short``/``yes-no`` the final X; the whole text is ``meta.output``);
+        ``documents``: the cited passages, in citation order."""
         prompt = self.prompt(query, documents)
         counter = CallCounter()
         began = time.perf_counter()
-        text = self.llm.generate(prompt, self.max_new_tokens, counter).text.strip()
-        return self.result(text, documents, counter, time.perf_counter() - began)
+        generation = self.llm.generate(prompt, self.max_new_tokens, counter, decoding=self.decoding)
+        return self.result(generation.text, documents, counter, time.perf_counter() - began, generation.finish_reason)
 
     def stream(self, query: str, documents: list[Document], cancel: threading.Event,
-               counter: CallCounter) -> Iterator[str]:
-        """The answer's text pieces as they are generated; ``cancel`` stops the model."""
+               counter: CallCounter) -> Generator[str, None, FinishReason]:
+        """The output's text pieces as they are generated (returns the finish reason); ``cancel`` stops the
+        model. The pieces may run a token past the end of the answer: ``finish`` cuts the joined text."""
         prompt = self.prompt(query, documents)
-        yield from self.llm.stream(prompt, self.max_new_tokens, cancel, counter)
+        return (yield from self.llm.stream(prompt, self.max_new_tokens, cancel, counter, self.decoding))
 
-    def result(self, text: str, documents: list[Document], counter: CallCounter, seconds: float) -> dict[str, Any]:
-        cited = [documents[n - 1] for n in cited_numbers(text, len(documents))]
-        meta = {"model": self.model, "latency_ms": round(1000 * seconds, 3), **counter.as_dict()}
-        return {"answer": text, "documents": cited, "meta": meta}
+    def finish(self, output: str) -> tuple[str, str]:
+        """(output cut at the end of the answer, the answer itself)."""
+        output = self.decoding.cut(output)[0].strip()
+        return output, output if self.form.name == "free" else self.form.answer_span(output)
+
+    def result(self, output: str, documents: list[Document], counter: CallCounter, seconds: float,
+               finish_reason: FinishReason) -> dict[str, Any]:
+        output, answer = self.finish(output)
+        cited = [documents[n - 1] for n in cited_numbers(output, len(documents))]
+        meta = {"model": self.model, "latency_ms": round(1000 * seconds, 3), "output": output,
+                "finish_reason": finish_reason, "unknown_citations": unknown_citations(output, len(documents)),
+                **counter.as_dict()}
+        return {"answer": answer, "documents": cited, "meta": meta}
 
     def to_dict(self) -> dict[str, Any]:
-        return default_to_dict(self, model=self.model, max_new_tokens=self.max_new_tokens)
+        return default_to_dict(self, model=self.model, max_new_tokens=self.max_new_tokens,
+                               answer_format=self.answer_format, passage_words=self.passage_words,
+                               repetition_penalty=self.repetition_penalty,
+                               no_repeat_ngram_size=self.no_repeat_ngram_size)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AnswerGenerator":

@@ -14,7 +14,7 @@ from core.errors import InvalidInputError
 from core.llm_backend import CallCounter
 from indexes.retriever import collection_manager
 from rag.answer_generator import AnswerGenerator
-from rag.answer_prompt import cited_numbers
+from rag.answer_prompt import cited_numbers, unknown_citations
 from rag.compressors.compressor import context_tokens
 from rag.compressors.registry import check_compressor_options, compressor
 from rag.retrieval import make_retriever
@@ -33,11 +33,18 @@ class AnswerConfig:
     compressor_options: tuple[tuple[str, Any], ...] = ()
     model: str | None = None
     max_new_tokens: int = 64
+    answer_format: str = "free"
+    passage_words: int | None = None
+    min_passages: int = 0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
 
     def check(self) -> None:
         """InvalidInputError for a bad combination, before anything is loaded."""
         if self.top_k < 0:
             raise InvalidInputError("top_k must be ≥ 0 (0 answers without retrieval).")
+        if not 0 <= self.min_passages <= self.top_k:
+            raise InvalidInputError("min_passages must be between 0 and top_k.")
         if self.rerank:
             check_options(self.rerank, {})
             if self.candidates < self.top_k:
@@ -66,7 +73,8 @@ class AnswerPipeline:
         config.check()
         self.collection = collection
         self.config = config
-        self.generator = AnswerGenerator(config.model, config.max_new_tokens)
+        self.generator = AnswerGenerator(config.model, config.max_new_tokens, config.answer_format,
+                                         config.passage_words, config.repetition_penalty, config.no_repeat_ngram_size)
 
     def prepare(self, question: str) -> Prepared:
         if not isinstance(question, str) or not question.strip():
@@ -80,6 +88,9 @@ class AnswerPipeline:
         depth = config.candidates if config.rerank else config.top_k
         documents = make_retriever(config.retriever, self.collection).run(question, depth)["documents"]
         prepared.timings_ms["retrieve"] = _ms(began)
+        if len(documents) < config.min_passages:
+            raise InvalidInputError(f"Only {len(documents)} passages were found for this question, fewer than "
+                                    f"min_passages={config.min_passages}: no answer was written.")
         if config.rerank and documents:
             began = time.perf_counter()
             documents = reranker(config.rerank, config.model, collection=self.collection).run(
@@ -106,8 +117,9 @@ class AnswerPipeline:
         """The answer, the passages it cites, timings (ms) and token counts of every stage."""
         prepared = self.prepare(question)
         generated = self.generator.run(query=question, documents=prepared.context)
-        prepared.timings_ms["generate"] = generated["meta"]["latency_ms"]
-        return self.response(prepared, generated["answer"], generated["meta"]["generated_tokens"])
+        meta = generated["meta"]
+        prepared.timings_ms["generate"] = meta["latency_ms"]
+        return self.response(prepared, meta["output"], meta["generated_tokens"], meta["finish_reason"])
 
     def stream(self, question: str, cancel: threading.Event) -> Iterator[dict[str, Any]]:
         """``prepare`` then ``stream_prepared``."""
@@ -121,18 +133,31 @@ class AnswerPipeline:
         counter = CallCounter()
         pieces: list[str] = []
         began = time.perf_counter()
-        for piece in self.generator.stream(prepared.question, prepared.context, cancel, counter):
+        stream = self.generator.stream(prepared.question, prepared.context, cancel, counter)
+        while True:
+            try:
+                piece = next(stream)
+            except StopIteration as end:
+                finish_reason = end.value
+                break
             pieces.append(piece)
             yield {"event": "token", "data": {"text": piece}}
         prepared.timings_ms["generate"] = _ms(began)
-        yield {"event": "done", "data": self.response(prepared, "".join(pieces).strip(), counter.generated_tokens)}
+        yield {"event": "done", "data": self.response(prepared, "".join(pieces), counter.generated_tokens,
+                                                      finish_reason)}
 
-    def response(self, prepared: Prepared, answer: str, generated_tokens: int) -> dict[str, Any]:
+    def response(self, prepared: Prepared, output: str, generated_tokens: int, finish_reason: str) -> dict[str, Any]:
+        """``answer`` (the final answer of ``short``/``yes-no``, the whole text of ``free``), ``output`` (the
+        whole text), the cited passages (``unknown_citations``: numbers that name no passage), timings, tokens."""
         context = prepared.context
-        citations = [passage_out(n, context[n - 1]) for n in cited_numbers(answer, len(context))]
+        output, answer = self.generator.finish(output)
+        citations = [passage_out(n, context[n - 1]) for n in cited_numbers(output, len(context))]
         return {
             "answer": answer,
+            "output": output,
+            "finish_reason": finish_reason,
             "citations": citations,
+            "unknown_citations": unknown_citations(output, len(context)),
             "passages": [passage_out(n, d) for n, d in enumerate(context, 1)],
             "compression": prepared.compression,
             "timings_ms": {**prepared.timings_ms, "total": _ms(prepared.began)},

@@ -1,28 +1,35 @@
 """The answer prompt: numbered passages, the question, and the citation convention "[n]"."""
 from __future__ import annotations
 
-import re
-
 from haystack import Document
 
 from indexes.document_store import indexable_text
-
-SYSTEM = ("You answer questions from the numbered passages you are given. Reply with the answer first, in a few "
-          "words, then the numbers of the passages that support it in brackets, e.g. \"Paris [2]\".")
-SYSTEM_CLOSED_BOOK = "You answer questions. Reply with the answer only, in a few words."
-CITATION = re.compile(r"\[(\d{1,3})\]")
+from rag.answer_formats import CITATION, AnswerFormat, find_format
 
 
-def passage_block(documents: list[Document]) -> str:
-    """``[1] title\\ntext`` blocks, one per document, numbered from 1."""
-    return "\n\n".join(f"[{n}] {indexable_text(d).strip()}" for n, d in enumerate(documents, start=1))
+def passage_block(documents: list[Document], passage_words: int | None = None) -> str:
+    """``[1] title\\ntext`` blocks, one per document, numbered from 1; each cut to its first
+    ``passage_words`` words when set."""
+    return "\n\n".join(f"[{n}] {_cut(indexable_text(d).strip(), passage_words)}"
+                       for n, d in enumerate(documents, start=1))
 
 
-def answer_messages(question: str, documents: list[Document]) -> tuple[str, str]:
-    """(system, user) messages; without documents the model answers closed-book."""
+def _cut(text: str, words: int | None) -> str:
+    if words is None:
+        return text
+    kept = text.split()
+    return " ".join(kept[:words]) if len(kept) > words else text
+
+
+def answer_messages(question: str, documents: list[Document], form: AnswerFormat | None = None,
+                    passage_words: int | None = None) -> tuple[str, str, list[tuple[str, str]]]:
+    """(system, user, demonstration turns) in answer format ``form`` (default ``free``); without documents
+    the model answers closed-book."""
+    form = form or find_format("free")
     if not documents:
-        return SYSTEM_CLOSED_BOOK, f"Question: {question.strip()}"
-    return SYSTEM, f"Passages:\n{passage_block(documents)}\n\nQuestion: {question.strip()}"
+        return form.system_closed_book, f"Question: {question.strip()}", form.example_turns(False)
+    user = f"Passages:\n{passage_block(documents, passage_words)}\n\nQuestion: {question.strip()}"
+    return form.system, user, form.example_turns(True)
 
 
 def cited_numbers(answer: str, passages: int) -> list[int]:
@@ -35,9 +42,6 @@ def cited_numbers(answer: str, passages: int) -> list[int]:
     return seen
 
 
-def short_answer(text: str) -> str:
-    """The answer span used for scoring: the first line, without citations or an "Answer:" lead-in."""
-    first = next((line for line in text.strip().splitlines() if line.strip()), "")
-    first = CITATION.sub("", first)
-    first = re.sub(r"^\s*(the\s+)?answer\s*(is)?\s*[:\-]?\s*", "", first, flags=re.IGNORECASE)
-    return first.strip().rstrip(".").strip()
+def unknown_citations(answer: str, passages: int) -> list[int]:
+    """Numbers the answer cites in brackets that name no passage given (e.g. [7] with three passages)."""
+    return sorted({int(m.group(1)) for m in CITATION.finditer(answer)} - set(range(1, passages + 1)))

@@ -130,11 +130,14 @@ def test_answer_prints_the_answer_and_its_costs(built_slice, data_dir: Path) -> 
     result = siftrag("answer", "slice", "Does vitamin D deficiency affect bone health?", "--top-k", "2",
                      "--max-new-tokens", "8", data_dir=data_dir)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() and "prompt" in result.stderr and "generate" in result.stderr
+    assert "answer:" in result.stdout and "prompt" in result.stderr and "generate" in result.stderr
+    assert "finish: length" in result.stderr  # 8 tokens do not reach "So the answer is: …"
     empty = siftrag("answer", "slice", " ", data_dir=data_dir)
     assert empty.returncode == 2 and empty.stderr.startswith("error: The question must be a non-empty string.")
     option = siftrag("answer", "slice", "q", "--compressor", "crag", "--compressor-option", "clusters", data_dir=data_dir)
     assert option.returncode == 2 and "--compressor-option 'clusters' is not KEY=VALUE" in option.stderr
+    unknown = siftrag("answer", "slice", "q", "--answer-format", "essay", data_dir=data_dir)
+    assert unknown.returncode == 2 and "Unknown answer format 'essay'" in unknown.stderr
 
 
 def test_eval_answers_scores_variants_on_2wikimultihopqa(data_dir: Path, tmp_path: Path) -> None:
@@ -150,7 +153,9 @@ def test_eval_answers_scores_variants_on_2wikimultihopqa(data_dir: Path, tmp_pat
     assert variants["none"]["context_tokens"] == 0 < variants["rag@2"]["context_tokens"]
     assert variants["tcra-semantic@2"]["vs_rag"]["context_token_reduction"] > 0
     rows = (tmp_path / "a" / "predictions-rag-at-2.jsonl").read_text().splitlines()
-    assert len(rows) == 3 and {"prediction", "em", "f1", "tokens"} <= set(json.loads(rows[0]))
+    assert len(rows) == 3 and {"prediction", "em", "f1", "tokens", "finish_reason", "cited"} <= set(json.loads(rows[0]))
+    assert report["answer_format"] == "short" and variants["none"]["citation_recall"] == 0.0  # cites nothing
+    assert 0 <= variants["rag@2"]["citation_recall"] <= 1 and 0 <= variants["rag@2"]["stopped"] <= 1
     assert report["baseline"] == "none" and variants["none"]["statistics"]["F1"]["delta"] is None
     em, f1 = variants["rag@2"]["statistics"]["EM"], variants["rag@2"]["statistics"]["F1"]
     assert em["test"] == "mcnemar" and f1["test"] == "t-test" and f1["n"] == 3

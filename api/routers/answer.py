@@ -34,7 +34,9 @@ def _pipeline(body: AnswerRequest) -> AnswerPipeline:
         raise TooLargeError(f"More than {settings.max_rerank_documents} passages per question are not accepted.")
     config = AnswerConfig(retriever=body.retriever, top_k=body.top_k, rerank=body.rerank, candidates=body.candidates,
                           compressor=body.compressor, compressor_options=tuple(sorted(body.compressor_options.items())),
-                          model=body.model, max_new_tokens=body.max_new_tokens)
+                          model=body.model, max_new_tokens=body.max_new_tokens, answer_format=body.answer_format,
+                          passage_words=body.passage_words, min_passages=body.min_passages,
+                          repetition_penalty=body.repetition_penalty)
     return AnswerPipeline(body.collection, config)
 
 
@@ -53,11 +55,13 @@ async def answer(body: AnswerRequest, who: CallerDep) -> dict[str, Any]:
 def _dynamic_answer(body: AnswerRequest) -> dict[str, Any]:
     collection_manager().get(body.collection)
     answerer = make_dynamic_answerer(body.collection, body.dynamic or "none", body.retriever, top_k=body.top_k or 3,
-                                     model=body.model, max_new_tokens=body.max_new_tokens, translator=body.translator)
+                                     model=body.model, max_new_tokens=body.max_new_tokens, translator=body.translator,
+                                     answer_format=body.answer_format)
     result = answerer.run(body.question)
     details = result.as_dict()
     passages = [passage_out(n, d) for n, d in enumerate(result.documents, start=1)]
-    return {"answer": result.answer, "citations": [], "passages": passages, "compression": None,
+    return {"answer": result.answer, "output": details.pop("output"), "finish_reason": details.pop("finish_reason"),
+            "citations": [], "passages": passages, "compression": None,
             "timings_ms": {"total": details.pop("latency_ms")},
             "tokens": {"prompt": details.pop("prompt_tokens"), "generated": details.pop("generated_tokens")},
             "dynamic": {k: v for k, v in details.items() if k != "answer"}}

@@ -2,7 +2,6 @@
 after each, the policy may ask for passages, in which case the step is rewritten with them in the prompt."""
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,19 +11,13 @@ from haystack import Document
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter, Generation, LLMBackend, get_llm
 from core.settings import get_settings
+from rag.answer_formats import FINAL, find_format
 from rag.answer_prompt import passage_block
 from rag.dynamic.policies import POLICIES, Policy, Written
 from rag.dynamic.words import is_newline, starts_with_space
 from rag.retrieval import make_retriever
 
-ANSWER_FORMATS = {  # the system prompt per kind of answer expected
-    "short": "Answer the question. Reason step by step in short sentences, then finish with "
-             "\"So the answer is: <answer>.\"",
-    "yes-no": "Answer the yes/no question. Reason step by step in short sentences, then finish with "
-              "\"So the answer is: yes.\" or \"So the answer is: no.\"",
-}
 SENTENCE_END = [". ", "? ", "! ", "\n"]
-FINAL = re.compile(r"answer is:?\s*(.+?)(?:\.\s*$|\.\s|\n|$)", re.IGNORECASE)
 
 
 @dataclass
@@ -37,10 +30,12 @@ class DynamicResult:
     seconds: float = 0.0
     counter: CallCounter = field(default_factory=CallCounter)
     parametric: dict[str, Any] | None = None  # DyPRAG: documents translated, translation time
+    finish_reason: str = "length"  # "stop": the final answer or the end of generation was written
 
     def as_dict(self) -> dict[str, Any]:
         extra = {"parametric": self.parametric} if self.parametric else {}
-        return {"answer": self.answer, "output": self.output, "queries": self.queries,
+        return {"answer": self.answer, "output": self.output, "finish_reason": self.finish_reason,
+                "queries": self.queries,
                 "retrieval_calls": len(self.queries), "lm_calls": self.lm_calls,
                 "latency_ms": round(1000 * self.seconds, 3), **self.counter.as_dict(), **extra}
 
@@ -58,10 +53,10 @@ class DynamicAnswerer:
     def __init__(self, collection: str, policy: str = "dragin", retriever: str = "bm25", top_k: int = 3,
                  model: str | None = None, max_new_tokens: int = 96, sentence_tokens: int | None = None,
                  max_retrievals: int | None = None, answer_format: str = "short", **policy_options: Any) -> None:
-        if answer_format not in ANSWER_FORMATS:
-            raise InvalidInputError(f"Unknown answer format '{answer_format}': choose one of "
-                                    f"{', '.join(ANSWER_FORMATS)}.")
-        self.system = ANSWER_FORMATS[answer_format]
+        if answer_format == "free":
+            raise InvalidInputError("Dynamic retrieval writes its answer in the 'short' or 'yes-no' format.")
+        self.form = find_format(answer_format)
+        self.system = self.form.system_closed_book  # passages go in the user message, as in the reference
         if policy not in POLICIES:
             raise InvalidInputError(f"Unknown dynamic retrieval '{policy}': choose one of {', '.join(POLICIES)}.")
         try:
@@ -100,6 +95,7 @@ class DynamicAnswerer:
                 documents = self._retrieve(pending, result, used)
             step = self._step(question, documents, text, left, result)
             if not step.token_ids:
+                result.finish_reason = "stop"
                 break
             pending = step.text.strip() if self.policy.scheduled else None
             query = None
@@ -114,11 +110,14 @@ class DynamicAnswerer:
                 chunk += step.token_ids
             written += len(step.token_ids)
             text += step.text
-            if FINAL.search(text) or step.finished or (query and self.policy.name == "flare"):
+            if FINAL.search(text) or step.finished:
+                result.finish_reason = "stop"
+                break
+            if query and self.policy.name == "flare":
                 break
         result.output = text.strip()
         result.documents = used
-        result.answer = final_answer(result.output)
+        result.answer = self.form.answer_span(result.output)
         result.seconds = time.perf_counter() - began
         return result
 
@@ -161,12 +160,3 @@ def first_sentence(llm: LLMBackend, generation: Generation) -> Generation:
             return Generation(llm.tokenizer.decode(ids[:keep], skip_special_tokens=True), ids[:keep],
                               generation.logprobs[:keep], generation.entropies[:keep])
     return generation
-
-
-def final_answer(output: str) -> str:
-    """The text after "the answer is", else the last sentence."""
-    match = FINAL.search(output)
-    if match:
-        return match.group(1).strip().strip('"').strip()
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", output.strip()) if s]
-    return sentences[-1].rstrip(".") if sentences else ""

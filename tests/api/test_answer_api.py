@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from rag.answer_formats import find_format
 from tests.service_processes import API_KEY, start_api, stop
 
 QUESTION = "Does vitamin D deficiency affect bone health?"
@@ -37,6 +38,16 @@ def test_answer_route_returns_answer_citations_timings_and_tokens(client):
     body = response.json()
     assert body["answer"] and len(body["passages"]) == 2 and body["tokens"]["prompt"] > 0
     assert body["timings_ms"]["total"] >= body["timings_ms"]["generate"]
+    assert body["finish_reason"] == "length" and body["answer"] == find_format("short").answer_span(body["output"])
+
+
+def test_answers_report_their_format_output_and_finish(client):
+    body = client.post("/v1/answer", json={"collection": "slice", "question": QUESTION, "top_k": 2,
+                                           "answer_format": "yes-no", "passage_words": 40,
+                                           "max_new_tokens": 60}).json()
+    assert body["answer"] == find_format("yes-no").answer_span(body["output"])
+    assert (body["finish_reason"] == "length") == (body["tokens"]["generated"] == 60)
+    assert set(body["unknown_citations"]).isdisjoint({1, 2})
 
 
 def test_stream_sends_context_tokens_then_done(client):
@@ -46,7 +57,9 @@ def test_stream_sends_context_tokens_then_done(client):
         events = _events(response.iter_lines())
     names = [name for name, _ in events]
     assert names[0] == "context" and names[-1] == "done" and names.count("token") >= 1
-    assert "".join(d["text"] for n, d in events if n == "token").strip() == events[-1][1]["answer"]
+    done = events[-1][1]
+    assert "".join(d["text"] for n, d in events if n == "token").strip().startswith(done["output"])
+    assert done["finish_reason"] in ("stop", "length")
 
 
 @pytest.mark.parametrize("body, status, message", [
@@ -56,6 +69,10 @@ def test_stream_sends_context_tokens_then_done(client):
     ({"collection": "nope", "question": QUESTION}, 404, "nope"),
     ({"collection": "slice", "question": QUESTION, "retriever": "tilde"}, 404, "tilde"),
     ({"collection": "slice", "question": QUESTION, "top_k": 100}, 413, "compress"),
+    ({"collection": "slice", "question": QUESTION, "answer_format": "essay"}, 422, "answer_format"),
+    ({"collection": "slice", "question": QUESTION, "top_k": 2, "min_passages": 3}, 422, "min_passages"),
+    ({"collection": "slice", "question": QUESTION, "passage_words": 0}, 422, "passage_words"),
+    ({"collection": "slice", "question": "zzqxv", "top_k": 3, "min_passages": 1}, 422, "min_passages=1"),
 ])
 @pytest.mark.parametrize("route", ["/v1/answer", "/v1/answer/stream"])
 def test_bad_input_is_a_clear_4xx_on_both_routes(client, route, body, status, message):

@@ -13,8 +13,9 @@ from transformers import PreTrainedTokenizerFast
 from core.errors import InvalidInputError
 from core.llm_backend import Generation, get_llm
 from evals.dynamic_runner import yes_no
+from rag.answer_formats import find_format
 from rag.dynamic.attention import last_layer_attention
-from rag.dynamic.loop import ANSWER_FORMATS, DynamicAnswerer, final_answer, first_sentence
+from rag.dynamic.loop import DynamicAnswerer, first_sentence
 from rag.dynamic.policies import Written, dragin_query, flare_query
 from rag.dynamic.qfs import qfs_query
 from rag.dynamic.rind import rind
@@ -168,7 +169,7 @@ def test_sentence_steps_write_what_one_greedy_generation_writes(built_slice):
     answerer = DynamicAnswerer("slice", "none", max_new_tokens=40, sentence_tokens=6)
     result = answerer.run(BONE)
     llm = get_llm(MODEL)
-    whole = llm.generate(llm.chat_prompt(f"Question: {BONE}", system=ANSWER_FORMATS["short"]), 40)
+    whole = llm.generate(llm.chat_prompt(f"Question: {BONE}", system=find_format("short").system_closed_book), 40)
     if "answer is" in whole.text:  # the loop stops after the sentence with the final answer
         end = whole.text.index("answer is")
         whole_text = whole.text[:end] + whole.text[end:].split(". ")[0]
@@ -233,5 +234,7 @@ def test_yes_no_format_makes_the_model_answer_yes_or_no(built_slice):
 
 
 def test_final_answer_extraction():
+    final_answer = find_format("short").answer_span
     assert final_answer("He was born in 1950. So the answer is: Paris.") == "Paris"
+    assert final_answer("It is Rome [2]. So the answer is: Rome [2].") == "Rome"
     assert final_answer("It is Rome. Then Milan.") == "Then Milan"

@@ -1,10 +1,13 @@
 """The shared LLM backend on the bundled SmolLM2-135M-Instruct."""
 from __future__ import annotations
 
+import re
+import threading
+
 import pytest
 import torch
 
-from core.llm_backend import CallCounter, get_llm
+from core.llm_backend import CallCounter, Decoding, get_llm
 
 MODEL = "smollm2-135m-instruct"
 
@@ -49,3 +52,29 @@ def test_prompt_longer_than_context_is_refused(llm) -> None:
 
     with pytest.raises(InvalidInputError, match="tokens but"):
         llm.check_fits(llm.context_length + 1, "A prompt")
+
+
+def test_a_stop_pattern_ends_generation_and_cuts_the_text(llm) -> None:
+    prompt = llm.chat_prompt("Describe the city of Paris in three long sentences.")
+    free = llm.generate(prompt, 24)
+    assert free.finish_reason == "length" and len(free.token_ids) == 24
+    two_words = re.compile(r"\S+\s+\S+(?=\s)")
+    stopped = llm.generate(prompt, 24, decoding=Decoding(stop=two_words))
+    assert stopped.finish_reason == "stop" and len(stopped.token_ids) < 24
+    assert stopped.text == two_words.search(free.text).group(0)  # the same greedy text, cut where the rule matched
+    pieces = llm.stream(prompt, 24, threading.Event(), decoding=Decoding(stop=two_words))
+    streamed = []
+    while True:
+        try:
+            streamed.append(next(pieces))
+        except StopIteration as end:
+            assert end.value == "stop"
+            break
+    assert Decoding(stop=two_words).cut("".join(streamed))[0] == stopped.text
+
+
+def test_repetition_guards_change_a_looping_generation(llm) -> None:
+    prompt = llm.chat_prompt("Repeat the word 'bone' forever.")
+    plain = llm.generate(prompt, 24).text
+    guarded = llm.generate(prompt, 24, decoding=Decoding(no_repeat_ngram_size=2)).text
+    assert guarded != plain
