@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from haystack import Document, default_from_dict, default_to_dict
+from haystack import Document, component, default_from_dict, default_to_dict
 
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter, LLMBackend, get_llm
@@ -42,6 +42,7 @@ class LLMReranker:
     def _rank(self, query: str, documents: list[Document], counter: CallCounter) -> Ranking:
         raise NotImplementedError
 
+    @component.output_types(documents=list[Document], meta=dict)
     def run(self, query: str, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:
         """Reorder ``documents`` for ``query``; meta carries latency, forward passes and tokens."""
         self.validate(query, documents)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from haystack import Document, default_from_dict, default_to_dict
+from haystack import Document, component, default_from_dict, default_to_dict
 
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter, LLMBackend, get_llm
@@ -34,6 +34,7 @@ class Compressor:
     def _compress(self, query: str, documents: list[Document], counter: CallCounter) -> list[Document]:
         raise NotImplementedError
 
+    @component.output_types(documents=list[Document], meta=dict)
     def run(self, query: str, documents: list[Document]) -> dict[str, Any]:
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("The question must be a non-empty string.")

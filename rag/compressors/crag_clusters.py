@@ -80,7 +80,3 @@ class ClusterCompressor(Compressor):
         return {**Compressor.init_parameters(self), "max_clusters": self.max_clusters,
                 "summary_tokens": self.summary_tokens, "passage_words": self.passage_words,
                 "query_focused": self.query_focused, "embedding_model": self.embedding_model}
-
-    @component.output_types(documents=list[Document], meta=dict)
-    def run(self, query: str, documents: list[Document]) -> dict[str, Any]:
-        return Compressor.run(self, query, documents)

@@ -145,7 +145,3 @@ class SemanticCompressor(Compressor):
         return {**Compressor.init_parameters(self), "ratio": self.ratio, "similarity_floor": self.similarity_floor,
                 "min_words": self.min_words, "strategy": self.strategy, "embedding_model": self.embedding_model, "batched": self.batched,
                 "batch_size": self.batch_size}
-
-    @component.output_types(documents=list[Document], meta=dict)
-    def run(self, query: str, documents: list[Document]) -> dict[str, Any]:
-        return Compressor.run(self, query, documents)

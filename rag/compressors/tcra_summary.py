@@ -64,7 +64,3 @@ class SummaryCompressor(Compressor):
     def init_parameters(self) -> dict[str, Any]:
         return {**Compressor.init_parameters(self), "ratio": self.ratio, "min_tokens": self.min_tokens,
                 "batch_size": self.batch_size, "cache": self.cache}
-
-    @component.output_types(documents=list[Document], meta=dict)
-    def run(self, query: str, documents: list[Document]) -> dict[str, Any]:
-        return Compressor.run(self, query, documents)

@@ -142,3 +142,26 @@ def test_reranker_in_a_haystack_pipeline_round_trip(built_slice) -> None:
     output = restored.run({"retriever": {"query": query}, "reranker": {"query": query}})
     assert len(output["reranker"]["documents"]) == 3
     assert output["reranker"]["meta"]["forward_passes"] == 3
+
+
+def test_llm_rerankers_and_compressors_connect_onward_in_a_haystack_pipeline(built_slice) -> None:
+    """Outputs are declared on the shared ``run`` of the LLM rerankers and the compressors, so their
+    ``documents`` can feed the next component."""
+    from indexes.retriever import SiftragRetriever
+    from rag.answer_generator import AnswerGenerator
+    from rag.compressors.tcra_semantic import SemanticCompressor
+    from rerankers.first import FirstReranker
+
+    pipeline = Pipeline()
+    pipeline.add_component("retriever", SiftragRetriever("slice", "bm25", top_k=4))
+    pipeline.add_component("first", FirstReranker(model=MODEL, top_k=3, passage_words=30))
+    pipeline.add_component("compress", SemanticCompressor(ratio=0.8))
+    pipeline.add_component("answer", AnswerGenerator(MODEL, max_new_tokens=4))
+    pipeline.connect("retriever.documents", "first.documents")
+    pipeline.connect("first.documents", "compress.documents")
+    pipeline.connect("compress.documents", "answer.documents")
+    query = "vitamin D and bone fractures"
+    output = pipeline.run({"retriever": {"query": query}, "first": {"query": query}, "compress": {"query": query},
+                           "answer": {"query": query}})
+    assert output["answer"]["meta"]["generated_tokens"] == 4 and output["answer"]["meta"]["finish_reason"] == "length"
+    assert output["first"]["meta"]["forward_passes"] == 1 and output["compress"]["meta"]["compression_ratio"] < 1
