@@ -26,7 +26,6 @@ from evals.qa_dataset import QAItem, read_questions
 from evals.qa_metrics import exact_match, token_f1
 from evals.significance import MetricStats
 from indexes.retriever import collection_manager
-from rag.answer_formats import find_format
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
 from rag.compressors.registry import COMPRESSORS
 from rag.retrieval import index_kinds_of
@@ -74,7 +73,7 @@ def evaluate_variant(pipeline: AnswerPipeline, questions: list[QAItem], progress
     """Scores and costs of one variant, and one prediction row per question; with ``gold`` (question id →
     gold passage ids) also the precision and recall of the citations."""
     task = progress.add_task(pipeline.config.compressor or f"k={pipeline.config.top_k}", total=len(questions))
-    form = find_format(pipeline.config.answer_format)
+    form = pipeline.generator.form
     rows: list[dict[str, Any]] = []
     for item in questions:
         result = pipeline.run(item.question)

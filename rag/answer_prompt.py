@@ -5,6 +5,7 @@ from haystack import Document
 
 from indexes.document_store import indexable_text
 from rag.answer_formats import CITATION, AnswerFormat, find_format
+from rerankers.llm_reranker import truncate_words
 
 
 def passage_block(documents: list[Document], passage_words: int | None = None) -> str:
@@ -15,10 +16,8 @@ def passage_block(documents: list[Document], passage_words: int | None = None) -
 
 
 def _cut(text: str, words: int | None) -> str:
-    if words is None:
-        return text
-    kept = text.split()
-    return " ".join(kept[:words]) if len(kept) > words else text
+    """``text`` as it is when within ``words``, else the rerankers' word budget."""
+    return text if words is None or len(text.split()) <= words else truncate_words(text, words)
 
 
 def answer_messages(question: str, documents: list[Document], form: AnswerFormat | None = None,
