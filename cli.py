@@ -194,7 +194,8 @@ def answer_command(
 def eval_answers(
     dataset: Annotated[Path, typer.Option(help="QA folder: corpus.jsonl[.gz] and questions*.jsonl[.gz]")],
     variant: Annotated[list[str], typer.Option(
-        help="none | rag@K | tcra-summary@K | tcra-semantic@K | crag@K; repeat to compare")] = ["none", "rag@5"],
+        help="none | rag@K | tcra-summary@K | tcra-semantic@K | crag@K, each optionally :model=NAME (e.g. a "
+             "reader adapter); repeat to compare")] = ["none", "rag@5"],
     max_questions: Annotated[Optional[int], typer.Option(help="the first N questions (a fixed sample)")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("reports/answers"),
     retriever: str = "bm25",
@@ -205,13 +206,15 @@ def eval_answers(
     answer_format: Annotated[Optional[str], typer.Option(
         help=f"{' | '.join(ANSWER_FORMATS)} (default: yes-no for yes/no datasets, else short)")] = None,
     repetition_penalty: Annotated[float, typer.Option(help="> 1 discourages repeated tokens")] = 1.0,
+    passage_words: Annotated[Optional[int], typer.Option(help="words per passage in the answer prompt (a reader "
+                                                              "adapter's training value)", min=1)] = None,
 ) -> None:
     """Evaluate answers (EM, token F1 with 95% CIs and paired tests; citation precision and recall against
     the gold passages when the dataset has qrels), prompt tokens and latency of answer variants on a QA dataset."""
     from evals.answer_runner import run_answer_evaluation
 
     run_answer_evaluation(dataset, variant, max_questions, out_dir, retriever, model, max_new_tokens, baseline,
-                          answer_format, repetition_penalty)
+                          answer_format, repetition_penalty, passage_words)
     out.print(f"report: {out_dir / 'report.json'}")
 
 
@@ -499,8 +502,6 @@ def train_reranker(
 ) -> None:
     """Train a reranker LoRA adapter as a job (FIRST, full ranking or pointwise objective); resumes if
     interrupted. Use it as `--rerank-model BASE+NAME` (or NAME)."""
-    from pydantic import ValidationError
-
     from rerankers.training.trainer import RerankerTraining
     from workers.runner import job_runner
 
@@ -508,12 +509,7 @@ def train_reranker(
                "max_examples": max_examples, "learning_rate": learning_rate, "lora_rank": lora_rank,
                "lora_alpha": 2 * lora_rank, "ranking_weight": ranking_weight, "shuffle_fraction": shuffle_fraction,
                "seed": seed}
-    try:
-        RerankerTraining(objective=objective, **options)
-    except ValidationError as error:
-        problem = error.errors()[0]
-        raise InvalidInputError(f"Invalid training option {'.'.join(map(str, problem['loc']))}: "
-                                f"{problem['msg']}.") from None
+    _check_options(RerankerTraining, objective=objective, **options)
     check_base_model(model)
     if not dataset.is_dir():
         raise NotFoundError(f"No dataset folder {dataset}.")
@@ -527,9 +523,70 @@ def train_reranker(
         _follow(job.id)
 
 
+@train_app.command("reader")
+def train_reader(
+    name: Annotated[str, typer.Option(help="adapter name, saved under <data_dir>/models/readers/")],
+    dataset: Annotated[Path, typer.Option(help="QA folder: corpus, questions*.jsonl[.gz], qrels of the gold "
+                                               "passages")],
+    model: Annotated[str, typer.Option(help="base LLM (registry name)")] = "smollm2-135m-instruct",
+    answer_format: Annotated[Optional[str], typer.Option(
+        help="short | yes-no (default: yes-no for yes/no datasets, else short)")] = None,
+    skip_questions: Annotated[int, typer.Option(help="the evaluation sample: training starts after the first N "
+                                                     "questions", min=0)] = 200,
+    max_questions: Annotated[Optional[int], typer.Option(help="train on at most N questions after those")] = None,
+    top_k: Annotated[int, typer.Option(help="passages per prompt (serve with the same rag@K)")] = 5,
+    passage_words: Annotated[Optional[int], typer.Option(help="words per passage in the prompt")] = None,
+    oracle_fraction: Annotated[float, typer.Option(help="share of examples with the missed gold passages put "
+                                                        "into the context (RAFT's P)")] = 0.8,
+    epochs: int = 1,
+    learning_rate: float = 5e-4,
+    lora_rank: int = 16,
+    seed: int = 13,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
+) -> None:
+    """Train a reader LoRA adapter (RAFT) as a job: the answer prompt over retrieved passages with the gold ones
+    swapped in, the reply = reasoning steps citing them + the answer; resumes if interrupted. Use it as
+    `--model BASE+NAME` (or NAME)."""
+    from evals.qa_dataset import read_questions
+    from rag.reader_training import ReaderTraining
+    from workers.runner import job_runner
+
+    if not dataset.is_dir():
+        raise NotFoundError(f"No dataset folder {dataset}.")
+    if not (dataset / "qrels").is_dir():
+        raise InvalidInputError(f"{dataset} has no qrels/ folder: reader training needs each question's gold "
+                                "passages.")
+    if answer_format is None:
+        yes_no = all(q.answers[0] in ("yes", "no") for q in read_questions(dataset, skip_questions + 50))
+        answer_format = "yes-no" if yes_no else "short"
+    options = {"model": model, "answer_format": answer_format, "top_k": top_k, "passage_words": passage_words,
+               "oracle_fraction": oracle_fraction, "epochs": epochs, "learning_rate": learning_rate,
+               "lora_rank": lora_rank, "lora_alpha": 2 * lora_rank, "seed": seed}
+    _check_options(ReaderTraining, **options)
+    check_base_model(model)
+    job = job_runner().submit("train_reader", {"dataset": str(dataset.resolve()), "name": name,
+                                               "skip_questions": skip_questions, "max_questions": max_questions,
+                                               **options})
+    out.print(f"job {job.id}: train reader {name} ({answer_format} on {model})")
+    if wait:
+        _follow(job.id)
+
+
+def _check_options(config_class: type, **options: object) -> None:
+    """Training options validated before a job is submitted; a bad one exits with a sentence."""
+    from pydantic import ValidationError
+
+    try:
+        config_class(**options)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise InvalidInputError(f"Invalid training option {'.'.join(map(str, problem['loc']))}: "
+                                f"{problem['msg']}.") from None
+
+
 def check_base_model(model: str) -> None:
-    """A causal LM (registry name, folder or hub id) with a chat template (the reranker prompts are chat
-    prompts)."""
+    """A causal LM (registry name, folder or hub id) with a chat template (the reranker and answer prompts are
+    chat prompts)."""
     from transformers import AutoTokenizer
 
     from core.model_loading import causal_lm_dir
@@ -539,7 +596,7 @@ def check_base_model(model: str) -> None:
         choices = ", ".join(n for n, s in REGISTRY.items() if s.kind == "gguf-causal-lm")
         raise InvalidInputError(f"Base model '{model}' is not an LLM: use one of {choices}.")
     if AutoTokenizer.from_pretrained(causal_lm_dir(model)).chat_template is None:
-        raise InvalidInputError(f"Base model '{model}' has no chat template: the reranker prompts need one.")
+        raise InvalidInputError(f"Base model '{model}' has no chat template: the prompts need one.")
 
 
 @app.command("serve")

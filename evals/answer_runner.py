@@ -1,7 +1,8 @@
 """Answer evaluation: EM / token F1, prompt tokens and latency of answer-pipeline variants on a QA dataset.
 
 A variant is ``none`` (closed book), ``rag@K`` (top-K passages) or ``COMPRESSOR@K`` (``tcra-summary@5``,
-``tcra-semantic@5``, ``crag@20``). Every question runs alone through the whole pipeline, as a request
+``tcra-semantic@5``, ``crag@20``), optionally with its own answering model (``rag@3:model=reader-2wiki``); an
+adapter is never evaluated on a question its training saw. Every question runs alone through the whole pipeline, as a request
 would, so its end-to-end latency is measured. (Batching generation across questions does not pay on CPU:
 left-padded prompts of 500–2,000 tokens made 2WikiMultihopQA slower per question, not faster.)"""
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from core.adapters import split_model_name
 from core.errors import InvalidInputError
 from evals.beir_loader import read_qrels_tsv
 from evals.dataset_collection import ensure_dataset_collection
@@ -39,26 +41,31 @@ class Variant:
     compressor: str | None
     top_k: int
     options: tuple[tuple[str, Any], ...] = ()  # compressor options
+    model: str | None = None  # answering LLM (e.g. a reader adapter); None: the run's --model
 
 
 def parse_variant(spec: str) -> Variant:
-    """``none`` | ``rag@K`` | ``<compressor>@K`` | ``<compressor>@K:option=value,…`` (values read as JSON,
-    else as text: ``crag@10:query_focused=true``, ``tcra-semantic@5:strategy=iterative``)."""
-    if spec == "none":
-        return Variant(spec, None, 0)
+    """``none`` | ``rag@K`` | ``<compressor>@K``, each optionally followed by ``:option=value,…`` (values read as
+    JSON, else as text): ``model=NAME`` for every variant (``rag@3:model=reader-2wiki``), compressor options for
+    compressors (``crag@10:query_focused=true``, ``tcra-semantic@5:strategy=iterative``)."""
     head, _, option_text = spec.partition(":")
     method, _, k = head.partition("@")
-    if method != "rag" and method not in COMPRESSORS or not k.isdigit() or int(k) < 1:
+    if head != "none" and (method != "rag" and method not in COMPRESSORS or not k.isdigit() or int(k) < 1):
         raise InvalidInputError(f"Variant '{spec}' is not none, rag@K or one of {', '.join(COMPRESSORS)} with @K.")
-    if option_text and method == "rag":
-        raise InvalidInputError(f"Variant '{spec}': only compressors take options.")
-    options = []
+    options, model = [], None
     for item in filter(None, option_text.split(",")):
         key, equals, value = item.partition("=")
         if not equals or not key:
-            raise InvalidInputError(f"Variant '{spec}': write compressor options as option=value.")
-        options.append((key, _option_value(value)))
-    return Variant(spec, None if method == "rag" else method, int(k), tuple(options))
+            raise InvalidInputError(f"Variant '{spec}': write options as option=value.")
+        if key == "model":
+            model = value
+        elif method in COMPRESSORS:
+            options.append((key, _option_value(value)))
+        else:
+            raise InvalidInputError(f"Variant '{spec}': none and rag@K take only model=NAME.")
+    if head == "none":
+        return Variant(spec, None, 0, model=model)
+    return Variant(spec, None if method == "rag" else method, int(k), tuple(options), model)
 
 
 def _option_value(text: str) -> Any:
@@ -129,6 +136,16 @@ def gold_passages(dataset: Path) -> dict[str, dict[str, int]] | None:
     return read_qrels_tsv(files[0]) if files else None
 
 
+def check_unseen(model: str | None, questions: list[QAItem]) -> None:
+    """Refuse to evaluate an adapter on a question its training saw (its ``training.json`` lists them)."""
+    adapter = split_model_name(model)[1] if model else None
+    seen = set(adapter.training.get("data", {}).get("question_ids", [])) if adapter else set()
+    overlap = sorted(seen & {q.id for q in questions})
+    if overlap:
+        raise InvalidInputError(f"Adapter '{adapter.name}' was trained on {len(overlap)} of these questions (e.g. "
+                                f"{overlap[0]}): evaluate on questions it never saw (fewer --max-questions).")
+
+
 def _mean(values: Any) -> float | None:
     values = list(values)
     return round(statistics.fmean(values), 4) if values else None
@@ -137,7 +154,7 @@ def _mean(values: Any) -> float | None:
 def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None, out_dir: Path,
                           retriever: str = "bm25", model: str | None = None, max_new_tokens: int = 24,
                           baseline: str | None = None, answer_format: str | None = None,
-                          repetition_penalty: float = 1.0) -> dict[str, Any]:
+                          repetition_penalty: float = 1.0, passage_words: int | None = None) -> dict[str, Any]:
     """Evaluate each variant on the first ``limit`` questions; writes report.json, per_question.tsv and the
     predictions; compares every variant with ``baseline`` (default: the first) per question. The answer
     format defaults to ``yes-no`` for yes/no datasets, else ``short``."""
@@ -147,22 +164,24 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
     answer_format = answer_format or ("yes-no" if questions and all(q.answers[0] in ("yes", "no") for q in questions)
                                       else "short")
     configs = [AnswerConfig(retriever=retriever, top_k=v.top_k, compressor=v.compressor, compressor_options=v.options,
-                            model=model, max_new_tokens=max_new_tokens, answer_format=answer_format,
-                            repetition_penalty=repetition_penalty) for v in parsed]
+                            model=v.model or model, max_new_tokens=max_new_tokens, answer_format=answer_format,
+                            repetition_penalty=repetition_penalty, passage_words=passage_words) for v in parsed]
     for config in configs:
         config.check()
+        check_unseen(config.model, questions)
     gold = gold_passages(dataset)
     collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"dataset": str(dataset), "retriever": retriever, "questions": len(questions),
                               "max_new_tokens": max_new_tokens, "answer_format": answer_format,
-                              "repetition_penalty": repetition_penalty, "model": configs[0].model or "default",
+                              "repetition_penalty": repetition_penalty, "passage_words": passage_words,
+                              "model": configs[0].model or "default",
                               "baseline": baseline, "variants": {}}
     all_rows: dict[str, list[dict[str, Any]]] = {}
     with Progress(console=console) as progress:
         for variant, config in zip(parsed, configs):
             summary, rows = evaluate_variant(AnswerPipeline(collection.name, config), questions, progress, gold)
-            report["variants"][variant.name] = summary
+            report["variants"][variant.name] = {"model": config.model or "default", **summary}
             all_rows[variant.name] = rows
             file_name = re.sub(r"[^\w.-]+", "-", variant.name.replace("@", "-at-"))
             with (out_dir / f"predictions-{file_name}.jsonl").open("w") as handle:
@@ -170,7 +189,8 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
     _add_reductions(report["variants"])
     compared = compare_and_record("answers", dataset, all_rows, baseline, report["variants"],
                                   {"retriever": retriever, "model": model, "max_new_tokens": max_new_tokens,
-                                   "answer_format": answer_format, "repetition_penalty": repetition_penalty}, "F1",
+                                   "answer_format": answer_format, "repetition_penalty": repetition_penalty,
+                                   "passage_words": passage_words}, "F1",
                                   out_dir)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     console.print(render(report, compared))

@@ -33,10 +33,19 @@ def read_questions(root: Path, limit: int | None = None) -> list[QAItem]:
     for number, record in iter_json_lines(path):
         if not isinstance(record, dict) or "question" not in record or "answer" not in record:
             raise InvalidInputError(f"{path}:{number}: expected a JSON object with 'question' and 'answer'.")
-        answer = record["answer"]
-        answers = ("yes" if answer else "no",) if isinstance(answer, bool) else (str(answer),)
         aliases = tuple(str(a) for a in record.get("answer_aliases", []) or [])
-        items.append(QAItem(str(record.get("_id", record.get("qid", number))), record["question"], answers + aliases))
+        items.append(QAItem(question_id(record, number), record["question"], (gold_answer(record),) + aliases))
         if limit is not None and len(items) >= limit:
             break
     return items
+
+
+def question_id(record: dict, number: int) -> str:
+    """A question's id: ``_id`` (2WikiMultihopQA), ``qid`` (StrategyQA), else its line number."""
+    return str(record.get("_id", record.get("qid", number)))
+
+
+def gold_answer(record: dict) -> str:
+    """The record's answer as text; a boolean answer is ``yes`` / ``no``."""
+    answer = record["answer"]
+    return ("yes" if answer else "no") if isinstance(answer, bool) else str(answer)

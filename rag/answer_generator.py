@@ -9,6 +9,7 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
+from core.adapters import split_model_name
 from core.errors import InvalidInputError, TooLargeError
 from core.llm_backend import CallCounter, Decoding, FinishReason, LLMBackend, get_llm
 from core.settings import get_settings
@@ -16,12 +17,19 @@ from rag.answer_formats import find_format
 from rag.answer_prompt import answer_messages, cited_numbers, unknown_citations
 
 
+def reader_passage_words(model: str) -> int | None:
+    """The ``passage_words`` a reader adapter was trained with (None for a base model)."""
+    adapter = split_model_name(model)[1]
+    return adapter.training.get("passage_words") if adapter and adapter.training.get("objective") == "reader" else None
+
+
 @component
 class AnswerGenerator:
     """Writes an answer from ``documents`` (closed-book when there are none) and names the cited ones.
 
     ``answer_format``: ``free`` (the answer, then its citations), ``short`` (short reasoning ending in "So the
-    answer is: X"; the answer is X) or ``yes-no``; ``passage_words`` cuts each passage in the prompt;
+    answer is: X"; the answer is X) or ``yes-no``; ``passage_words`` cuts each passage in the prompt (default: a
+    reader adapter's training value);
     ``repetition_penalty`` and ``no_repeat_ngram_size`` guard against loops (1.0 and 0: off)."""
 
     def __init__(self, model: str | None = None, max_new_tokens: int = 64, answer_format: str = "free",
@@ -35,6 +43,8 @@ class AnswerGenerator:
             raise InvalidInputError("repetition_penalty must be within [1, 2] and no_repeat_ngram_size ≥ 0.")
         self.form = find_format(answer_format)
         self.model = model or get_settings().llm_model
+        if passage_words is None:  # a reader adapter answers best on the passage cut it was trained on
+            passage_words = reader_passage_words(self.model)
         self.max_new_tokens = max_new_tokens
         self.answer_format = answer_format
         self.passage_words = passage_words

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,19 +109,39 @@ def train_dyprag(ctx: JobContext, dataset: str, name: str, model: str | None = N
 def train_reranker(ctx: JobContext, dataset: str, name: str, objective: str, split: str = "train",
                    depth: int = 20, **options: Any) -> dict[str, Any]:
     """Train a reranker adapter on a BEIR folder's training split and publish it as
-    ``<data_dir>/models/rerankers/<name>``; trainings of the same name queue on a lock."""
-    from core.adapters import adapter_dir
+    ``<data_dir>/models/rerankers/<name>``."""
     from evals.reranker_training_set import reranker_training_set
-    from rerankers.training.trainer import RerankerTraining
-    from rerankers.training.trainer import train_reranker as train
+    from rerankers.training.trainer import RerankerTraining, train_reranker
 
     config = RerankerTraining(objective=objective, **options)
     examples, record = reranker_training_set(Path(dataset), split, depth)
-    with exclusive(f"train/reranker/{name}", wait_s=get_settings().job_timeout_s) as lock:
+    return _train_adapter(ctx, "rerankers", name, config.model,
+                          lambda out, progress: train_reranker(config, examples, out, record, progress))
+
+
+def train_reader(ctx: JobContext, dataset: str, name: str, skip_questions: int = 200, depth: int = 20,
+                 max_questions: int | None = None, **options: Any) -> dict[str, Any]:
+    """Train a reader adapter on a QA folder's questions after its evaluation sample and publish it as
+    ``<data_dir>/models/readers/<name>``."""
+    from evals.reader_training_set import reader_training_set
+    from rag.reader_training import ReaderTraining, train_reader
+
+    config = ReaderTraining(**options)
+    examples, record = reader_training_set(Path(dataset), skip_questions, depth, max_questions)
+    return _train_adapter(ctx, "readers", name, config.model,
+                          lambda out, progress: train_reader(config, examples, out, record, progress))
+
+
+def _train_adapter(ctx: JobContext, kind: str, name: str, base: str,
+                   train: Callable[[Path, Callable[[int, int, float], None]], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``train(out, progress)`` for the adapter ``<data_dir>/models/<kind>/<name>`` under a lock (trainings of
+    the same name queue) and summarize its record as the job's result."""
+    from core.adapters import adapter_dir
+
+    with exclusive(f"train/{kind}/{name}", wait_s=get_settings().job_timeout_s) as lock:
         ctx.locks.append(lock)
-        result = train(config, examples, adapter_dir("rerankers", name), record,
-                       lambda step, total, loss: ctx.progress(step, total))
-    return {"adapter": name, "model": f"{config.model}+{name}", "steps": result["steps"],
+        result = train(adapter_dir(kind, name), lambda step, total, loss: ctx.progress(step, total))
+    return {"adapter": name, "model": f"{base}+{name}", "steps": result["steps"],
             "final_loss": result["final_loss"], "seconds": result["seconds"]}
 
 

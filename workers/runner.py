@@ -17,6 +17,7 @@ from workers.job_functions import (
     ingest_documents,
     run_evaluation_in_process,
     train_dyprag,
+    train_reader,
     train_reranker,
 )
 from workers.job_model import Job, JobState
@@ -102,7 +103,8 @@ class EmbeddedRunner(JobRunner):
 
     def _dispatch(self, job: Job) -> None:
         bodies = {"build": build_index, "ingest": ingest_documents, "evaluate": run_evaluation_in_process,
-                  "train_dyprag": train_dyprag, "train_reranker": train_reranker}
+                  "train_dyprag": train_dyprag, "train_reranker": train_reranker,
+                  "train_reader": train_reader}
         body = bodies[job.type]
         self.pool.submit(JobContext(self.store, job.id).run, lambda ctx: body(ctx, **job.params))
 

@@ -14,6 +14,7 @@ from workers.job_functions import (
     merge_evaluation,
     prepare_evaluation,
     train_dyprag,
+    train_reader,
     train_reranker,
 )
 from workers.job_model import JobState
@@ -75,3 +76,9 @@ def train_dyprag_task(job_id: str) -> None:
 def train_reranker_task(job_id: str) -> None:
     ctx, params = _context(job_id)
     ctx.run(lambda c: train_reranker(c, **params))
+
+
+@celery_app.task(name="siftrag.train_reader")
+def train_reader_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: train_reader(c, **params))

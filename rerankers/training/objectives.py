@@ -19,10 +19,11 @@ from typing import Any
 import torch
 
 from core.errors import InvalidInputError
+from core.lora_training import TrainingSequence, weighted_lm_loss
 from rerankers.first import FirstReranker
 from rerankers.full_ranking import FullRankingReranker
 from rerankers.pointwise import PointwiseReranker
-from rerankers.training.examples import RankingExample, TrainingSequence
+from rerankers.training.examples import RankingExample
 
 OBJECTIVES = ("first", "fullrank", "pointwise")
 SERVES = {"first": ("first", "listwise"), "fullrank": ("fullrank",), "pointwise": ("pointwise",)}
@@ -44,13 +45,7 @@ class Objective:
 
     def loss(self, logits: list[torch.Tensor], sequences: list[TrainingSequence]) -> torch.Tensor:
         """``logits[k]``: (target length + 1, vocab) for sequence k, from position ``target_start - 1`` on."""
-        total = torch.zeros(())
-        for row, sequence in zip(logits, sequences):
-            targets = torch.tensor(sequence.ids[sequence.target_start:])
-            weights = torch.tensor(sequence.weights)
-            losses = torch.nn.functional.cross_entropy(row[:-1].float(), targets, reduction="none")
-            total = total + (weights * losses).sum() / weights.sum()
-        return total / len(sequences)
+        return weighted_lm_loss(logits, sequences)
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)

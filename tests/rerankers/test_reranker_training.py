@@ -131,8 +131,8 @@ def test_fullrank_and_pointwise_objectives(train_folder: Path) -> None:
 @pytest.mark.parametrize("objective", ["first", "fullrank", "pointwise"])
 def test_training_lowers_the_objective_on_its_example(objective: str, train_folder: Path, data_dir: Path) -> None:
     from core.adapters import adapter_dir
+    from core.lora_training import target_logits
     from core.model_loading import load_causal_lm
-    from rerankers.training.trainer import target_logits
 
     examples, record = reranker_training_set(train_folder, depth=4)
     name = f"lowers-{objective}"
