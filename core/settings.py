@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     llm_model: str = "smollm2-135m-instruct"
     tilde_model: str = Field(default="tilde-scifact", description="trained TILDEv2 scorer: name or folder")
     embedding_batch_size: int = 64
+    batch_wait_ms: float = Field(default=2.0, ge=0, le=1000, description="how long a query waits for concurrent "
+                                 "ones to share its model call (dynamic batching)")
+    batch_max_items: int = Field(default=64, ge=1, le=4096, description="most queries in one batched model call; "
+                                 "1 turns dynamic batching off")
     api_keys: list[ApiKey] = Field(default_factory=list, description="JSON list: plain strings are admin keys, "
                                    "objects {key, role: read|write|admin, collections: [patterns]} are scoped")
     protect_queries: bool = Field(default=False, description="query routes need a key too (otherwise open)")

@@ -54,7 +54,7 @@ class LoadedDense:
         self.model_name = model_name
 
     def search(self, queries: Sequence[str], top_k: int) -> list[Hits]:
-        vectors = get_encoder(self.model_name).encode(list(queries))
+        vectors = get_encoder(self.model_name).encode_queries(list(queries))
         return self.search_vectors(vectors, top_k)
 
     def search_vectors(self, vectors: np.ndarray, top_k: int) -> list[Hits]:

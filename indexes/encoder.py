@@ -1,4 +1,5 @@
-"""The sentence encoder shared by the dense index (one loaded model per process and name)."""
+"""The sentence encoder shared by the dense index (one loaded model per process and name); queries from
+concurrent requests are encoded together (dynamic batching, ``SIFTRAG_BATCH_WAIT_MS`` / ``_MAX_ITEMS``)."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from core.micro_batcher import MicroBatcher
 from core.model_loading import load_sentence_embedder
+from core.settings import get_settings
 
 
 class SentenceEncoder:
@@ -19,6 +22,13 @@ class SentenceEncoder:
         self.model: Any = load_sentence_embedder(model_name)
         self.dim: int = int(self.model.get_embedding_dimension())
         self._lock = threading.Lock()
+        settings = get_settings()
+        self._queries = MicroBatcher(self.encode, settings.batch_wait_ms, settings.batch_max_items,
+                                     f"encode {model_name}")
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Query embeddings, computed in one batch with the queries of concurrent requests."""
+        return np.stack(self._queries.run(queries)) if queries else np.zeros((0, self.dim), dtype=np.float32)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         with self._lock:

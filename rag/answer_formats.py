@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from core.errors import InvalidInputError
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
+DANGLING_CITATION = re.compile(r"\s*\[\d{0,3}$")
 CITE = "Cite the passages that support each step by their number in brackets, e.g. [2]."
 # "answer is: X." ends the answer once the next token starts a new sentence or line (so "3.5" and
 # "Paris. [2]" are kept whole); the lookahead needs that next token, which ``Decoding.cut`` trims again.
@@ -69,7 +70,8 @@ class AnswerFormat:
         else:  # no final sentence: the last sentence stands for the answer
             sentences = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
             span = sentences[-1] if sentences else ""
-        return CITATION.sub("", span).strip().strip('"').rstrip(".").strip()
+        span = DANGLING_CITATION.sub("", CITATION.sub("", span))  # "Paris [1" when max_new_tokens cut it
+        return span.strip().strip('"').rstrip(".").strip()
 
 
 ANSWER_FORMATS: dict[str, AnswerFormat] = {

@@ -34,6 +34,7 @@ def test_short_answer_span_is_the_final_answer_without_citations():
     form = find_format("short")
     assert form.answer_span("Born in 1950 [1]. So the answer is: Gustave Eiffel [2].") == "Gustave Eiffel"
     assert form.answer_span("No final line. It is Rome.") == "It is Rome"
+    assert form.answer_span("So the answer is: Love In Pawn [1") == "Love In Pawn"  # cut by max_new_tokens
 
 
 def test_unknown_format_is_a_sentence():
