@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +20,8 @@ from api.body_limit import BodyLimit
 from api.cross_site_guard import CrossSiteGuard
 from api.observe import ObserveAndShed
 from api.openapi_limits import add_limits
-from api.routers import answer, collections, health, jobs, search
+from api.routers import answer, collections, compat_rerank, health, jobs, search
+from api.routers.compat_rerank import compat_error_body
 from api.schemas import ERROR_RESPONSES
 from core.errors import SiftragError
 from core.settings import get_settings
@@ -34,6 +36,11 @@ def _field_message(errors: list[dict]) -> str:
         location = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
         parts.append(f"{location}: {error.get('msg', 'invalid')}")
     return "; ".join(parts)
+
+
+def _error_body(request: Request, message: Any) -> dict[str, Any]:
+    """Our ``{"detail": …}``, or the error shape of the compatible API whose route was called."""
+    return (compat_error_body(request.url.path, message) if isinstance(message, str) else None) or {"detail": message}
 
 
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
@@ -60,19 +67,19 @@ def create_app() -> FastAPI:
     app = FastAPI(title="siftrag", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES,
                   description="Retrieval, reranking and retrieval-augmented generation.")
     @app.exception_handler(SiftragError)
-    async def siftrag_error(_: Request, error: SiftragError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=error.http_status)
+    async def siftrag_error(request: Request, error: SiftragError) -> JSONResponse:
+        return JSONResponse(_error_body(request, str(error)), status_code=error.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _field_message(error.errors())}, status_code=422)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(_error_body(request, _field_message(error.errors())), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         headers = dict(error.headers or {})
         if error.status_code == 405:  # Allow lists the methods of every route on this path, not only the first
             headers["Allow"] = ", ".join(allowed_methods(app, request))
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=headers)
+        return JSONResponse(_error_body(request, error.detail), status_code=error.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
@@ -86,7 +93,8 @@ def create_app() -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi_with_limits
-    for router in (health.router, collections.router, search.router, answer.router, jobs.router):
+    for router in (health.router, collections.router, search.router, answer.router, jobs.router,
+                   compat_rerank.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
     app.add_middleware(CrossSiteGuard)

@@ -50,16 +50,21 @@ class Caller:
         return self.can("admin")
 
 
-def caller(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> Caller:
-    """The caller of this request; 401 for a key that matches none (a sent key is never ignored)."""
+def caller(request: Request, x_api_key: Annotated[str | None, Header()] = None,
+           authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Caller:
+    """The caller of this request; 401 for a key that matches none (a sent key is never ignored). Clients of
+    the Cohere/OpenAI-compatible routes send their key as ``Authorization: Bearer KEY``: it counts as the key
+    when keys are configured (their SDKs insist on sending one, so an open server ignores it)."""
     loopback = bool(request.client) and request.client.host in LOOPBACK
     keys = get_settings().api_keys
+    if x_api_key is None and keys and authorization and authorization.lower().startswith("bearer "):
+        x_api_key = authorization[7:].strip()
     if x_api_key is None:
         return Caller(None, loopback)
     for key in keys:
         if key.matches(x_api_key):
             return Caller(key, loopback)
-    raise HTTPException(401, "The X-API-Key header matches no configured key.")
+    raise HTTPException(401, "The API key (X-API-Key or Authorization: Bearer) matches no configured key.")
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -20,6 +20,16 @@ class EmbeddingReranker:
         self.model = model or get_settings().embedding_model
         self.top_k = top_k
 
+    @property
+    def tokenizer(self) -> Any:
+        """The sentence encoder's tokenizer (what long documents are chunked by)."""
+        return get_encoder(self.model).model.tokenizer
+
+    @property
+    def max_input_tokens(self) -> int:
+        """Tokens of a passage the encoder reads (it cuts the rest)."""
+        return int(get_encoder(self.model).model.max_seq_length)
+
     @component.output_types(documents=list[Document], meta=dict)
     def run(self, query: str, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:
         began = time.perf_counter()

@@ -36,6 +36,16 @@ class LLMReranker:
     def llm(self) -> LLMBackend:
         return get_llm(self.model)
 
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer of the LLM (what long documents are chunked by)."""
+        return self.llm.tokenizer
+
+    @property
+    def max_input_tokens(self) -> int:
+        """A passage of this many tokens has at most ``passage_words`` words, so the prompt keeps all of it."""
+        return self.passage_words
+
     def passages(self, documents: list[Document]) -> list[str]:
         return [truncate_words(indexable_text(d).replace("\n", " "), self.passage_words) for d in documents]
 

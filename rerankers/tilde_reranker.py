@@ -46,6 +46,20 @@ class TildeReranker:
             return None
         return index if isinstance(index, LoadedTilde) else None
 
+    @property
+    def tokenizer(self) -> Any:
+        """The scorer's tokenizer (what long documents are chunked by)."""
+        return self._scorer().tokenizer
+
+    @property
+    def max_input_tokens(self) -> int:
+        """Tokens of a passage the scorer's encoder reads (it cuts the rest)."""
+        return int(self._scorer().max_length)
+
+    def _scorer(self) -> Any:
+        index = self._index()
+        return load_scorer(index.scorer_path if index else str(resolve_scorer(self.model)))
+
     @component.output_types(documents=list[Document], meta=dict)
     def run(self, query: str, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:
         began = time.perf_counter()

@@ -1,0 +1,86 @@
+"""Request shapes of the rerank APIs that clients already speak: Cohere ``/v2/rerank`` (also v1's and Jina's
+fields) and Hugging Face TEI ``/rerank``. ``model`` names one of our methods, optionally with its LLM:
+``tilde``, ``first``, ``icr:qwen2.5-0.5b-instruct``."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.adapters import is_request_model_name
+from core.errors import InvalidInputError
+from rerankers.registry import LLM_METHODS, METHODS
+
+Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+
+def method_and_model(name: str) -> tuple[str, str | None]:
+    """``METHOD`` or ``METHOD:MODEL`` → (method, LLM or None); anything else is a ValueError with the choices."""
+    method, _, model = name.partition(":")
+    if method not in METHODS:
+        raise ValueError(f"model '{name}' names no rerank method: use one of {', '.join(METHODS)}, optionally "
+                         "followed by ':LLM' for the LLM methods (e.g. icr:qwen2.5-0.5b-instruct)")
+    if model and (method not in LLM_METHODS or not is_request_model_name(model)):
+        raise ValueError(f"model '{name}': only the LLM methods ({', '.join(LLM_METHODS)}) take ':LLM', and the LLM "
+                         "must be a registry LLM, a trained adapter or one the operator allowed")
+    return method, model or None
+
+
+class CohereRerankRequest(BaseModel):
+    """Cohere v2 (``documents`` as strings), v1 (objects with ``rank_fields``, ``return_documents``,
+    ``max_chunks_per_doc``) and Jina (``return_documents``) in one shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="rerank method, optionally :LLM, e.g. tilde, first, icr:qwen2.5-0.5b-instruct")
+    query: Text
+    documents: list[str | dict[str, Any]] = Field(min_length=1)
+    top_n: int | None = Field(default=None, ge=1)
+    max_tokens_per_doc: int = Field(default=4096, ge=16, le=32768, description="longer documents are split into "
+                                    "chunks of this many tokens; a document scores its best chunk")
+    max_chunks_per_doc: int = Field(default=10, ge=1, le=100)
+    rank_fields: list[str] | None = Field(default=None, min_length=1, description="v1: fields of object documents "
+                                          "ranked on, joined (default: text)")
+    return_documents: bool = False
+
+    @field_validator("model")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        method_and_model(value)
+        return value
+
+    def texts(self) -> list[str]:
+        """Each document as the text ranked on: a string, or its ``rank_fields`` (default ``text``) joined."""
+        fields = self.rank_fields or ["text"]
+        texts = []
+        for number, document in enumerate(self.documents):
+            if isinstance(document, str):
+                texts.append(document)
+                continue
+            missing = [f for f in fields if not isinstance(document.get(f), str)]
+            if missing:
+                raise InvalidInputError(f"documents.{number}: no text field '{missing[0]}' to rank on.")
+            texts.append("\n".join(document[f] for f in fields))
+        return texts
+
+
+class TeiRerankRequest(BaseModel):
+    """Hugging Face TEI's ``/rerank``; ``model`` (our extension) picks the method, default the setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: Text
+    texts: list[str] = Field(min_length=1)
+    truncate: bool = Field(default=False, description="keep only the first max_tokens of each text (else: chunk "
+                                                      "and score the best chunk)")
+    truncation_direction: Literal["Right", "Left"] = "Right"
+    raw_scores: bool = False
+    return_text: bool = False
+    model: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _method(cls, value: str | None) -> str | None:
+        if value is not None:
+            method_and_model(value)
+        return value

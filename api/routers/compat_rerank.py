@@ -1,0 +1,71 @@
+"""Rerank routes in the shapes existing clients speak, served by the same reranker registry as ``/v1/rerank``:
+Cohere ``POST /v2/rerank`` (also Jina's ``return_documents`` / ``usage``) and Hugging Face TEI ``POST /rerank``.
+Long documents are chunked by the method's tokenizer and score their best chunk; each result says so. Errors come
+in each API's own shape (see ``compat_error_body``)."""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from api.auth import require_read
+from api.compat_schemas import CohereRerankRequest, TeiRerankRequest, method_and_model
+from core.settings import get_settings
+from rerankers.chunked_rerank import rerank_chunked
+from rerankers.registry import reranker
+
+router = APIRouter(tags=["compatible"], dependencies=[Depends(require_read)])
+COHERE_PATH, TEI_PATH = "/v2/rerank", "/rerank"
+TEI_MAX_TOKENS = 512  # TEI cuts at its model's input length; BERT-size rerankers read 512 tokens
+TEI_DEFAULT_METHOD = "tilde"
+
+
+def compat_error_body(path: str, message: str) -> dict[str, Any] | None:
+    """The error body of the API whose route ``path`` is (Cohere: ``message``; TEI: ``error`` and ``error_type``),
+    or None for our own routes."""
+    if path == COHERE_PATH:
+        return {"message": message}
+    if path == TEI_PATH:
+        return {"error": message, "error_type": "Validation"}
+    return None
+
+
+@router.post(COHERE_PATH, summary="Rerank (Cohere v2 / v1 / Jina compatible)")
+def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
+    method, model = method_and_model(body.model)
+    texts = body.texts()
+    began = time.perf_counter()
+    scores, meta = rerank_chunked(reranker(method, model), body.query, texts, body.max_tokens_per_doc,
+                                  body.max_chunks_per_doc, get_settings().max_rerank_documents)
+    results = []
+    for scored in scores[:body.top_n or len(scores)]:
+        result: dict[str, Any] = {"index": scored.index, "relevance_score": scored.score, "chunks": scored.chunks,
+                                  "truncated": scored.truncated}
+        if body.return_documents:
+            document = body.documents[scored.index]
+            result["document"] = {"text": document} if isinstance(document, str) else document
+        results.append(result)
+    tokens = meta["document_tokens"] + meta["query_tokens"] * len(texts)
+    return {"id": str(uuid.uuid4()), "results": results,
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1},
+                     "siftrag": {"method": method, "model": model, "rerank_ms": round(1000 * (time.perf_counter() -
+                                                                                              began), 3)}},
+            "usage": {"total_tokens": tokens}}
+
+
+@router.post(TEI_PATH, summary="Rerank (Hugging Face TEI compatible)")
+def tei_rerank(body: TeiRerankRequest) -> list[dict[str, Any]]:
+    method, model = method_and_model(body.model or TEI_DEFAULT_METHOD)
+    scores, _ = rerank_chunked(reranker(method, model), body.query, body.texts, TEI_MAX_TOKENS,
+                               1 if body.truncate else 10, get_settings().max_rerank_documents,
+                               from_end=body.truncate and body.truncation_direction == "Left")
+    results = []
+    for scored in scores:
+        result: dict[str, Any] = {"index": scored.index, "score": scored.score, "chunks": scored.chunks,
+                                  "truncated": scored.truncated}
+        if body.return_text:
+            result["text"] = body.texts[scored.index]
+        results.append(result)
+    return results
