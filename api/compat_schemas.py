@@ -84,3 +84,35 @@ class TeiRerankRequest(BaseModel):
         if value is not None:
             method_and_model(value)
         return value
+
+
+class CohereResult(BaseModel):
+    index: int
+    relevance_score: float
+    chunks: int = Field(description="chunks the document was split into (1: it fit)")
+    truncated: bool = Field(description="text beyond max_chunks_per_doc chunks was not scored")
+    document: dict[str, Any] | None = None
+
+
+class CohereRerankResponse(BaseModel):
+    id: str
+    results: list[CohereResult]
+    meta: dict[str, Any]
+    usage: dict[str, int]
+
+
+class TeiResult(BaseModel):
+    index: int
+    score: float
+    chunks: int
+    truncated: bool
+    text: str | None = None
+
+
+class CohereError(BaseModel):
+    message: str
+
+
+class TeiError(BaseModel):
+    error: str
+    error_type: str

@@ -11,7 +11,16 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from api.auth import require_read
-from api.compat_schemas import CohereRerankRequest, TeiRerankRequest, method_and_model
+from api.compat_schemas import (
+    CohereError,
+    CohereRerankRequest,
+    CohereRerankResponse,
+    TeiError,
+    TeiRerankRequest,
+    TeiResult,
+    method_and_model,
+)
+from api.schemas import ErrorOut
 from core.settings import get_settings
 from rerankers.chunked_rerank import rerank_chunked
 from rerankers.registry import reranker
@@ -32,7 +41,15 @@ def compat_error_body(path: str, message: str) -> dict[str, Any] | None:
     return None
 
 
-@router.post(COHERE_PATH, summary="Rerank (Cohere v2 / v1 / Jina compatible)")
+def _errors(shape: type) -> dict[int | str, dict[str, Any]]:
+    """Error responses of a compatible route: its API's shape from the route, ours from the middleware."""
+    return {status: {"model": shape | ErrorOut, "description": description} for status, description in {
+        400: "Malformed request", 401: "Unknown API key", 403: "Cross-site request", 413: "A limit was exceeded",
+        415: "Body is not JSON", 422: "Invalid field", 503: "Overloaded or a model is unavailable"}.items()}
+
+
+@router.post(COHERE_PATH, summary="Rerank (Cohere v2 / v1 / Jina compatible)", response_model=CohereRerankResponse,
+             responses=_errors(CohereError))
 def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
     method, model = method_and_model(body.model)
     texts = body.texts()
@@ -55,7 +72,8 @@ def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
             "usage": {"total_tokens": tokens}}
 
 
-@router.post(TEI_PATH, summary="Rerank (Hugging Face TEI compatible)")
+@router.post(TEI_PATH, summary="Rerank (Hugging Face TEI compatible)", response_model=list[TeiResult],
+             responses=_errors(TeiError))
 def tei_rerank(body: TeiRerankRequest) -> list[dict[str, Any]]:
     method, model = method_and_model(body.model or TEI_DEFAULT_METHOD)
     scores, _ = rerank_chunked(reranker(method, model), body.query, body.texts, TEI_MAX_TOKENS,
