@@ -18,7 +18,7 @@ MODEL_NAMES = ("{field} must be one of {names}, a trained adapter's name, BASE+A
                "allowed in SIFTRAG_ALLOWED_MODELS; other paths and hub ids are server settings")
 
 
-def _known_model(model: str | None) -> str | None:
+def known_model(model: str | None) -> str | None:
     """A request's LLM: the registry's causal LMs, trained adapters, BASE+ADAPTER, or the operator's allow-list."""
     if model is not None and (not is_request_model_name(model) or (model in REGISTRY and model not in LLM_NAMES)):
         raise ValueError(MODEL_NAMES.format(field="model", names=", ".join(LLM_NAMES)))
@@ -34,7 +34,7 @@ def _installed(name: str) -> bool:
 
 LLM_NAMES = sorted(name for name, spec in REGISTRY.items() if spec.kind.endswith("causal-lm"))
 SERVED_LLMS = [name for name in LLM_NAMES if _installed(name)] or LLM_NAMES  # what the schema offers
-RequestModel = Annotated[str | SkipJsonSchema[None], AfterValidator(_known_model),
+RequestModel = Annotated[str | SkipJsonSchema[None], AfterValidator(known_model),
                          Field(json_schema_extra={"enum": SERVED_LLMS})]
 RerankMethod = Annotated[str, Field(json_schema_extra={"enum": list(METHODS)})]  # checked by the registry
 Text = Annotated[str, Field(json_schema_extra={"minLength": 1, "pattern": r"\S"})]  # checked with a sentence

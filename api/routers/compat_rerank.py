@@ -1,7 +1,7 @@
 """Rerank routes in the shapes existing clients speak, served by the same reranker registry as ``/v1/rerank``:
 Cohere ``POST /v2/rerank`` (also Jina's ``return_documents`` / ``usage``) and Hugging Face TEI ``POST /rerank``.
 Long documents are chunked by the method's tokenizer and score their best chunk; each result says so. Errors come
-in each API's own shape (see ``compat_error_body``)."""
+in each API's own shape (``api/compat_errors.py``)."""
 from __future__ import annotations
 
 import time
@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from api.auth import require_read
+from api.compat_errors import COHERE_PATH, TEI_PATH
 from api.compat_schemas import (
     CohereError,
     CohereRerankRequest,
@@ -26,19 +27,8 @@ from rerankers.chunked_rerank import rerank_chunked
 from rerankers.registry import reranker
 
 router = APIRouter(tags=["compatible"], dependencies=[Depends(require_read)])
-COHERE_PATH, TEI_PATH = "/v2/rerank", "/rerank"
 TEI_MAX_TOKENS = 512  # TEI cuts at its model's input length; BERT-size rerankers read 512 tokens
 TEI_DEFAULT_METHOD = "tilde"
-
-
-def compat_error_body(path: str, message: str) -> dict[str, Any] | None:
-    """The error body of the API whose route ``path`` is (Cohere: ``message``; TEI: ``error`` and ``error_type``),
-    or None for our own routes."""
-    if path == COHERE_PATH:
-        return {"message": message}
-    if path == TEI_PATH:
-        return {"error": message, "error_type": "Validation"}
-    return None
 
 
 def _errors(shape: type) -> dict[int | str, dict[str, Any]]:
