@@ -102,6 +102,9 @@ class SearchRequest(Strict):
     rerank: RerankMethod | SkipJsonSchema[None] = Field(default=None, description="rerank method applied to the first `candidates` "
                                                                   "hits")
     candidates: int = Field(default=20, ge=1, description="first-stage depth when `rerank` is set")
+    deadline_ms: int | SkipJsonSchema[None] = Field(default=None, ge=1, le=600_000, description="answer by then: "
+                                                    "when reranking has not finished, the first-stage order with "
+                                                    "partial: true")
 
     @model_validator(mode="after")
     def one_of_query_or_queries(self) -> "SearchRequest":
@@ -145,6 +148,9 @@ class RerankRequest(Strict):
                                                                              "collection")
     retriever: Retriever = "bm25"
     candidates: int = Field(default=50, ge=1)
+    deadline_ms: int | SkipJsonSchema[None] = Field(default=None, ge=1, le=600_000, description="answer by then: "
+                                                    "when reranking has not finished, the first-stage order with "
+                                                    "partial: true")
 
     @model_validator(mode="after")
     def documents_or_collection(self) -> "RerankRequest":
@@ -162,6 +168,8 @@ class RerankResponse(BaseModel):
     documents: list[DocumentOut]
     meta: dict[str, Any]
     timings_ms: dict[str, float]
+    partial: bool = Field(default=False, description="the deadline passed before reranking finished: the documents "
+                          "are in their first-stage order")
 
 
 class EvaluationRequest(Strict):

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+from core.deadline import DeadlineExceeded, check_deadline
 from core.errors import InvalidInputError
 from core.model_loading import load_causal_lm
 
@@ -74,6 +75,18 @@ class Decoding:
         return (text[:match.end()], True) if match else (text, False)
 
 
+class _DeadlinePassed(StoppingCriteria):
+    """Ends decoding once the current request's deadline has passed (``generate`` then raises)."""
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        try:
+            check_deadline()
+            passed = False
+        except DeadlineExceeded:
+            passed = True
+        return torch.full((input_ids.shape[0],), passed, dtype=torch.bool, device=input_ids.device)
+
+
 class LLMBackend:
     """A causal LM with its tokenizer; prefill runs with SDPA, attention readout with eager kernels."""
 
@@ -120,6 +133,7 @@ class LLMBackend:
         rows = []
         with self.lock:
             for start in range(0, len(prompts), batch_size):
+                check_deadline()
                 batch = self.tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
                                        add_special_tokens=False).to(self.device)
                 self.check_fits(batch.input_ids.shape[1], "A prompt")
@@ -167,6 +181,7 @@ class LLMBackend:
             self.model.set_attn_implementation("eager")
             try:
                 for span in spans:
+                    check_deadline()
                     out = self.model(torch.tensor([span], device=self.device), cache=cache, use_cache=True,
                                      output_attentions=True, logits_to_keep=1)
                     outputs.append(torch.stack([out.attentions[i][0].float().cpu() for i in chosen]))
@@ -197,15 +212,18 @@ class LLMBackend:
         generated text (never the prompt) contains one of ``stop_strings`` (the text keeps the token that
         completed it) or matches ``decoding.stop`` (the text is cut at the match)."""
         with self.lock:
+            check_deadline()
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             self.check_fits(inputs.input_ids.shape[1] + max_new_tokens, "The prompt plus the answer")
             watch = _StopInGenerated(self.tokenizer, inputs.input_ids.shape[1], stop_strings or [], decoding.stop)
             out = self.model.generate(
                 **inputs, max_new_tokens=max_new_tokens, do_sample=False, output_logits=True,
                 return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id,
-                stopping_criteria=StoppingCriteriaList([watch] if watch.active else []),
+                stopping_criteria=StoppingCriteriaList([watch, _DeadlinePassed()] if watch.active
+                                                       else [_DeadlinePassed()]),
                 temperature=None, top_p=None, top_k=None, **decoding.generate_kwargs(),
             )
+            check_deadline()
         new_ids = out.sequences[0, inputs.input_ids.shape[1]:].tolist()
         logprobs, entropies = [], []
         for step, logits in enumerate(out.logits):

@@ -12,6 +12,7 @@ from haystack import Document
 from api.auth import CallerDep, require_read
 from api.json_stream import json_response
 from api.schemas import RerankRequest, RerankResponse, SearchRequest, SearchResponse
+from core.deadline import run_within
 from core.errors import InvalidInputError, TooLargeError
 from core.settings import get_settings
 from rag.retrieval import make_retriever
@@ -66,10 +67,15 @@ def _search(body: SearchRequest, queries: list[str], depth: int, component: Any)
     ranked = make_retriever(body.retriever, body.collection).run_batch(queries, depth, body.filters)
     timings = {"retrieve": round(1000 * (time.perf_counter() - began), 3)}
     rerank_meta = []
+    partial = False
     if component is not None:
         began = time.perf_counter()
-        outputs = [component.run(query=q, documents=docs, top_k=body.top_k) if docs else {"documents": [], "meta": {}}
-                   for q, docs in zip(queries, ranked)]
+        outputs = run_within(lambda: [component.run(query=q, documents=docs, top_k=body.top_k) if docs else
+                                      {"documents": [], "meta": {}} for q, docs in zip(queries, ranked)],
+                             _remaining_ms(body.deadline_ms, timings["retrieve"]))
+        partial = outputs is None
+        if partial:  # the deadline passed: the first stage's order, cut to top_k
+            outputs = [{"documents": docs[:body.top_k], "meta": {}} for docs in ranked]
         ranked = [out["documents"] for out in outputs]
         rerank_meta = [out["meta"] for out in outputs]
         timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)
@@ -79,7 +85,7 @@ def _search(body: SearchRequest, queries: list[str], depth: int, component: Any)
         "timings_ms": timings,
     }
     if component is not None:
-        payload["rerank"] = {"method": body.rerank, "meta": rerank_meta}
+        payload["rerank"] = {"method": body.rerank, "meta": rerank_meta, "partial": partial}
     return json_response(payload, "results", STREAM_ABOVE_RESULTS)  # small ones rendered here, on the thread
 
 
@@ -100,8 +106,17 @@ def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
     if len(candidates) > settings.max_rerank_documents:
         raise TooLargeError(f"{len(candidates)} documents exceed the rerank limit of {settings.max_rerank_documents}.")
     began = time.perf_counter()
-    result = reranker(body.method, body.model, body.passage_words, body.collection).run(
-        query=body.query, documents=candidates, top_k=body.top_k)
+    component = reranker(body.method, body.model, body.passage_words, body.collection)
+    result = run_within(lambda: component.run(query=body.query, documents=candidates, top_k=body.top_k),
+                        _remaining_ms(body.deadline_ms, timings.get("retrieve", 0.0)))
     timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)
+    if result is None:  # the deadline passed: the candidates in their first-stage order
+        return {"method": body.method, "documents": [_out(d) for d in candidates[:body.top_k]],
+                "meta": {"method": body.method}, "timings_ms": timings, "partial": True}
     return {"method": body.method, "documents": [_out(d) for d in result["documents"]], "meta": result["meta"],
-            "timings_ms": timings}
+            "timings_ms": timings, "partial": False}
+
+
+def _remaining_ms(deadline_ms: int | None, spent_ms: float) -> int | None:
+    """What is left of the request's deadline for reranking (None: no deadline)."""
+    return None if deadline_ms is None else max(0, int(deadline_ms - spent_ms))
