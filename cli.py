@@ -208,13 +208,14 @@ def eval_answers(
     repetition_penalty: Annotated[float, typer.Option(help="> 1 discourages repeated tokens")] = 1.0,
     passage_words: Annotated[Optional[int], typer.Option(help="words per passage in the answer prompt (a reader "
                                                               "adapter's training value)", min=1)] = None,
+    skip_questions: Annotated[int, typer.Option(help="start after the first N questions", min=0)] = 0,
 ) -> None:
     """Evaluate answers (EM, token F1 with 95% CIs and paired tests; citation precision and recall against
     the gold passages when the dataset has qrels), prompt tokens and latency of answer variants on a QA dataset."""
     from evals.answer_runner import run_answer_evaluation
 
     run_answer_evaluation(dataset, variant, max_questions, out_dir, retriever, model, max_new_tokens, baseline,
-                          answer_format, repetition_penalty, passage_words)
+                          answer_format, repetition_penalty, passage_words, skip_questions)
     out.print(f"report: {out_dir / 'report.json'}")
 
 

@@ -197,6 +197,10 @@ def publish_adapter(trained: TrainedAdapter, record: dict[str, Any], out: Path) 
     staging = out.with_name(f".{out.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     trained.model.save_pretrained(staging)
+    settings = staging / "adapter_config.json"  # name the base as the registry does, not this machine's cache path
+    settings.write_text(json.dumps({**json.loads(settings.read_text()), "base_model_name_or_path": record["base_model"]},
+                                   indent=2, sort_keys=True))
+    (staging / "README.md").unlink(missing_ok=True)  # peft's model-card template
     weights = staging / "adapter_model.safetensors"
     save_file({k: v.half() for k, v in load_file(weights).items()}, weights)
     (staging / "training.json").write_text(json.dumps(record, indent=1))

@@ -154,13 +154,16 @@ def _mean(values: Any) -> float | None:
 def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None, out_dir: Path,
                           retriever: str = "bm25", model: str | None = None, max_new_tokens: int = 24,
                           baseline: str | None = None, answer_format: str | None = None,
-                          repetition_penalty: float = 1.0, passage_words: int | None = None) -> dict[str, Any]:
-    """Evaluate each variant on the first ``limit`` questions; writes report.json, per_question.tsv and the
-    predictions; compares every variant with ``baseline`` (default: the first) per question. The answer
-    format defaults to ``yes-no`` for yes/no datasets, else ``short``."""
+                          repetition_penalty: float = 1.0, passage_words: int | None = None,
+                          skip: int = 0) -> dict[str, Any]:
+    """Evaluate each variant on ``limit`` questions after the first ``skip`` (file order); writes report.json,
+    per_question.tsv and the predictions; compares every variant with ``baseline`` (default: the first) per
+    question. The answer format defaults to ``yes-no`` for yes/no datasets, else ``short``."""
     parsed = [parse_variant(v) for v in variants]
     baseline = check_baseline(baseline, [v.name for v in parsed])
-    questions = read_questions(dataset, limit)
+    questions = read_questions(dataset, None if limit is None else skip + limit)[skip:]
+    if not questions:
+        raise InvalidInputError(f"No questions left in {dataset} after skipping {skip}.")
     answer_format = answer_format or ("yes-no" if questions and all(q.answers[0] in ("yes", "no") for q in questions)
                                       else "short")
     configs = [AnswerConfig(retriever=retriever, top_k=v.top_k, compressor=v.compressor, compressor_options=v.options,
@@ -173,6 +176,7 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
     collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"dataset": str(dataset), "retriever": retriever, "questions": len(questions),
+                              "skipped": skip,
                               "max_new_tokens": max_new_tokens, "answer_format": answer_format,
                               "repetition_penalty": repetition_penalty, "passage_words": passage_words,
                               "model": configs[0].model or "default",

@@ -11,6 +11,7 @@ import pytest
 import torch
 from haystack import Document
 
+from core.adapters import split_model_name
 from core.errors import InvalidInputError
 from core.lora_training import target_logits, weighted_lm_loss
 from evals.answer_runner import check_unseen, parse_variant
@@ -130,3 +131,22 @@ def test_variants_name_their_own_model_and_bad_reader_input_is_one_sentence(data
                    data_dir=data_dir)
     assert free.returncode == 2 and "train a reader for one of short, yes-no" in free.stderr
     assert "Traceback" not in refused.stderr + free.stderr
+
+
+def test_shipped_2wiki_reader_answers_in_format_with_a_citation_and_guards_its_training_questions() -> None:
+    from evals.beir_loader import read_corpus
+    from indexes.bm25_index import bm25_rankings
+    from indexes.document_store import indexable_text
+
+    questions = read_questions(TWOWIKI, 301)
+    reader = AnswerGenerator("reader-2wiki", max_new_tokens=128, answer_format="short")
+    assert reader.passage_words == 50 and split_model_name("reader-2wiki")[0] == MODEL
+    corpus = {d.id: d for d in read_corpus(TWOWIKI)}
+    first = questions[0]
+    top3 = bm25_rankings({i: indexable_text(d) for i, d in corpus.items()}, {first.id: first.question}, 3)[first.id]
+    result = reader.run(first.question, [corpus[d] for d in top3])
+    assert result["meta"]["finish_reason"] == "stop" and "So the answer is:" in result["meta"]["output"]
+    assert result["documents"] and result["answer"]
+    check_unseen("reader-2wiki", questions[:300])  # the evaluation sample
+    with pytest.raises(InvalidInputError, match="was trained on 1 of these questions"):
+        check_unseen("reader-2wiki", questions[300:301])
