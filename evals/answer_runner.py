@@ -28,6 +28,7 @@ from evals.qa_dataset import QAItem, read_questions
 from evals.qa_metrics import exact_match, token_f1
 from evals.significance import MetricStats
 from indexes.retriever import collection_manager
+from rag.answer_generator import default_reader
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
 from rag.compressors.registry import COMPRESSORS
 from rag.retrieval import index_kinds_of
@@ -171,7 +172,7 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
                             repetition_penalty=repetition_penalty, passage_words=passage_words) for v in parsed]
     for config in configs:
         config.check()
-        check_unseen(config.model, questions)
+        check_unseen(config.model or default_reader(config.answer_format), questions)
     gold = gold_passages(dataset)
     collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -184,8 +185,9 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
     all_rows: dict[str, list[dict[str, Any]]] = {}
     with Progress(console=console) as progress:
         for variant, config in zip(parsed, configs):
-            summary, rows = evaluate_variant(AnswerPipeline(collection.name, config), questions, progress, gold)
-            report["variants"][variant.name] = {"model": config.model or "default", **summary}
+            pipeline = AnswerPipeline(collection.name, config)
+            summary, rows = evaluate_variant(pipeline, questions, progress, gold)
+            report["variants"][variant.name] = {"model": pipeline.generator.model, **summary}
             all_rows[variant.name] = rows
             file_name = re.sub(r"[^\w.-]+", "-", variant.name.replace("@", "-at-"))
             with (out_dir / f"predictions-{file_name}.jsonl").open("w") as handle:

@@ -9,12 +9,21 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from core.adapters import split_model_name
+from core.adapters import shipped_adapters, split_model_name
 from core.errors import InvalidInputError, TooLargeError
 from core.llm_backend import CallCounter, Decoding, FinishReason, LLMBackend, get_llm
 from core.settings import get_settings
 from rag.answer_formats import find_format
 from rag.answer_prompt import answer_messages, cited_numbers, unknown_citations
+
+
+def default_reader(answer_format: str) -> str | None:
+    """``BASE+ADAPTER`` of the first shipped reader (by name) trained on the default LLM for ``answer_format``, which
+    answers when no model is named (naming the base runs it untrained), or None."""
+    base = get_settings().llm_model
+    adapter = next((a for a in shipped_adapters("readers")
+                    if a.base == base and a.training.get("answer_format") == answer_format), None)
+    return f"{base}+{adapter.name}" if adapter else None
 
 
 def reader_passage_words(model: str) -> int | None:
@@ -27,7 +36,8 @@ def reader_passage_words(model: str) -> int | None:
 class AnswerGenerator:
     """Writes an answer from ``documents`` (closed-book when there are none) and names the cited ones.
 
-    ``answer_format``: ``free`` (the answer, then its citations), ``short`` (short reasoning ending in "So the
+    ``model``: default the shipped reader adapter for the format, else the settings' LLM. ``answer_format``:
+    ``free`` (the answer, then its citations), ``short`` (short reasoning ending in "So the
     answer is: X"; the answer is X) or ``yes-no``; ``passage_words`` cuts each passage in the prompt (default: a
     reader adapter's training value);
     ``repetition_penalty`` and ``no_repeat_ngram_size`` guard against loops (1.0 and 0: off)."""
@@ -42,7 +52,7 @@ class AnswerGenerator:
         if not 1.0 <= repetition_penalty <= 2.0 or no_repeat_ngram_size < 0:
             raise InvalidInputError("repetition_penalty must be within [1, 2] and no_repeat_ngram_size ≥ 0.")
         self.form = find_format(answer_format)
-        self.model = model or get_settings().llm_model
+        self.model = model or default_reader(answer_format) or get_settings().llm_model
         if passage_words is None:  # a reader adapter answers best on the passage cut it was trained on
             passage_words = reader_passage_words(self.model)
         self.max_new_tokens = max_new_tokens

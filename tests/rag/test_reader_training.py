@@ -141,6 +141,8 @@ def test_shipped_2wiki_reader_answers_in_format_with_a_citation_and_guards_its_t
     questions = read_questions(TWOWIKI, 301)
     reader = AnswerGenerator("reader-2wiki", max_new_tokens=128, answer_format="short")
     assert reader.passage_words == 50 and split_model_name("reader-2wiki")[0] == MODEL
+    assert AnswerGenerator(answer_format="short").model == f"{MODEL}+reader-2wiki"  # the default for its format
+    assert AnswerGenerator(answer_format="yes-no").model == MODEL and AnswerGenerator(MODEL).passage_words is None
     corpus = {d.id: d for d in read_corpus(TWOWIKI)}
     first = questions[0]
     top3 = bm25_rankings({i: indexable_text(d) for i, d in corpus.items()}, {first.id: first.question}, 3)[first.id]
