@@ -2,8 +2,8 @@
 
 A variant is ``none`` (closed book), ``rag@K`` (top-K passages) or ``COMPRESSOR@K`` (``tcra-summary@5``,
 ``tcra-semantic@5``, ``crag@20``), optionally with its own answering model (``rag@3:model=reader-2wiki``); an
-adapter is never evaluated on a question its training saw. Every question runs alone through the whole pipeline, as a request
-would, so its end-to-end latency is measured. (Batching generation across questions does not pay on CPU:
+adapter is never evaluated on a question its training saw. Every question runs alone through the whole pipeline,
+as a request would, so its end-to-end latency is measured. (Batching generation across questions does not pay on CPU:
 left-padded prompts of 500–2,000 tokens made 2WikiMultihopQA slower per question, not faster.)"""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from evals.qa_dataset import QAItem, read_questions
 from evals.qa_metrics import exact_match, token_f1
 from evals.significance import MetricStats
 from indexes.retriever import collection_manager
-from rag.answer_generator import default_reader
+from rag.answer_generator import answering_model
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
 from rag.compressors.registry import COMPRESSORS
 from rag.retrieval import index_kinds_of
@@ -137,9 +137,9 @@ def gold_passages(dataset: Path) -> dict[str, dict[str, int]] | None:
     return read_qrels_tsv(files[0]) if files else None
 
 
-def check_unseen(model: str | None, questions: list[QAItem]) -> None:
+def check_unseen(model: str, questions: list[QAItem]) -> None:
     """Refuse to evaluate an adapter on a question its training saw (its ``training.json`` lists them)."""
-    adapter = split_model_name(model)[1] if model else None
+    adapter = split_model_name(model)[1]
     seen = set(adapter.training.get("data", {}).get("question_ids", [])) if adapter else set()
     overlap = sorted(seen & {q.id for q in questions})
     if overlap:
@@ -172,7 +172,7 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
                             repetition_penalty=repetition_penalty, passage_words=passage_words) for v in parsed]
     for config in configs:
         config.check()
-        check_unseen(config.model or default_reader(config.answer_format), questions)
+        check_unseen(answering_model(config.model, config.answer_format), questions)
     gold = gold_passages(dataset)
     collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,11 @@ def default_reader(answer_format: str) -> str | None:
     return f"{base}+{adapter.name}" if adapter else None
 
 
+def answering_model(model: str | None, answer_format: str) -> str:
+    """The LLM that answers: ``model`` when named, else the default reader for the format, else the settings'."""
+    return model or default_reader(answer_format) or get_settings().llm_model
+
+
 def reader_passage_words(model: str) -> int | None:
     """The ``passage_words`` a reader adapter was trained with (None for a base model)."""
     adapter = split_model_name(model)[1]
@@ -37,10 +42,9 @@ class AnswerGenerator:
     """Writes an answer from ``documents`` (closed-book when there are none) and names the cited ones.
 
     ``model``: default the shipped reader adapter for the format, else the settings' LLM. ``answer_format``:
-    ``free`` (the answer, then its citations), ``short`` (short reasoning ending in "So the
-    answer is: X"; the answer is X) or ``yes-no``; ``passage_words`` cuts each passage in the prompt (default: a
-    reader adapter's training value);
-    ``repetition_penalty`` and ``no_repeat_ngram_size`` guard against loops (1.0 and 0: off)."""
+    ``free`` (the answer, then its citations), ``short`` (short reasoning ending in "So the answer is: X"; the
+    answer is X) or ``yes-no``; ``passage_words`` cuts each passage in the prompt (default: a reader adapter's
+    training value); ``repetition_penalty`` and ``no_repeat_ngram_size`` guard against loops (1.0 and 0: off)."""
 
     def __init__(self, model: str | None = None, max_new_tokens: int = 64, answer_format: str = "free",
                  passage_words: int | None = None, repetition_penalty: float = 1.0,
@@ -52,7 +56,7 @@ class AnswerGenerator:
         if not 1.0 <= repetition_penalty <= 2.0 or no_repeat_ngram_size < 0:
             raise InvalidInputError("repetition_penalty must be within [1, 2] and no_repeat_ngram_size ≥ 0.")
         self.form = find_format(answer_format)
-        self.model = model or default_reader(answer_format) or get_settings().llm_model
+        self.model = answering_model(model, answer_format)
         if passage_words is None:  # a reader adapter answers best on the passage cut it was trained on
             passage_words = reader_passage_words(self.model)
         self.max_new_tokens = max_new_tokens

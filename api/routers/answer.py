@@ -25,13 +25,19 @@ log = logging.getLogger("siftrag.api")
 router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_read)])
 
 
-def _pipeline(body: AnswerRequest) -> AnswerPipeline:
+def check_answer_limits(question: str, top_k: int, candidates: int) -> None:
+    """413 for a question longer than the query limit or more passages (``candidates`` when reranking) than the
+    rerank limit; every answering route checks this before any work."""
     settings = get_settings()
-    if len(body.question) > settings.max_query_chars:
-        raise TooLargeError(f"A question of {len(body.question)} characters exceeds the limit of "
+    if len(question) > settings.max_query_chars:
+        raise TooLargeError(f"A question of {len(question)} characters exceeds the limit of "
                             f"{settings.max_query_chars}.")
-    if max(body.top_k, body.candidates if body.rerank else 0) > settings.max_rerank_documents:
+    if max(top_k, candidates) > settings.max_rerank_documents:
         raise TooLargeError(f"More than {settings.max_rerank_documents} passages per question are not accepted.")
+
+
+def _pipeline(body: AnswerRequest) -> AnswerPipeline:
+    check_answer_limits(body.question, body.top_k, body.candidates if body.rerank else 0)
     config = AnswerConfig(retriever=body.retriever, top_k=body.top_k, rerank=body.rerank, candidates=body.candidates,
                           compressor=body.compressor, compressor_options=tuple(sorted(body.compressor_options.items())),
                           model=body.model, max_new_tokens=body.max_new_tokens, answer_format=body.answer_format,

@@ -18,6 +18,7 @@ from starlette.concurrency import iterate_in_threadpool
 from api.auth import CallerDep, require_read
 from api.compat_errors import OPENAI_CHAT_PATH
 from api.openai_schemas import RAG_PREFIX, ChatCompletionRequest, OpenAIError
+from api.routers.answer import check_answer_limits
 from api.schemas import SERVED_LLMS, ErrorOut
 from core.errors import SiftragError
 from indexes.retriever import collection_manager
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/v1", tags=["compatible"], dependencies=[Depends(requ
 
 
 def _pipeline(body: ChatCompletionRequest) -> tuple[AnswerPipeline, str]:
+    check_answer_limits(body.question(), body.top_k, body.candidates if body.rerank else 0)
     collection, model = body.target()
     config = AnswerConfig(retriever=body.retriever, top_k=body.top_k, rerank=body.rerank, candidates=body.candidates,
                           compressor=body.compressor, model=model,

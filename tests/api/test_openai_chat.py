@@ -66,3 +66,7 @@ def test_models_and_openai_shaped_errors(client, server: str) -> None:
     raw = httpx.post(f"{server}/v1/chat/completions", json={"model": "/etc/passwd", "collection": "slice",
                                                             "messages": [{"role": "user", "content": "q"}]})
     assert raw.status_code == 422 and raw.json()["error"]["type"] == "invalid_request_error"
+    huge = httpx.post(f"{server}/v1/chat/completions", json={
+        "model": "rag:slice", "rerank": "first", "candidates": 1_000_000,
+        "messages": [{"role": "user", "content": "q"}]})
+    assert huge.status_code == 413 and "passages per question" in huge.json()["error"]["message"]
