@@ -28,7 +28,7 @@ def _out(document: Document) -> dict[str, Any]:
             "score": document.score}
 
 
-def _check_limits(queries: list[str], top_k: int, field: str = "top_k") -> None:
+def check_limits(queries: list[str], top_k: int, field: str = "top_k") -> None:
     settings = get_settings()
     if len(queries) > settings.max_batch_queries:
         raise TooLargeError(f"{len(queries)} queries exceed the batch limit of {settings.max_batch_queries}.")
@@ -48,12 +48,12 @@ async def search(body: SearchRequest, who: CallerDep) -> Response:
     stays free for other requests), except a single small BM25 search, which is cheaper inline."""
     who.require("read", body.collection)
     queries = body.all_queries()
-    _check_limits(queries, body.top_k)
+    check_limits(queries, body.top_k)
     depth = body.candidates if body.rerank else body.top_k
     component = None
     if body.rerank:
         component = reranker(body.rerank, collection=body.collection)
-        _check_limits(queries, depth, "candidates")
+        check_limits(queries, depth, "candidates")
         if depth > get_settings().max_rerank_documents:
             raise TooLargeError(f"candidates: {depth} exceed the rerank limit of "
                                 f"{get_settings().max_rerank_documents}.")
@@ -93,9 +93,9 @@ def _search(body: SearchRequest, queries: list[str], depth: int, component: Any)
 def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
     who.require("read", body.collection)
     settings = get_settings()
-    _check_limits([body.query], body.top_k)
+    check_limits([body.query], body.top_k)
     if body.documents is None:
-        _check_limits([body.query], body.candidates, "candidates")
+        check_limits([body.query], body.candidates, "candidates")
     timings: dict[str, float] = {}
     if body.documents is not None:
         candidates = [Document(id=d.id, content=d.content, meta=d.meta, score=d.score) for d in body.documents]

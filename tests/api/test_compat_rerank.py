@@ -78,5 +78,7 @@ def test_errors_come_in_each_apis_shape(server: str) -> None:
     assert missing.status_code == 422 and "no text field 'text'" in missing.json()["message"]
     tei = httpx.post(f"{server}/rerank", json={"query": "q", "texts": []})
     assert tei.status_code == 422 and tei.json()["error_type"] == "Validation" and "texts" in tei.json()["error"]
+    long_query = httpx.post(f"{server}/v2/rerank", json={"model": "embedding", "query": "q" * 5000, "documents": ["d"]})
+    assert long_query.status_code == 413 and "characters exceeds the limit" in long_query.json()["message"]
     ours = httpx.post(f"{server}/v1/rerank", json={"query": "q", "documents": []})
     assert ours.status_code == 422 and "detail" in ours.json()
