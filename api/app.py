@@ -21,7 +21,7 @@ from api.compat_errors import compat_error_body
 from api.cross_site_guard import CrossSiteGuard
 from api.observe import ObserveAndShed
 from api.openapi_limits import add_limits
-from api.routers import answer, collections, compat_rerank, health, jobs, openai_chat, search
+from api.routers import answer, collections, compat_rerank, health, jobs, openai_chat, playground, search
 from api.schemas import ERROR_RESPONSES
 from core.errors import SiftragError
 from core.settings import get_settings
@@ -94,7 +94,7 @@ def create_app() -> FastAPI:
 
     app.openapi = openapi_with_limits
     for router in (health.router, collections.router, search.router, answer.router, jobs.router,
-                   compat_rerank.router, openai_chat.router):
+                   compat_rerank.router, openai_chat.router, playground.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
     app.add_middleware(CrossSiteGuard)

@@ -14,7 +14,8 @@ from typing import TypeVar
 from core.errors import SiftragError
 
 Result = TypeVar("Result")
-_DEADLINE: contextvars.ContextVar[tuple[float, threading.Event] | None] = contextvars.ContextVar(
+DeadlineScope = tuple[float, threading.Event]  # (monotonic end, cancelled)
+_DEADLINE: contextvars.ContextVar[DeadlineScope | None] = contextvars.ContextVar(
     "siftrag_deadline", default=None)
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="deadline")
 
@@ -25,10 +26,20 @@ class DeadlineExceeded(SiftragError):
     http_status = 504
 
 
+def current_deadline() -> DeadlineScope | None:
+    """The deadline of the work running here, to hand to another thread (e.g. a batch worker), or None."""
+    return _DEADLINE.get()
+
+
+def expired(scope: DeadlineScope | None) -> bool:
+    """Whether ``scope``'s deadline passed or its work was cancelled (what ``check_deadline`` raises for)."""
+    return scope is not None and (scope[1].is_set() or time.monotonic() > scope[0])
+
+
 def check_deadline() -> None:
     """Raise ``DeadlineExceeded`` when the current work's deadline has passed (no-op without one)."""
     scope = _DEADLINE.get()
-    if scope is not None and (scope[1].is_set() or time.monotonic() > scope[0]):
+    if expired(scope):
         scope[1].set()
         raise DeadlineExceeded("The deadline passed before the work finished.")
 

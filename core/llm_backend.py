@@ -1,6 +1,7 @@
 """One wrapper over a Hugging Face causal LM, shared by every LLM method.
 
-- ``next_token_logprobs``: batched log-probs of the token after each prompt (left padding).
+- ``next_token_logprobs``: batched log-probs of the token after each prompt (left padding), shared with
+  concurrent requests through ``core/next_token_batcher.py``.
 - ``query_attention``: attention from query spans to every earlier position, per layer and head,
   computed from a cached document prefix, so only Lq × L rows are ever materialized.
 - ``generate``: greedy generation with per-step log-probs and entropy; ``generate_batch`` for many
@@ -23,6 +24,8 @@ from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStr
 from core.deadline import DeadlineExceeded, check_deadline
 from core.errors import InvalidInputError
 from core.model_loading import load_causal_lm
+from core.next_token_batcher import NextTokenBatcher
+from core.settings import get_settings
 
 
 @dataclass
@@ -99,6 +102,10 @@ class LLMBackend:
         self.device = next(self.model.parameters()).device
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 4096))
         self.lock = threading.RLock()
+        settings = get_settings()
+        self.batcher = NextTokenBatcher(self.forward_next_token, self.prompt_lengths, model_name,
+                                        settings.batch_wait_ms, settings.llm_batch_tokens) \
+            if settings.llm_batch_tokens > 0 else None
 
     # -- text -------------------------------------------------------------------------------
     def chat_prompt(self, user: str, system: str | None = None, assistant_prefix: str = "",
@@ -126,23 +133,36 @@ class LLMBackend:
             )
 
     # -- scoring ----------------------------------------------------------------------------
-    @torch.no_grad()
     def next_token_logprobs(self, prompts: list[str], counter: CallCounter | None = None,
                             batch_size: int = 4) -> torch.Tensor:
-        """[len(prompts), vocab] log-probs of the next token after each prompt."""
-        rows = []
-        with self.lock:
+        """[len(prompts), vocab] log-probs of the next token after each prompt. With cross-request batching on
+        (``SIFTRAG_LLM_BATCH_TOKENS`` > 0) the prompts share forward passes with concurrent requests' (grouped by
+        that token budget); otherwise they run ``batch_size`` at a time."""
+        if self.batcher is not None:
+            rows, forwards, tokens = self.batcher.logprobs(prompts)
+        else:
+            parts = []
             for start in range(0, len(prompts), batch_size):
                 check_deadline()
-                batch = self.tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
-                                       add_special_tokens=False).to(self.device)
-                self.check_fits(batch.input_ids.shape[1], "A prompt")
-                logits = self.model(**batch, use_cache=False, logits_to_keep=1).logits[:, -1, :]
-                rows.append(torch.log_softmax(logits.float(), dim=-1).cpu())
-                if counter:
-                    counter.forward_passes += 1
-                    counter.prompt_tokens += int(batch.attention_mask.sum())
-        return torch.cat(rows)
+                parts.append(self.forward_next_token(prompts[start:start + batch_size]))
+            rows = torch.cat([part for part, _ in parts])
+            forwards, tokens = len(parts), sum(sum(counts) for _, counts in parts)
+        if counter:
+            counter.forward_passes += forwards
+            counter.prompt_tokens += tokens
+        return rows
+
+    @torch.no_grad()
+    def forward_next_token(self, prompts: list[str]) -> tuple[torch.Tensor, list[int]]:
+        """One padded forward pass: ([len(prompts), vocab] next-token log-probs on the CPU, each prompt's tokens)."""
+        with self.lock:
+            batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            self.check_fits(batch.input_ids.shape[1], "A prompt")
+            logits = self.model(**batch, use_cache=False, logits_to_keep=1).logits[:, -1, :]
+        return torch.log_softmax(logits.float(), dim=-1).cpu(), batch.attention_mask.sum(dim=1).tolist()
+
+    def prompt_lengths(self, prompts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
 
     @torch.no_grad()
     def score_continuation(self, prompt: str, continuation_ids: list[int],

@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
+IDLE_EXIT_S = 30.0
 Result = TypeVar("Result")
 
 
@@ -39,20 +40,33 @@ class MicroBatcher(Generic[Item, Result]):
         if self.max_items == 1 or len(items) >= self.max_items:
             return list(self.run_batch(items))
         future: Future = Future()
-        self._ensure_worker()
         self._queue.put((items, future))
+        self._ensure_worker()  # after the put: a worker that found the queue empty has gone, or sees this
         return future.result()
 
     def _ensure_worker(self) -> None:
-        if self._worker is None:
-            with self._start_lock:
-                if self._worker is None:
-                    self._worker = threading.Thread(target=self._serve, name=self.name, daemon=True)
-                    self._worker.start()
+        with self._start_lock:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._serve, name=self.name, daemon=True)
+                self._worker.start()
+
+    def _next_request(self) -> tuple[list[Item], Future] | None:
+        """The next request, or None after ``IDLE_EXIT_S`` without one (the worker then ends, so that a batcher
+        nobody uses any more, and the model its ``run_batch`` holds, can be freed; the next ``run`` starts one)."""
+        while True:
+            try:
+                return self._queue.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                with self._start_lock:
+                    if self._queue.empty():
+                        self._worker = None
+                        return None
 
     def _serve(self) -> None:
         while True:
-            first, self._carried = self._carried or self._queue.get(), None
+            first, self._carried = self._carried or self._next_request(), None
+            if first is None:
+                return
             batch = self._collect(first)
             items = [item for request, _ in batch for item in request]
             try:

@@ -70,6 +70,9 @@ class Bm25Kind:
             progress(len(ids) // 2, len(ids))
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
         retriever.index(tokens, show_progress=False)
+        # Indexed from token ids, the vocabulary has int keys; bm25s saves it with orjson when that is installed,
+        # which refuses int keys (the stdlib writes them as strings): write the same strings whichever is there.
+        retriever.vocab_dict = {str(key): value for key, value in retriever.vocab_dict.items()}
         retriever.save(out_dir, show_progress=False)
         tokenizer.save_vocab(out_dir)
         tokenizer.save_stopwords(out_dir)

@@ -141,15 +141,18 @@ class Collection:
         _, index = self.loaded(kind)
         fetch = top_k * FILTER_OVERFETCH if filters else top_k + 10
         hits_per_query = index.search(list(queries), fetch)
-        stored = self.store.get(sorted({doc_id for hits in hits_per_query for doc_id, _ in hits}))
+        stored = self.store.rows(sorted({doc_id for hits in hits_per_query for doc_id, _ in hits}))
         results = []
         for hits in hits_per_query:
             documents = []
             for doc_id, score in hits:
-                document = stored.get(doc_id)
-                if document is None or (filters and not matches(filters, document)):
+                row = stored.get(doc_id)
+                if row is None:
                     continue
-                documents.append(Document(id=doc_id, content=document.content, meta=document.meta, score=score))
+                document = Document(id=doc_id, content=row[0], meta=json.loads(row[1]), score=score)
+                if filters and not matches(filters, document):
+                    continue
+                documents.append(document)
                 if len(documents) == top_k:
                     break
             results.append(documents)

@@ -106,7 +106,13 @@ class DocumentStore:
 
     def get(self, ids: list[str]) -> dict[str, Document]:
         """The stored documents among ``ids`` (missing ids are simply absent)."""
-        found: dict[str, Document] = {}
+        return {doc_id: Document(id=doc_id, content=content, meta=json.loads(meta))
+                for doc_id, (content, meta) in self.rows(ids).items()}
+
+    def rows(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+        """(content, meta as JSON text) of the stored documents among ``ids``: what a search reads before it
+        knows which of them it keeps (no ``Document`` built, no meta parsed for the ones it drops)."""
+        found: dict[str, tuple[str, str]] = {}
         connection = self._connection()
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
@@ -114,7 +120,7 @@ class DocumentStore:
             for doc_id, content, meta in connection.execute(
                 f"SELECT id, content, meta FROM documents WHERE id IN ({marks})", chunk
             ):
-                found[doc_id] = Document(id=doc_id, content=content, meta=json.loads(meta))
+                found[doc_id] = (content, meta)
         return found
 
     def iter_documents(self, batch_size: int = 1000) -> Iterator[Document]:

@@ -35,6 +35,10 @@ class SiftragRetriever:
     def _collection(self) -> Collection:
         return collection_manager(Path(self.data_dir) if self.data_dir else None).get(self.collection)
 
+    def warm_up(self) -> None:
+        """Open the live index now (kept in memory by the collection) rather than on the first ``run``."""
+        self._collection().loaded(self.kind)
+
     @component.output_types(documents=list[Document])
     def run(self, query: str, top_k: int | None = None, filters: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"documents": self.run_batch([query], top_k, filters)[0]}

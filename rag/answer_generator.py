@@ -70,6 +70,10 @@ class AnswerGenerator:
     def llm(self) -> LLMBackend:
         return get_llm(self.model)
 
+    def warm_up(self) -> None:
+        """Load the LLM into the cache ``run`` reads, before the first ``run``."""
+        get_llm(self.model)
+
     def prompt(self, question: str, documents: list[Document]) -> str:
         """The chat prompt; too long a context is a 413 that says by how much."""
         if not question.strip():

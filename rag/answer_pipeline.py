@@ -17,7 +17,7 @@ from rag.answer_generator import AnswerGenerator
 from rag.answer_prompt import cited_numbers, unknown_citations
 from rag.compressors.compressor import context_tokens
 from rag.compressors.registry import check_compressor_options, compressor
-from rag.retrieval import make_retriever
+from rag.retrieval import shared_retriever
 from rerankers.registry import check_options, reranker
 
 
@@ -86,7 +86,7 @@ class AnswerPipeline:
             return self._count(prepared)
         began = time.perf_counter()
         depth = config.candidates if config.rerank else config.top_k
-        documents = make_retriever(config.retriever, self.collection).run(question, depth)["documents"]
+        documents = shared_retriever(config.retriever, self.collection).run(question, depth)["documents"]
         prepared.timings_ms["retrieve"] = _ms(began)
         if len(documents) < config.min_passages:
             raise InvalidInputError(f"Only {len(documents)} passages were found for this question, fewer than "

@@ -41,6 +41,11 @@ class HybridRetriever:
         self.data_dir = data_dir
         self._retrievers = [SiftragRetriever(collection, kind, candidates, data_dir) for kind in ("bm25", "dense")]
 
+    def warm_up(self) -> None:
+        """Open the bm25 and dense indexes now rather than on the first ``run``."""
+        for retriever in self._retrievers:
+            retriever.warm_up()
+
     @component.output_types(documents=list[Document])
     def run(self, query: str, top_k: int | None = None, filters: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"documents": self.run_batch([query], top_k, filters)[0]}

@@ -20,18 +20,17 @@ class ChunkedScore:
     truncated: bool
 
 
-def split_tokens(text: str, tokenizer: Any, max_tokens: int, max_chunks: int,
-                 from_end: bool = False) -> tuple[list[str], bool, int]:
-    """(chunks of ``text`` of at most ``max_tokens`` tokens, cut at token boundaries of the original text, the
-    first ``max_chunks`` of them — the last ones, in text order, ``from_end``; whether any were dropped; the token
-    count of the text)."""
-    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+def split_tokens(text: str, offsets: list[tuple[int, int]], max_tokens: int, max_chunks: int,
+                 from_end: bool = False) -> tuple[list[str], bool]:
+    """(chunks of ``text`` of at most ``max_tokens`` tokens, cut at token boundaries (``offsets``: each token's
+    character span in ``text``), the first ``max_chunks`` of them — the last ones, in text order, ``from_end``;
+    whether any were dropped)."""
     if len(offsets) <= max_tokens:
-        return [text], False, len(offsets)
+        return [text], False
     ends = range(len(offsets), 0, -max_tokens) if from_end else range(max_tokens, len(offsets) + max_tokens, max_tokens)
     spans = [(max(0, end - max_tokens), min(end, len(offsets))) for end in ends][:max_chunks]
     chunks = [text[offsets[start][0]:offsets[end - 1][1]] for start, end in sorted(spans)]
-    return chunks, len(ends) > max_chunks, len(offsets)
+    return chunks, len(ends) > max_chunks
 
 
 def rerank_chunked(component: Any, query: str, texts: list[str], max_tokens: int, max_chunks: int,
@@ -40,13 +39,14 @@ def rerank_chunked(component: Any, query: str, texts: list[str], max_tokens: int
     and the reranker's meta with the document and query token counts. Chunks hold at most ``max_tokens`` tokens and
     never more than the component reads; more than ``max_scored`` chunks in all is a 413."""
     max_tokens = min(max_tokens, component.max_input_tokens)
-    documents, counts, truncated, tokens = [], [], [], 0
-    for index, text in enumerate(texts):
-        chunks, cut, count = split_tokens(text, component.tokenizer, max_tokens, max_chunks, from_end)
+    tokenizer = component.tokenizer
+    encoded = tokenizer([query, *texts], add_special_tokens=False, return_offsets_mapping=True)  # one batched call
+    documents, counts, truncated = [], [], []
+    for index, (text, offsets) in enumerate(zip(texts, encoded["offset_mapping"][1:])):
+        chunks, cut = split_tokens(text, offsets, max_tokens, max_chunks, from_end)
         documents += [Document(id=f"{index}:{n}", content=chunk) for n, chunk in enumerate(chunks)]
         counts.append(len(chunks))
         truncated.append(cut)
-        tokens += count
     if len(documents) > max_scored:
         raise TooLargeError(f"The documents split into {len(documents)} chunks of at most {max_tokens} tokens; at "
                             f"most {max_scored} are scored per request: send fewer or shorter documents, or fewer "
@@ -57,6 +57,6 @@ def rerank_chunked(component: Any, query: str, texts: list[str], max_tokens: int
         owner = int(document.id.split(":")[0])
         best[owner] = max(best.get(owner, float("-inf")), float(document.score))
     order = sorted(best, key=lambda i: (-best[i], i))
-    query_tokens = len(component.tokenizer(query, add_special_tokens=False)["input_ids"])
+    tokens = [len(ids) for ids in encoded["input_ids"]]
     return ([ChunkedScore(i, best[i], counts[i], truncated[i]) for i in order],
-            {**result["meta"], "document_tokens": tokens, "query_tokens": query_tokens})
+            {**result["meta"], "document_tokens": sum(tokens[1:]), "query_tokens": tokens[0]})

@@ -20,6 +20,10 @@ class EmbeddingReranker:
         self.model = model or get_settings().embedding_model
         self.top_k = top_k
 
+    def warm_up(self) -> None:
+        """Load the sentence encoder into the cache ``run`` reads, before the first ``run``."""
+        get_encoder(self.model)
+
     @property
     def tokenizer(self) -> Any:
         """The sentence encoder's tokenizer (what long documents are chunked by)."""

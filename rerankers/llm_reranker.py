@@ -36,6 +36,10 @@ class LLMReranker:
     def llm(self) -> LLMBackend:
         return get_llm(self.model)
 
+    def warm_up(self) -> None:
+        """Load the LLM backend into the cache ``run`` reads, before the first ``run``."""
+        get_llm(self.model)
+
     @property
     def tokenizer(self) -> Any:
         """The tokenizer of the LLM (what long documents are chunked by)."""

@@ -17,7 +17,7 @@ from indexes.document_store import indexable_text
 from indexes.retriever import collection_manager
 from indexes.tilde.scorer import score_passage
 from indexes.tilde.scorer_store import resolve_scorer
-from indexes.tilde_index import LoadedTilde, encode_impacts, load_scorer
+from indexes.tilde_index import LoadedTilde, encode_impacts, load_expander, load_scorer
 
 
 @component
@@ -59,6 +59,13 @@ class TildeReranker:
     def _scorer(self) -> Any:
         index = self._index()
         return load_scorer(index.scorer_path if index else str(resolve_scorer(self.model)))
+
+    def warm_up(self) -> None:
+        """Load the scorer (the index's, else ``model``) before the first ``run``, and the expander when there is
+        no ``tilde`` index (then every candidate is expanded)."""
+        self._scorer()
+        if self._index() is None and self.expansion_top_k > 0:
+            load_expander(self.expansion_top_k)
 
     @component.output_types(documents=list[Document], meta=dict)
     def run(self, query: str, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:

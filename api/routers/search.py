@@ -15,7 +15,7 @@ from api.schemas import RerankRequest, RerankResponse, SearchRequest, SearchResp
 from core.deadline import run_within
 from core.errors import InvalidInputError, TooLargeError
 from core.settings import get_settings
-from rag.retrieval import make_retriever
+from rag.retrieval import shared_retriever
 from rerankers.registry import reranker
 
 router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_read)])
@@ -26,6 +26,13 @@ STREAM_ABOVE_RESULTS = 1000  # larger responses are encoded per query (see api/j
 def _out(document: Document) -> dict[str, Any]:
     return {"id": document.id, "content": document.content or "", "meta": document.meta or {},
             "score": document.score}
+
+
+def _reranked_out(documents: list[Document], candidates: list[Document]) -> list[dict[str, Any]]:
+    """Reranked documents, each with its rank (1-based) and score in the first stage's list."""
+    first_stage = {d.id: (rank, d.score) for rank, d in enumerate(candidates, start=1)}
+    return [{**_out(d), "first_stage_rank": first_stage[d.id][0], "first_stage_score": first_stage[d.id][1]}
+            for d in documents]
 
 
 def check_limits(queries: list[str], top_k: int, field: str = "top_k") -> None:
@@ -64,7 +71,7 @@ async def search(body: SearchRequest, who: CallerDep) -> Response:
 
 def _search(body: SearchRequest, queries: list[str], depth: int, component: Any) -> Response:
     began = time.perf_counter()
-    ranked = make_retriever(body.retriever, body.collection).run_batch(queries, depth, body.filters)
+    ranked = shared_retriever(body.retriever, body.collection).run_batch(queries, depth, body.filters)
     timings = {"retrieve": round(1000 * (time.perf_counter() - began), 3)}
     rerank_meta = []
     partial = False
@@ -76,12 +83,14 @@ def _search(body: SearchRequest, queries: list[str], depth: int, component: Any)
         partial = outputs is None
         if partial:  # the deadline passed: the first stage's order, cut to top_k
             outputs = [{"documents": docs[:body.top_k], "meta": {}} for docs in ranked]
-        ranked = [out["documents"] for out in outputs]
+        results = [_reranked_out(out["documents"], docs) for out, docs in zip(outputs, ranked)]
         rerank_meta = [out["meta"] for out in outputs]
         timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)
+    else:
+        results = [[_out(d) for d in docs] for docs in ranked]
     payload: dict[str, Any] = {
         "retriever": body.retriever,
-        "results": [{"query": q, "documents": [_out(d) for d in docs]} for q, docs in zip(queries, ranked)],
+        "results": [{"query": q, "documents": docs} for q, docs in zip(queries, results)],
         "timings_ms": timings,
     }
     if component is not None:
@@ -101,7 +110,7 @@ def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
         candidates = [Document(id=d.id, content=d.content, meta=d.meta, score=d.score) for d in body.documents]
     else:
         began = time.perf_counter()
-        candidates = make_retriever(body.retriever, body.collection).run_batch([body.query], body.candidates)[0]
+        candidates = shared_retriever(body.retriever, body.collection).run_batch([body.query], body.candidates)[0]
         timings["retrieve"] = round(1000 * (time.perf_counter() - began), 3)
     if len(candidates) > settings.max_rerank_documents:
         raise TooLargeError(f"{len(candidates)} documents exceed the rerank limit of {settings.max_rerank_documents}.")
@@ -111,9 +120,9 @@ def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
                         _remaining_ms(body.deadline_ms, timings.get("retrieve", 0.0)))
     timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)
     if result is None:  # the deadline passed: the candidates in their first-stage order
-        return {"method": body.method, "documents": [_out(d) for d in candidates[:body.top_k]],
+        return {"method": body.method, "documents": _reranked_out(candidates[:body.top_k], candidates),
                 "meta": {"method": body.method}, "timings_ms": timings, "partial": True}
-    return {"method": body.method, "documents": [_out(d) for d in result["documents"]], "meta": result["meta"],
+    return {"method": body.method, "documents": _reranked_out(result["documents"], candidates), "meta": result["meta"],
             "timings_ms": timings, "partial": False}
 
 

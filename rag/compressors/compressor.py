@@ -31,6 +31,10 @@ class Compressor:
     def llm(self) -> LLMBackend:
         return get_llm(self.model)
 
+    def warm_up(self) -> None:
+        """Load the LLM (token counts, summaries) into the cache ``run`` reads, before the first ``run``."""
+        get_llm(self.model)
+
     def _compress(self, query: str, documents: list[Document], counter: CallCounter) -> list[Document]:
         raise NotImplementedError
 

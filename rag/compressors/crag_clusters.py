@@ -60,6 +60,11 @@ class ClusterCompressor(Compressor):
         self.embedding_model = embedding_model or get_settings().embedding_model
         self._summarizer = summarizer
 
+    def warm_up(self) -> None:
+        """Load the LLM and the sentence encoder into the caches ``run`` reads, before the first ``run``."""
+        Compressor.warm_up(self)
+        get_encoder(self.embedding_model)
+
     @property
     def summarizer(self) -> Summarizer:
         return self._summarizer or LLMSummarizer(self.llm, batch_size=self.max_clusters)

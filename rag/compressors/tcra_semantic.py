@@ -61,6 +61,11 @@ class SemanticCompressor(Compressor):
         self.batched = batched
         self.batch_size = batch_size
 
+    def warm_up(self) -> None:
+        """Load the LLM and the sentence encoder into the caches ``run`` reads, before the first ``run``."""
+        Compressor.warm_up(self)
+        get_encoder(self.embedding_model)
+
     def _compress(self, query: str, documents: list[Document], counter: CallCounter) -> list[Document]:
         per_document = [split_sentences(d.content or "") for d in documents]
         flat = [s for sentences in per_document for s in sentences]

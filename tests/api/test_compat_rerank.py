@@ -82,3 +82,16 @@ def test_errors_come_in_each_apis_shape(server: str) -> None:
     assert long_query.status_code == 413 and "characters exceeds the limit" in long_query.json()["message"]
     ours = httpx.post(f"{server}/v1/rerank", json={"query": "q", "documents": []})
     assert ours.status_code == 422 and "detail" in ours.json()
+
+
+def test_haystack_cohere_ranker_reranks_through_v2(server: str) -> None:
+    """Haystack's own Cohere integration (cohere-haystack), pointed at our base URL."""
+    from haystack import Document
+    from haystack.utils import Secret
+    from haystack_integrations.components.rankers.cohere import CohereRanker
+
+    ranker = CohereRanker(model="tilde", top_k=2, api_key=Secret.from_token(API_KEY), api_base_url=server)
+    documents = [Document(content=OTHERS[0]), Document(content=RELEVANT), Document(content=OTHERS[1])]
+    ranked = ranker.run(query="vitamin D bone fractures", documents=documents)["documents"]
+    assert [d.content for d in ranked][0] == RELEVANT and len(ranked) == 2
+    assert ranked[0].score > ranked[1].score

@@ -70,3 +70,23 @@ def test_models_and_openai_shaped_errors(client, server: str) -> None:
         "model": "rag:slice", "rerank": "first", "candidates": 1_000_000,
         "messages": [{"role": "user", "content": "q"}]})
     assert huge.status_code == 413 and "passages per question" in huge.json()["error"]["message"]
+
+
+def test_haystack_and_langchain_openai_integrations_chat_with_the_collection(server: str) -> None:
+    """Haystack's OpenAIChatGenerator and LangChain's ChatOpenAI, pointed at our base URL, answer from the
+    collection; the citations travel in the message (LangChain keeps the extra field in its metadata)."""
+    from haystack.components.generators.chat import OpenAIChatGenerator
+    from haystack.dataclasses import ChatMessage
+    from haystack.utils import Secret
+    from langchain_openai import ChatOpenAI
+
+    options = {"max_tokens": 48, "extra_body": {"top_k": 2, "answer_format": "yes-no"}}
+    generator = OpenAIChatGenerator(api_key=Secret.from_token(API_KEY), model="rag:slice",
+                                    api_base_url=f"{server}/v1", generation_kwargs=options)
+    reply = generator.run(messages=[ChatMessage.from_user(QUESTION)])["replies"][0]
+    assert reply.text and reply.meta["finish_reason"] in ("stop", "length")
+    assert reply.meta["usage"]["prompt_tokens"] > 0
+    chat = ChatOpenAI(base_url=f"{server}/v1", api_key=API_KEY, model="rag:slice", max_tokens=48,
+                      extra_body=options["extra_body"])
+    message = chat.invoke(QUESTION)
+    assert message.content == reply.text  # greedy decoding: the same answer through either client

@@ -54,6 +54,18 @@ def test_an_error_reaches_its_callers_and_the_batcher_keeps_serving() -> None:
         short.run([1, 2])
 
 
+def test_an_idle_worker_ends_and_the_next_call_starts_one(monkeypatch) -> None:
+    import core.micro_batcher
+
+    monkeypatch.setattr(core.micro_batcher, "IDLE_EXIT_S", 0.05)
+    batcher = MicroBatcher(lambda items: [2 * i for i in items], max_wait_ms=0, name="idle")
+    assert batcher.run([1]) == [2]
+    first = batcher._worker
+    first.join(2)
+    assert not first.is_alive() and batcher._worker is None, "idle worker ended (what it held can be freed)"
+    assert batcher.run([3, 4]) == [6, 8] and batcher._worker is not first
+
+
 def test_max_items_one_runs_on_the_callers_thread() -> None:
     threads: list[str] = []
     batcher = MicroBatcher(lambda items: threads.append(threading.current_thread().name) or items, max_items=1)

@@ -1,0 +1,140 @@
+"""Every reranker and compressor in a Haystack pipeline: warm_up, sockets, YAML round trip, allow-list."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from haystack import Document, Pipeline, component
+from haystack.core.errors import DeserializationError
+
+from core.llm_backend import get_llm
+from indexes.encoder import get_encoder
+from indexes.retriever import SiftragRetriever
+from indexes.tilde_index import load_expander, load_scorer
+from rag.compressors.registry import COMPRESSORS, make_compressor
+from rerankers.registry import LLM_METHODS, METHODS, make_reranker
+
+MODEL = "smollm2-135m-instruct"
+QUERY = "vitamin D and bone fractures"
+ALLOWED = ["indexes", "rerankers", "rag", __name__]
+LOADERS = {"llm": get_llm, "encoder": get_encoder, "tilde-scorer": load_scorer,
+           "tilde-expander": load_expander}
+COMPRESSOR_OPTIONS = {"tcra-summary": {"ratio": 0.3}, "tcra-semantic": {"ratio": 0.8},
+                      "crag": {"max_clusters": 2, "summary_tokens": 16, "passage_words": 30}}
+# each reranker once and each compressor at least once (tcra-semantic, the slowest on CPU, once)
+COMPRESSOR_AFTER = {"first": "tcra-summary", "listwise": "crag", "icr": "tcra-summary", "fullrank": "crag",
+                    "fullrank-logits": "tcra-summary", "pointwise": "crag", "embedding": "tcra-semantic",
+                    "tilde": "crag"}
+PAIRS = [(method, COMPRESSOR_AFTER[method]) for method in METHODS]
+
+
+@component
+class DocumentSink:
+    """Collects the documents and meta it receives (a stand-in for whatever a user's pipeline does next)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[list[Document], dict[str, Any]]] = []
+
+    @component.output_types(ids=list[str])
+    def run(self, documents: list[Document], meta: dict) -> dict[str, Any]:
+        self.received.append((documents, meta))
+        return {"ids": [d.id for d in documents]}
+
+
+def _reranker(method: str) -> Any:
+    if method in LLM_METHODS:
+        return make_reranker(method, model=MODEL, top_k=3, passage_words=30)
+    if method == "tilde":  # the slice has no tilde index: the shipped scorer, candidates expanded inline
+        return make_reranker("tilde", collection="slice", top_k=3)
+    return make_reranker(method, top_k=3)
+
+
+def _pipeline(method: str, compressor: str) -> Pipeline:
+    pipeline = Pipeline()
+    pipeline.add_component("retriever", SiftragRetriever("slice", "bm25", top_k=4))
+    pipeline.add_component("reranker", _reranker(method))
+    pipeline.add_component("compressor",
+                           make_compressor(compressor, model=MODEL, **COMPRESSOR_OPTIONS[compressor]))
+    pipeline.add_component("sink", DocumentSink())
+    pipeline.connect("retriever.documents", "reranker.documents")
+    pipeline.connect("reranker.documents", "compressor.documents")
+    pipeline.connect("compressor.documents", "sink.documents")
+    pipeline.connect("compressor.meta", "sink.meta")
+    return pipeline
+
+
+def _loads() -> dict[str, int]:
+    return {name: loader.cache_info().misses for name, loader in LOADERS.items()}
+
+
+def _expected_loads(method: str, compressor: str) -> set[str]:
+    reranker = {"embedding": {"encoder"}, "tilde": {"tilde-scorer", "tilde-expander"}}.get(method, {"llm"})
+    return reranker | {"llm"} | ({"encoder"} if compressor in ("tcra-semantic", "crag") else set())
+
+
+@pytest.fixture
+def cold_models():
+    """Empty the model loaders' caches, so a test sees what warm_up loads."""
+    for loader in LOADERS.values():
+        loader.cache_clear()
+
+
+def _run(pipeline: Pipeline) -> tuple[list[str], list[Document], dict[str, Any], dict[str, Any]]:
+    """(reranked ids, documents and meta the sink received, the reranker's meta) for one run of QUERY."""
+    output = pipeline.run({"query": QUERY}, include_outputs_from={"reranker"})
+    documents, meta = pipeline.get_component("sink").received[-1]
+    assert output["sink"]["ids"] == [d.id for d in documents]
+    return [d.id for d in output["reranker"]["documents"]], documents, meta, output["reranker"]["meta"]
+
+
+def test_every_reranker_and_compressor_is_covered() -> None:
+    assert [method for method, _ in PAIRS] == list(METHODS) and {c for _, c in PAIRS} == set(COMPRESSORS)
+
+
+@pytest.mark.parametrize("method, compressor", PAIRS)
+def test_retriever_reranker_compressor_pipeline_warms_up_runs_and_round_trips_yaml(
+        built_slice, cold_models, method: str, compressor: str) -> None:
+    pipeline = _pipeline(method, compressor)
+    cold = _loads()
+    pipeline.warm_up()
+    warm = _loads()
+    assert {name for name in LOADERS if warm[name] > cold[name]} == _expected_loads(method, compressor)
+    pipeline.warm_up()
+    assert _loads() == warm, "warm_up is idempotent"
+
+    reranked, documents, meta, reranker_meta = _run(pipeline)
+    assert _loads() == warm, "run loads nothing warm_up did not"
+    assert len(reranked) == 3 and len(set(reranked)) == 3
+    assert reranker_meta["latency_ms"] >= 0 and reranker_meta["forward_passes"] >= 1
+    assert documents and all(d.content for d in documents)
+    assert {i for d in documents for i in d.meta.get("source_ids", [d.id])} <= set(reranked)
+    assert meta["method"] == compressor and meta["model"] == MODEL
+    assert meta["tokens_in"] > 0 and 0 < meta["compression_ratio"] < 1
+
+    yaml_text = pipeline.dumps()
+    restored = Pipeline.loads(yaml_text, allowed_modules=ALLOWED)
+    for name in ("retriever", "reranker", "compressor"):
+        assert restored.get_component(name).to_dict() == pipeline.get_component(name).to_dict()
+    again, restored_documents, restored_meta, _ = _run(restored)
+    assert again == reranked
+    assert [d.id for d in restored_documents] == [d.id for d in documents]
+    assert restored_meta["method"] == compressor
+    assert _loads() == warm, "the restored components share the loaded models"
+
+
+def test_yaml_loading_is_limited_to_the_allow_list(built_slice, monkeypatch) -> None:
+    """Haystack refuses classes from modules outside its allow-list (its own packages); ours are added per
+    call (``allowed_modules``) or process-wide (``HAYSTACK_DESERIALIZATION_ALLOWLIST``)."""
+    monkeypatch.delenv("HAYSTACK_DESERIALIZATION_ALLOWLIST", raising=False)
+    yaml_text = _pipeline("embedding", "tcra-semantic").dumps()
+    with pytest.raises(DeserializationError, match="not on the trusted-module allowlist"):
+        Pipeline.loads(yaml_text)
+    with pytest.raises(DeserializationError, match=f"'{__name__}'"):
+        Pipeline.loads(yaml_text, allowed_modules=["indexes", "rerankers", "rag"])
+    assert Pipeline.loads(yaml_text, allowed_modules=ALLOWED).get_component("sink").received == []
+
+    monkeypatch.setenv("HAYSTACK_DESERIALIZATION_ALLOWLIST", "indexes.*,rerankers.*,rag.*")
+    with pytest.raises(DeserializationError, match=f"'{__name__}'"):
+        Pipeline.loads(yaml_text)
+    monkeypatch.setenv("HAYSTACK_DESERIALIZATION_ALLOWLIST", f"indexes.*,rerankers.*,rag.*,{__name__}")
+    assert isinstance(Pipeline.loads(yaml_text).get_component("reranker"), type(_reranker("embedding")))
