@@ -66,10 +66,10 @@ class DocumentOut(BaseModel):
     content: str
     meta: dict[str, Any] = Field(default_factory=dict)
     score: float | None = None
-    first_stage_rank: int | SkipJsonSchema[None] = Field(default=None, description="reranked results: the rank "
-                                                         "(1-based) the first stage gave this document")
-    first_stage_score: float | SkipJsonSchema[None] = Field(default=None, description="reranked results: the "
-                                                            "first stage's score")
+    first_stage_rank: int | None = Field(default=None, description="reranked results: the rank (1-based) the "
+                                         "first stage gave this document")
+    first_stage_score: float | None = Field(default=None, description="reranked results: the first stage's score "
+                                            "(null when it gave none, e.g. inline documents without scores)")
 
 
 class CollectionCreate(Strict):
