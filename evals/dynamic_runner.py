@@ -17,9 +17,10 @@ from core.errors import InvalidInputError
 from evals.dataset_collection import ensure_dataset_collection
 from evals.qa_comparison import check_baseline, compare_and_record, comparison_cells
 from evals.qa_dataset import read_questions
-from evals.qa_metrics import exact_match, normalize_answer, token_f1
+from evals.qa_metrics import exact_match, token_f1
 from evals.significance import MetricStats
 from indexes.retriever import collection_manager
+from rag.answer_formats import normalize_answer
 from rag.dynamic_methods import make_dynamic_answerer
 from rag.parametric.dyprag_answerer import MODES
 from rag.retrieval import index_kinds_of

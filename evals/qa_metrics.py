@@ -1,17 +1,10 @@
 """Answer metrics as in the SQuAD / 2WikiMultihopQA evaluation scripts: exact match and token F1 after
-normalization (lower case, no punctuation, no articles, single spaces), best over the gold answers."""
+``normalize_answer`` (lower case, no punctuation, no articles, single spaces), best over the gold answers."""
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
-
-
-def normalize_answer(text: str) -> str:
-    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
+from rag.answer_formats import normalize_answer
 
 
 def exact_match(prediction: str, answers: tuple[str, ...] | list[str]) -> float:

@@ -10,8 +10,7 @@ import bm25s
 import Stemmer
 from bm25s.tokenization import Tokenizer
 
-from indexes.index_kind import Hits
-from indexes.versions import ProgressCallback
+from indexes.contract import Hits, ProgressCallback
 
 # Pyserini's BEIR "flat" settings (k1=0.9, b=0.4), which give SciFact nDCG@10 0.679.
 DEFAULT_K1 = 0.9

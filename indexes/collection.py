@@ -17,10 +17,11 @@ from typing import Any
 from haystack import Document
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from indexes.contract import LoadedIndex, ProgressCallback
 from indexes.document_store import DocumentStore, indexable_text
-from indexes.index_kind import KIND_NAMES, LoadedIndex, check_kind, index_kind
+from indexes.index_kind import KIND_NAMES, check_kind, index_kind
 from indexes.metadata_filter import check_filter, matches
-from indexes.versions import IndexVersions, ProgressCallback
+from indexes.versions import IndexVersions
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 FILTER_OVERFETCH = 10

@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from indexes.contract import ProgressCallback
 from indexes.document_store import content_hash
-from indexes.versions import ProgressCallback
 
 Value = TypeVar("Value")
 LOOKUP_CHUNK = 500

@@ -11,9 +11,8 @@ import numpy as np
 from core.errors import InvalidInputError
 from core.settings import get_settings
 from indexes.content_cache import ContentCache, cached_compute
+from indexes.contract import Hits, ProgressCallback
 from indexes.encoder import get_encoder
-from indexes.index_kind import Hits
-from indexes.versions import ProgressCallback
 
 INDEX_TYPES = ("flat", "hnsw")
 ENCODE_CHUNK = 256

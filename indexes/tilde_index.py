@@ -18,13 +18,12 @@ from core.device import torch_device
 from core.model_registry import resolve_model
 from core.settings import get_settings
 from indexes.content_cache import ContentCache, cached_compute
-from indexes.index_kind import Hits
+from indexes.contract import Hits, ProgressCallback
 from indexes.tilde.expansion import PassageExpander
 from indexes.tilde.expansion_cache import expand_with_cache
 from indexes.tilde.scorer import PassageImpacts, TildeScorer, query_counts, token_id_dtype
 from indexes.tilde.scorer_store import resolve_scorer
 from indexes.tilde.vocabulary import RULES_VERSION, scorable_token_mask
-from indexes.versions import ProgressCallback
 
 ENCODE_CHUNK = 256
 QUERY_MAX_TOKENS = 512

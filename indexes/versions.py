@@ -14,7 +14,6 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -87,5 +86,3 @@ class IndexVersions:
             if path.stat().st_mtime < cutoff:
                 shutil.rmtree(path, ignore_errors=True)
 
-
-ProgressCallback = Callable[[int, int], None]

@@ -7,6 +7,7 @@ the format's answer (``stop``, a pattern over the generated text), so a small mo
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 
 from core.errors import InvalidInputError
@@ -19,6 +20,8 @@ CITE = "Cite the passages that support each step by their number in brackets, e.
 FINAL_SENTENCE = re.compile(r"answer is:?[^\n]*?\S\.(?:\s*\[\d{1,3}\])*(?=[ \t]*\n|\s+[^\s\[])", re.IGNORECASE)
 FINAL = re.compile(r"answer is:?\s*(.+?)(?:\.\s*$|\.\s|\n|$)", re.IGNORECASE)
 PARAGRAPH_END = re.compile(r"\S\s*\n\s*\n")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 @dataclass(frozen=True)
@@ -112,3 +115,9 @@ def find_format(name: str) -> AnswerFormat:
     if name not in ANSWER_FORMATS:
         raise InvalidInputError(f"Unknown answer format '{name}': choose one of {', '.join(ANSWER_FORMATS)}.")
     return ANSWER_FORMATS[name]
+
+
+def normalize_answer(text: str) -> str:
+    """An answer as the SQuAD / 2WikiMultihopQA evaluation scripts compare it: lower case, no punctuation, no
+    articles, single spaces."""
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())

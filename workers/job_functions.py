@@ -96,6 +96,7 @@ def train_dyprag(ctx: JobContext, dataset: str, name: str, model: str | None = N
                  **options: Any) -> dict[str, Any]:
     """Train a DyPRAG translator on ``dataset`` and publish it as ``<data_dir>/models/dyprag/<name>``;
     trainings of the same name queue on a lock."""
+    from evals.qa_dataset import read_questions
     from rag.parametric.translator_store import translator_dir
     from rag.parametric.translator_training import DypragTraining, train_and_publish
 
@@ -103,7 +104,9 @@ def train_dyprag(ctx: JobContext, dataset: str, name: str, model: str | None = N
     collection = ensure_dataset_collection(collection_manager(), Path(dataset), ["bm25"])
     with exclusive(f"train/dyprag/{name}", wait_s=get_settings().job_timeout_s) as lock:
         ctx.locks.append(lock)
-        return train_and_publish(settings, Path(dataset), collection.name, translator_dir(name), ctx.progress)
+        questions = [item.question for item in read_questions(Path(dataset), settings.questions_needed)]
+        return train_and_publish(settings, Path(dataset), questions, collection.name, translator_dir(name),
+                                 ctx.progress)
 
 
 def train_reranker(ctx: JobContext, dataset: str, name: str, objective: str, split: str = "train",

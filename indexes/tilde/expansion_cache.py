@@ -5,8 +5,8 @@ from collections.abc import Callable, Sequence
 
 from core.settings import get_settings
 from indexes.content_cache import ContentCache, cached_compute
+from indexes.contract import ProgressCallback
 from indexes.tilde.vocabulary import RULES_VERSION
-from indexes.versions import ProgressCallback
 
 
 def expand_with_cache(texts: Sequence[str], top_k: int, expand: Callable[[list[str]], list[str]],

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from core.llm_backend import CallCounter, LLMBackend
-from evals.qa_metrics import normalize_answer
+from rag.answer_formats import normalize_answer
 
 REWRITE_PROMPT = (
     "Rewrite the following passage. While keeping the entities, proper nouns, and key details such as names, "

@@ -12,7 +12,7 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ from torch.nn import functional as F
 
 from core.errors import InvalidInputError
 from core.llm_backend import LLMBackend, get_llm
-from evals.qa_dataset import read_questions
 from indexes.document_store import indexable_text
 from rag.parametric.document_augmentation import augment, training_examples
 from rag.parametric.document_embedding import document_embeddings
@@ -55,6 +54,12 @@ class DypragTraining:
     seed: int = 13
 
     @property
+    def questions_needed(self) -> int:
+        """How many of the dataset's questions (file order) the training may read: its passages come from those
+        after ``question_offset``."""
+        return self.question_offset + 20 * self.documents
+
+    @property
     def lora(self) -> LoraSettings:
         return LoraSettings(self.lora_rank, self.lora_alpha, self.lora_learning_rate, self.lora_epochs)
 
@@ -85,12 +90,13 @@ class DocumentPair:
     qa_from_json: int = 0  # of qa_pairs, from the reference's JSON prompt
 
 
-def train_and_publish(settings: DypragTraining, dataset: Path, collection: str, folder: Path,
-                      progress: Progress) -> dict[str, Any]:
+def train_and_publish(settings: DypragTraining, dataset: Path, questions: Sequence[str], collection: str,
+                      folder: Path, progress: Progress) -> dict[str, Any]:
     """The whole training: pairs (cached beside ``folder``), translator, validation on the held-out documents,
-    atomic publication. ``progress(done, total)`` counts documents, translator steps, validation documents."""
+    atomic publication. ``questions``: the first ``settings.questions_needed`` questions of ``dataset``, in file
+    order (the job reads them). ``progress(done, total)`` counts documents, translator steps, validation documents."""
     began = time.time()
-    passages = training_passages(dataset, collection, settings)
+    passages = training_passages(dataset, questions, collection, settings)
     estimate = len(passages) + settings.epochs * (len(passages) - settings.validation_documents)
     pairs = build_pairs(passages, settings, folder.with_name(f".{folder.name}.pairs"),
                         lambda done, _: progress(done, estimate))
@@ -109,15 +115,16 @@ def train_and_publish(settings: DypragTraining, dataset: Path, collection: str, 
     return {"translator": str(folder), **{k: v for k, v in report.items() if k != "settings"}}
 
 
-def training_passages(dataset: Path, collection: str, settings: DypragTraining) -> list[str]:
-    """Distinct top-k passages of the training questions (file order from ``question_offset``)."""
-    questions = read_questions(dataset, settings.question_offset + 20 * settings.documents)[settings.question_offset:]
+def training_passages(dataset: Path, questions: Sequence[str], collection: str,
+                      settings: DypragTraining) -> list[str]:
+    """Distinct top-k passages of the training questions (``dataset``'s, in file order from ``question_offset``)."""
+    questions = questions[settings.question_offset:]
     if not questions:
         raise InvalidInputError(f"{dataset} has no questions after the first {settings.question_offset}.")
     retriever = make_retriever("bm25", collection)
     passages: list[str] = []
-    for item in questions:
-        for document in retriever.run(item.question, settings.docs_per_question)["documents"]:
+    for question in questions:
+        for document in retriever.run(question, settings.docs_per_question)["documents"]:
             text = indexable_text(document)
             if text not in passages:
                 passages.append(text)

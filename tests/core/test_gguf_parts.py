@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import ModelUnavailableError
-from core.gguf_parts import assemble_parts
-from core.model_registry import ModelSpec
+from core.model_registry import ModelSpec, assemble_parts
 
 
 def _parts(tmp_path: Path) -> list[Path]:

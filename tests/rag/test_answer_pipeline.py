@@ -7,8 +7,8 @@ import pytest
 from haystack import Document
 
 from core.errors import InvalidInputError, NotFoundError, TooLargeError
-from evals.qa_metrics import exact_match, normalize_answer, token_f1
-from rag.answer_formats import find_format
+from evals.qa_metrics import exact_match, token_f1
+from rag.answer_formats import find_format, normalize_answer
 from rag.answer_generator import AnswerGenerator
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
 from rag.answer_prompt import cited_numbers, unknown_citations

@@ -1,0 +1,37 @@
+"""The contract every index kind implements: what a build receives and returns, what a loaded index answers."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+Hits = list[tuple[str, float]]
+ProgressCallback = Callable[[int, int], None]
+
+
+class LoadedIndex(Protocol):
+    """A published index version held in memory."""
+
+    def search(self, queries: Sequence[str], top_k: int) -> list[Hits]:
+        """Per query, (doc_id, score) pairs best first; only positive evidence is returned."""
+        ...
+
+
+class IndexKind(Protocol):
+    """Builds an index version into a folder and loads it back."""
+
+    name: str
+
+    def build(
+        self, ids: Sequence[str], texts: Sequence[str], out_dir: Path, progress: ProgressCallback | None,
+        options: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Write the index into ``out_dir``; return manifest fields (parameters, sizes)."""
+        ...
+
+    def load(self, version_dir: Path, manifest: dict[str, Any]) -> LoadedIndex:
+        ...
+
+    def model_for(self, options: dict[str, Any]) -> str | None:
+        """The model a build with ``options`` would use (recorded as ``model`` in the manifest), if any."""
+        ...
