@@ -84,7 +84,7 @@ def main() -> None:
         reranker.run(query=jobs[0][0], documents=jobs[0][1][:2])  # load the model
         llm.batcher = None
         seconds_off, latencies_off, rankings_off = run_clients(reranker, jobs, args.clients)
-        llm.batcher = NextTokenBatcher(llm.forward_next_token, llm.prompt_lengths, model, args.wait_ms,
+        llm.batcher = NextTokenBatcher(llm.forward_next_token, llm.encode_prompts, model, args.wait_ms,
                                        args.batch_tokens)
         seconds_on, latencies_on, rankings_on = run_clients(reranker, jobs, args.clients)
         same = sum(a == b for a, b in zip(rankings_off, rankings_on))

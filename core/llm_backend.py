@@ -103,7 +103,7 @@ class LLMBackend:
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 4096))
         self.lock = threading.RLock()
         settings = get_settings()
-        self.batcher = NextTokenBatcher(self.forward_next_token, self.prompt_lengths, model_name,
+        self.batcher = NextTokenBatcher(self.forward_next_token, self.encode_prompts, model_name,
                                         settings.batch_wait_ms, settings.llm_batch_tokens) \
             if settings.llm_batch_tokens > 0 else None
 
@@ -144,7 +144,7 @@ class LLMBackend:
             parts = []
             for start in range(0, len(prompts), batch_size):
                 check_deadline()
-                parts.append(self.forward_next_token(prompts[start:start + batch_size]))
+                parts.append(self.forward_next_token(self.encode_prompts(prompts[start:start + batch_size])))
             rows = torch.cat([part for part, _ in parts])
             forwards, tokens = len(parts), sum(sum(counts) for _, counts in parts)
         if counter:
@@ -152,17 +152,19 @@ class LLMBackend:
             counter.prompt_tokens += tokens
         return rows
 
+    def encode_prompts(self, prompts: list[str]) -> list[list[int]]:
+        """Each prompt's token ids (one batched tokenizer call)."""
+        return self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+
     @torch.no_grad()
-    def forward_next_token(self, prompts: list[str]) -> tuple[torch.Tensor, list[int]]:
-        """One padded forward pass: ([len(prompts), vocab] next-token log-probs on the CPU, each prompt's tokens)."""
+    def forward_next_token(self, prompt_ids: list[list[int]]) -> tuple[torch.Tensor, list[int]]:
+        """One forward pass over the prompts (token ids), left-padded: ([len(prompt_ids), vocab] next-token
+        log-probs on the CPU, each prompt's tokens)."""
         with self.lock:
-            batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            batch = self.tokenizer.pad({"input_ids": prompt_ids}, return_tensors="pt").to(self.device)
             self.check_fits(batch.input_ids.shape[1], "A prompt")
             logits = self.model(**batch, use_cache=False, logits_to_keep=1).logits[:, -1, :]
-        return torch.log_softmax(logits.float(), dim=-1).cpu(), batch.attention_mask.sum(dim=1).tolist()
-
-    def prompt_lengths(self, prompts: list[str]) -> list[int]:
-        return [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+        return torch.log_softmax(logits.float(), dim=-1).cpu(), [len(ids) for ids in prompt_ids]
 
     @torch.no_grad()
     def score_continuation(self, prompt: str, continuation_ids: list[int],

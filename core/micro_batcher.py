@@ -16,8 +16,8 @@ from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
-IDLE_EXIT_S = 30.0
 Result = TypeVar("Result")
+IDLE_EXIT_S = 30.0  # an idle worker ends after this long (see _next_request)
 
 
 class MicroBatcher(Generic[Item, Result]):

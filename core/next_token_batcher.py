@@ -16,7 +16,7 @@ import torch
 from core.deadline import DeadlineScope, check_deadline, current_deadline, expired
 from core.micro_batcher import MicroBatcher
 
-Forward = Callable[[list[str]], tuple[torch.Tensor, list[int]]]  # prompts → ([n, vocab] log-probs, token counts)
+Forward = Callable[[list[list[int]]], tuple[torch.Tensor, list[int]]]  # token ids → ([n, vocab] log-probs, counts)
 SKIPPED = torch.empty(0)  # the row of a prompt whose request has gone (its caller raises before reading it)
 
 
@@ -30,10 +30,10 @@ class ScoredPrompt:
 class NextTokenBatcher:
     """Next-token log-probs for the prompts of concurrent callers, in shared padded forward passes."""
 
-    def __init__(self, forward: Forward, count_tokens: Callable[[list[str]], list[int]], name: str,
+    def __init__(self, forward: Forward, encode: Callable[[list[str]], list[list[int]]], name: str,
                  max_wait_ms: float, max_tokens: int, max_prompts: int = 256) -> None:
         self.forward = forward
-        self.count_tokens = count_tokens
+        self.encode = encode
         self.max_tokens = max_tokens
         self._forwards = itertools.count()
         self._batcher: MicroBatcher[tuple[str, DeadlineScope | None], ScoredPrompt] = MicroBatcher(
@@ -49,7 +49,8 @@ class NextTokenBatcher:
                 sum(r.tokens for r in results))
 
     def _run(self, items: list[tuple[str, DeadlineScope | None]]) -> list[ScoredPrompt]:
-        lengths = self.count_tokens([prompt for prompt, _ in items])
+        prompt_ids = self.encode([prompt for prompt, _ in items])  # tokenized once: grouped, then run
+        lengths = [len(ids) for ids in prompt_ids]
         results: list[ScoredPrompt | None] = [None] * len(items)
         for chunk in self.chunks(lengths):
             forward = next(self._forwards)
@@ -57,7 +58,7 @@ class NextTokenBatcher:
                 for i in chunk:
                     results[i] = ScoredPrompt(SKIPPED, lengths[i], forward)
                 continue
-            rows, tokens = self.forward([items[i][0] for i in chunk])
+            rows, tokens = self.forward([prompt_ids[i] for i in chunk])
             for i, row, count in zip(chunk, rows, tokens):
                 results[i] = ScoredPrompt(row, count, forward)
         return [r for r in results if r is not None]

@@ -27,11 +27,15 @@ def llm():
 
 
 def _counting_batcher(llm, wait_ms: float, calls: list[int], max_tokens: int = 8192) -> NextTokenBatcher:
-    def forward(prompts: list[str]):
-        calls.append(len(prompts))
-        return llm.forward_next_token(prompts)
+    def forward(prompt_ids: list[list[int]]):
+        calls.append(len(prompt_ids))
+        return llm.forward_next_token(prompt_ids)
 
-    return NextTokenBatcher(forward, llm.prompt_lengths, MODEL, wait_ms, max_tokens)
+    return NextTokenBatcher(forward, llm.encode_prompts, MODEL, wait_ms, max_tokens)
+
+
+def _lengths(llm, prompts: list[str]) -> list[int]:
+    return [len(ids) for ids in llm.encode_prompts(prompts)]
 
 
 def _concurrently(work, arguments: list) -> list:
@@ -47,7 +51,7 @@ def _concurrently(work, arguments: list) -> list:
 
 def test_concurrent_requests_share_forward_passes_and_get_their_own_rows(llm) -> None:
     requests = [[llm.chat_prompt(f"Passage: {p}\nQuery: {q}\nRelevant? Yes or No.") for p in PASSAGES] for q in QUERIES]
-    alone = [llm.forward_next_token([prompt])[0][0] for prompts in requests for prompt in prompts]
+    alone = [llm.forward_next_token(llm.encode_prompts([prompt]))[0][0] for prompts in requests for prompt in prompts]
     calls: list[int] = []
     batcher = _counting_batcher(llm, wait_ms=200, calls=calls)
     results = _concurrently(batcher.logprobs, requests)
@@ -56,12 +60,12 @@ def test_concurrent_requests_share_forward_passes_and_get_their_own_rows(llm) ->
     for row, single in zip(rows, alone):
         assert torch.allclose(row, single, atol=2e-3) and row.argmax() == single.argmax()
     assert sum(calls) == 24 and len(calls) < 4, f"4 requests of 6 prompts ran as {calls}, not shared passes"
-    assert all(tokens == sum(llm.prompt_lengths(prompts)) for (_, _, tokens), prompts in zip(results, requests))
+    assert all(tokens == sum(_lengths(llm, prompts)) for (_, _, tokens), prompts in zip(results, requests))
 
 
 def test_forward_passes_respect_the_token_budget(llm) -> None:
     prompts = [llm.chat_prompt("Hi."), llm.chat_prompt("Hello there."), llm.chat_prompt(" ".join(["word"] * 200))]
-    lengths = llm.prompt_lengths(prompts)
+    lengths = _lengths(llm, prompts)
     batcher = _counting_batcher(llm, 0, [], max_tokens=2 * max(lengths[:2]) + 1)
     groups = batcher.chunks(lengths)
     assert sorted(i for group in groups for i in group) == [0, 1, 2]
@@ -104,4 +108,4 @@ def test_a_request_past_its_deadline_stops_and_its_lone_pass_is_skipped(llm) -> 
     assert raised == [DeadlineExceeded] and calls == []
     counter = CallCounter()
     llm.next_token_logprobs(prompts, counter)
-    assert counter.forward_passes == 1 and counter.prompt_tokens == llm.prompt_lengths(prompts)[0]
+    assert counter.forward_passes == 1 and counter.prompt_tokens == _lengths(llm, prompts)[0]
