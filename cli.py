@@ -1,4 +1,5 @@
-"""The one ``siftrag`` command: evaluation, collections, search, the quick-start."""
+"""The one ``siftrag`` command: search and answers, evaluation, collections and jobs, training, the server and
+workers, the quick-start. Long work (builds, training, evaluations) is submitted as jobs."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,12 @@ from rich.console import Console
 
 import core  # noqa: F401  (sets offline defaults before Haystack is imported)
 from core.errors import InvalidInputError, NotFoundError, SiftragError
+from indexes.index_kind import KIND_NAMES
 from rag.answer_formats import ANSWER_FORMATS
+from rag.compressors.registry import COMPRESSORS
+from rag.dynamic_methods import DYNAMIC_METHODS
+from rag.retrieval import RETRIEVERS
+from rerankers.registry import METHODS, OBJECTIVES
 
 app = typer.Typer(help="siftrag: retrieval, reranking and RAG service.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -25,9 +31,8 @@ err = Console(stderr=True)
 def eval_command(
     dataset: Annotated[Path, typer.Option(help="BEIR folder (corpus.jsonl[.gz], queries, qrels/)")],
     pipeline: Annotated[list[str], typer.Option(
-        help="bm25 | dense | tilde | hybrid, optionally >first|listwise|icr|fullrank|fullrank-logits|pointwise|"
-             "embedding|tilde "
-             "(e.g. bm25>icr); repeat to compare")] = ["bm25"],
+        help=f"{' | '.join(RETRIEVERS)}, optionally >{'|'.join(METHODS)} (e.g. bm25>icr); repeat to "
+             "compare")] = ["bm25"],
     baseline: Annotated[Optional[str], typer.Option(
         help="pipeline the others are tested against (paired t-test, Holm) (default: the first)")] = None,
     split: str = "test",
@@ -121,7 +126,7 @@ def results_command(
 def search_command(
     collection: str,
     query: str,
-    retriever: Annotated[str, typer.Option(help="bm25 | dense | hybrid")] = "bm25",
+    retriever: Annotated[str, typer.Option(help=" | ".join(RETRIEVERS))] = "bm25",
     top_k: int = 5,
 ) -> None:
     """Search a collection and print the top documents."""
@@ -136,11 +141,12 @@ def search_command(
 def answer_command(
     collection: str,
     question: str,
-    retriever: Annotated[str, typer.Option(help="bm25 | dense | tilde | hybrid")] = "bm25",
+    retriever: Annotated[str, typer.Option(help=" | ".join(RETRIEVERS))] = "bm25",
     top_k: Annotated[int, typer.Option(help="passages in the context (0: answer without retrieval)")] = 5,
-    rerank: Annotated[Optional[str], typer.Option(help="rerank method applied to the first --candidates")] = None,
+    rerank: Annotated[Optional[str], typer.Option(
+        help=f"{' | '.join(METHODS)}: reranks the first --candidates")] = None,
     candidates: int = 20,
-    compressor: Annotated[Optional[str], typer.Option(help="tcra-summary | tcra-semantic | crag")] = None,
+    compressor: Annotated[Optional[str], typer.Option(help=" | ".join(COMPRESSORS))] = None,
     compressor_option: Annotated[Optional[list[str]], typer.Option(
         help="KEY=VALUE passed to the compressor (JSON values), e.g. ratio=0.5 or max_clusters=3")] = None,
     model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
@@ -194,11 +200,11 @@ def answer_command(
 def eval_answers(
     dataset: Annotated[Path, typer.Option(help="QA folder: corpus.jsonl[.gz] and questions*.jsonl[.gz]")],
     variant: Annotated[list[str], typer.Option(
-        help="none | rag@K | tcra-summary@K | tcra-semantic@K | crag@K, each optionally :model=NAME (e.g. a "
-             "reader adapter); repeat to compare")] = ["none", "rag@5"],
+        help=" | ".join(["none", "rag@K", *(f"{name}@K" for name in COMPRESSORS)]) + ", each optionally "
+             ":model=NAME (e.g. a reader adapter); repeat to compare")] = ["none", "rag@5"],
     max_questions: Annotated[Optional[int], typer.Option(help="the first N questions (a fixed sample)")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("reports/answers"),
-    retriever: str = "bm25",
+    retriever: Annotated[str, typer.Option(help=" | ".join(RETRIEVERS))] = "bm25",
     model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
     max_new_tokens: int = 96,
     baseline: Annotated[Optional[str], typer.Option(
@@ -223,12 +229,11 @@ def eval_answers(
 def eval_dynamic(
     dataset: Annotated[Path, typer.Option(help="QA folder: corpus and questions*.jsonl[.gz]")],
     policy: Annotated[list[str], typer.Option(
-        help="none | single | fixed-length | fixed-sentence | flare | dragin | dyprag | dyprag-combine; repeat "
-             "to compare")] = ["single", "dragin"],
+        help=f"{' | '.join(DYNAMIC_METHODS)}; repeat to compare")] = ["single", "dragin"],
     max_questions: Annotated[Optional[int], typer.Option(help="the first N questions (a fixed sample)")] = None,
     skip_questions: Annotated[int, typer.Option(help="start after the first N questions", min=0)] = 0,
     out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("reports/dynamic"),
-    retriever: str = "bm25",
+    retriever: Annotated[str, typer.Option(help=" | ".join(RETRIEVERS))] = "bm25",
     model: Annotated[Optional[str], typer.Option(help="LLM (default from settings)")] = None,
     max_new_tokens: int = 96,
     option: Annotated[Optional[list[str]], typer.Option(
@@ -275,8 +280,8 @@ def collections_ingest(
     """Add or update documents (validated in full before anything is written), as a job."""
     from indexes.ingest_files import read_documents_file
     from indexes.retriever import collection_manager
-    from workers.job_functions import new_upload_path
     from workers.runner import job_runner
+    from workers.upload_staging import stage_upload
 
     collection_manager().get(name)
     if (beir is None) == (jsonl is None):
@@ -287,15 +292,14 @@ def collections_ingest(
         documents = list(read_corpus(beir))
     else:
         documents = read_documents_file(jsonl)
-    upload = new_upload_path()
-    upload.write_text("".join(json.dumps({"id": d.id, "text": d.content, "meta": d.meta}) + "\n" for d in documents))
-    _follow(job_runner().submit("ingest", {"collection": name, "upload": str(upload)}).id)
+    _follow(job_runner().submit("ingest", {"collection": name, "upload": stage_upload(documents)}).id)
 
 
 @collections_app.command("build")
 def collections_build(
     name: str,
-    kind: Annotated[list[str], typer.Option(help="bm25 | dense | tilde; repeat for several")] = ["bm25", "dense"],
+    kind: Annotated[list[str], typer.Option(
+        help=f"{' | '.join(KIND_NAMES)}; repeat for several")] = ["bm25", "dense"],
     index_type: Annotated[str, typer.Option(help="dense only: flat (exact) | hnsw")] = "flat",
     tilde_model: Annotated[Optional[str], typer.Option(help="tilde only: trained scorer name or folder")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the jobs with a progress bar")] = True,
@@ -414,33 +418,27 @@ def train_tilde(
     max_length: int = 384,
     expansion_top_k: Annotated[int, typer.Option(help="expansion terms predicted per passage (0: none)")] = 200,
     seed: int = 13,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
 ) -> None:
-    """Train a TILDEv2 scorer (contrastive, BM25 hard negatives + in-batch negatives); resumes if interrupted."""
-    from rich.progress import Progress
+    """Train a TILDEv2 scorer as a job (contrastive, BM25 hard negatives + in-batch negatives); resumes if
+    interrupted."""
+    from evals.reranker_training_set import training_split
+    from indexes.tilde.training import TrainingConfig
+    from workers.job_functions import resolve_encoder
+    from workers.runner import job_runner
 
-    from core.model_registry import resolve_model
-    from evals.beir_loader import load_beir
-    from indexes.document_store import indexable_text
-    from indexes.tilde.scorer_store import scorer_dir
-    from indexes.tilde.training import TrainingConfig, train_scorer
-    from indexes.tilde.training_examples import training_examples
-    from indexes.tilde_index import load_expander
-
-    data = load_beir(dataset, split)
-    encoder_path = resolve_model(encoder).local_path or Path(encoder)
-    corpus = {d.id: indexable_text(d) for d in data.corpus()}
-    expand = (lambda texts: load_expander(expansion_top_k).expand(texts)) if expansion_top_k > 0 else None
-    with err.status("expanding passages and mining BM25 negatives"):
-        examples = training_examples(corpus, data.queries, data.qrels, expand, expansion_top_k)
-    config = TrainingConfig(encoder=str(encoder_path), out=scorer_dir(name), epochs=epochs,
-                            batch_queries=batch_queries, group_size=group_size, learning_rate=learning_rate,
-                            max_length=max_length, seed=seed)
-    with Progress(console=err) as bar:
-        task = bar.add_task(f"training {name}", total=None)
-        path = train_scorer(config, examples,
-                            lambda step, total, loss: bar.update(task, completed=step, total=total,
-                                                                 description=f"training {name} loss {loss:.3f}"))
-    out.print(f"scorer: {path}  (build an index with `siftrag collections build NAME --kind tilde`)")
+    options = {"epochs": epochs, "batch_queries": batch_queries, "group_size": group_size,
+               "learning_rate": learning_rate, "max_length": max_length, "seed": seed}
+    _check_options(TrainingConfig, encoder=encoder, out=Path(name), **options)
+    if not dataset.is_dir():
+        raise NotFoundError(f"No dataset folder {dataset}.")
+    resolve_encoder(encoder)  # an encoder that is not installed fails before the job
+    training_split(dataset, split)  # leaks and empty splits fail before the job
+    job = job_runner().submit("train_tilde", {"dataset": str(dataset.resolve()), "name": name, "encoder": encoder,
+                                              "split": split, "expansion_top_k": expansion_top_k, **options})
+    out.print(f"job {job.id}: train tilde {name}  (then `siftrag collections build NAME --kind tilde`)")
+    if wait:
+        _follow(job.id)
 
 
 @train_app.command("dyprag")
@@ -482,7 +480,7 @@ def train_dyprag(
 
 @train_app.command("reranker")
 def train_reranker(
-    objective: Annotated[str, typer.Option(help="first | fullrank | pointwise")],
+    objective: Annotated[str, typer.Option(help=" | ".join(OBJECTIVES))],
     name: Annotated[str, typer.Option(help="adapter name, saved under <data_dir>/models/rerankers/")],
     dataset: Annotated[Path, typer.Option(help="BEIR folder with a training split (queries + qrels)")] = Path(
         "data/sample/scifact"),

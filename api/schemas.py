@@ -11,6 +11,9 @@ from core.errors import InvalidInputError, ModelUnavailableError
 from core.model_registry import REGISTRY, resolve_model
 from evals.pipelines import split_options
 from rag.answer_formats import ANSWER_FORMATS
+from rag.compressors.registry import COMPRESSORS
+from rag.dynamic_methods import DYNAMIC_METHODS, PARAMETRIC, POLICIES
+from rag.retrieval import RETRIEVERS
 from rerankers.registry import METHODS
 from workers.job_model import Job
 
@@ -38,7 +41,7 @@ RequestModel = Annotated[str | SkipJsonSchema[None], AfterValidator(known_model)
                          Field(json_schema_extra={"enum": SERVED_LLMS})]
 RerankMethod = Annotated[str, Field(json_schema_extra={"enum": list(METHODS)})]  # checked by the registry
 Text = Annotated[str, Field(json_schema_extra={"minLength": 1, "pattern": r"\S"})]  # checked with a sentence
-Retriever = Literal["bm25", "dense", "tilde", "hybrid"]
+Retriever = Literal[RETRIEVERS]
 
 
 class Strict(BaseModel):
@@ -140,8 +143,7 @@ class RerankRequest(Strict):
                                                                            {"required": ["collection"]}]})
 
     query: Text
-    method: RerankMethod = Field(default="icr", description="first | listwise | icr | fullrank | fullrank-logits | "
-                                                     "pointwise | embedding | tilde")
+    method: RerankMethod = Field(default="icr", description=" | ".join(METHODS))
     model: RequestModel = Field(default=None, description="LLM or BASE+ADAPTER (default: the method's shipped "
                                                            "adapter, else the settings' LLM)")
     passage_words: int | None = Field(default=None, ge=1, le=2000)
@@ -226,9 +228,9 @@ class JobList(BaseModel):
     jobs: list[Job]
 
 
-Compressor = Literal["tcra-summary", "tcra-semantic", "crag"]
+Compressor = Literal[COMPRESSORS]
 AnswerFormatName = Annotated[str, Field(json_schema_extra={"enum": list(ANSWER_FORMATS)})]  # checked with a sentence
-Dynamic = Literal["dragin", "flare", "fixed-length", "fixed-sentence", "single", "none", "dyprag", "dyprag-combine"]
+Dynamic = Literal[DYNAMIC_METHODS]
 
 
 class AnswerRequest(Strict):
@@ -236,7 +238,7 @@ class AnswerRequest(Strict):
         {"if": {"required": ["dynamic"]}, "then": {"not": {"anyOf": [{"required": ["rerank"]},
                                                                      {"required": ["compressor"]}]}}},
         {"if": {"required": ["translator"]}, "then": {"required": ["dynamic"], "properties": {
-            "dynamic": {"enum": ["dyprag", "dyprag-combine"]}}}}]})
+            "dynamic": {"enum": list(PARAMETRIC)}}}}]})
 
     collection: str = Field(min_length=1)
     question: Text = Field(description="the question to answer")
@@ -260,9 +262,9 @@ class AnswerRequest(Strict):
                                                                    "(instead of answering from fewer)")
     repetition_penalty: float = Field(default=1.0, ge=1.0, le=2.0, description="> 1 discourages repeating tokens")
     dynamic: Dynamic | SkipJsonSchema[None] = Field(default=None, description="decide while writing when to retrieve (top_k "
-                                    "passages each time): dragin, flare, fixed-length, fixed-sentence, single, none; "
-                                    "or turn the top_k passages into LoRA weights for this request: dyprag (question "
-                                    "only in the prompt), dyprag-combine (passages in the prompt too)")
+                                    f"passages each time): {', '.join(POLICIES)}; or turn the top_k passages into "
+                                    f"LoRA weights for this request: {', '.join(PARAMETRIC)} (-combine: the passages "
+                                    "in the prompt too, not only the question)")
     translator: str | SkipJsonSchema[None] = Field(default=None, min_length=1, description="DyPRAG translator name (default "
                                    "'dyprag'), trained with `siftrag train dyprag`")
 
@@ -272,8 +274,8 @@ class AnswerRequest(Strict):
             raise ValueError("question must contain text")
         if self.dynamic and (self.compressor or self.rerank):
             raise ValueError("dynamic retrieval does not combine with rerank or compressor")
-        if self.translator and not (self.dynamic or "").startswith("dyprag"):
-            raise ValueError("translator applies to dynamic 'dyprag' or 'dyprag-combine' only")
+        if self.translator and self.dynamic not in PARAMETRIC:
+            raise ValueError(f"translator applies to dynamic {' or '.join(map(repr, PARAMETRIC))} only")
         if self.answer_format not in ANSWER_FORMATS:
             raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}")
         if self.min_passages > self.top_k:

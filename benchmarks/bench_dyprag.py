@@ -65,12 +65,10 @@ def decoding(texts: list[str], model: str, translator_name: str, tokens: int, ro
 
     from core.llm_backend import LLMBackend, get_llm
     from rag.parametric.dyprag_answerer import translate_documents
-    from rag.parametric.lora_delta import active, install_delta_hooks
     from rag.parametric.translator_store import load_translator
 
     plain = LLMBackend(model)  # never hooked
     llm = get_llm(model)
-    install_delta_hooks(llm.model)
     delta = translate_documents(load_translator(translator_name), llm, texts[:3])
     prompt = torch.tensor([plain.encode(plain.chat_prompt("Who is the director of the film, and where was he born?"))])
     variants = (("no hooks", plain, None), ("hooks, no delta", llm, None), ("hooks + DyPRAG delta", llm, delta))
@@ -87,7 +85,7 @@ def decoding(texts: list[str], model: str, translator_name: str, tokens: int, ro
 
     for _ in range(rounds):  # interleaved, so load changes on the machine hit every variant alike
         for label, backend, chosen in variants:
-            with active(chosen):
+            with llm.with_delta(chosen):  # hooks ``llm`` only: ``plain`` stays unhooked
                 seconds[label] += steps(backend)
     per_step = {label: 1000 * value / (rounds * tokens) for label, value in seconds.items()}
     base = per_step["no hooks"]

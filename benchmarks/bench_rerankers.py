@@ -62,7 +62,7 @@ def memory_probe(model: str, n: int, passage_words: int, dataset: Path) -> None:
     meta = icr.run(query=queries[0], documents=docs[0])["meta"]
     done.set()
     sampler.join()
-    config = icr.llm.model.config
+    config = icr.llm.config
     print(json.dumps({"n": n, "tokens": meta["prompt_tokens"], "peak_growth_mb": peak[0] - baseline,
                       "heads": config.num_attention_heads}))
 

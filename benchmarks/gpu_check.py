@@ -10,7 +10,7 @@ and bf16 model load; FAISS on the GPU (or why faiss-cpu stays); dense encoding t
 (one forward, logits of the first identifier) vs generation listwise (the permutation decoded) on the same
 window; ICR on 100 candidates in one prompt (prefix once, query and calibration spans with eager attention, our
 ``LLMBackend.query_attention``); one LoRA training step per trainer shape; a DyPRAG delta injected in bf16 (our
-``rag/parametric/lora_delta.py`` hooks).
+``core/lora_delta.py`` hooks).
 """
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ def check_training_steps(name: str, config: dict, device: str, dtype: torch.dtyp
 
 
 def check_dyprag(name: str, model, device: str, dtype: torch.dtype, tiny: bool) -> None:
-    from rag.parametric.lora_delta import LoraDelta, active, install_delta_hooks, projections
+    from core.lora_delta import LoraDelta, active, install_delta_hooks, projections
 
     install_delta_hooks(model)
     factors = {key: (torch.randn(2, layer.in_features, device=device, dtype=dtype) * 0.01,

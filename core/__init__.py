@@ -1,4 +1,5 @@
-"""Shared vocabulary of siftrag: settings, errors, the model registry and model loading."""
+"""Shared vocabulary of siftrag: settings, errors, the model registry and loading, the LLM backend (with request
+batching, LoRA deltas and LoRA training), deadlines and atomic publishing."""
 import os
 
 # Haystack phones home unless told not to; siftrag runs offline.

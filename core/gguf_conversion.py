@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from core.atomic_publish import publish_once, staging_folder
 
 
 def _cache_key(gguf_path: Path) -> str:
@@ -35,13 +34,7 @@ def converted_model_dir(gguf_path: Path, cache_root: Path) -> Path:
     fresh.load_state_dict(model.state_dict(), strict=False)
     if getattr(config, "tie_word_embeddings", False):
         fresh.tie_weights()
-    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=cache_root))
-    try:
+    with staging_folder(cache_root, ".converting-") as staging:
         fresh.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        os.replace(staging, target)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not (target / "config.json").exists():
-            raise
-    return target
+    return publish_once(staging, target)

@@ -6,23 +6,29 @@
   computed from a cached document prefix, so only Lq × L rows are ever materialized.
 - ``generate``: greedy generation with per-step log-probs and entropy; ``generate_batch`` for many
   prompts at once (left padding); ``stream`` yields text as it is generated and stops when cancelled.
-Device and dtype are chosen once (CUDA + bf16 when present). Calls are serialized by a lock.
+- ``with_delta``: a LoRA delta (``core/lora_delta.py``) added to the MLPs for the calling context only;
+  ``lm_outputs``: one sequence's logits and LM loss under a delta, differentiable (DyPRAG's translator
+  training); ``last_token_states``: last-layer hidden states (DyPRAG's document embeddings).
+Device and dtype are chosen once (CUDA + bf16 when present); the weights are frozen. Calls are serialized by a
+lock; no module outside ``core`` touches the model.
 """
 from __future__ import annotations
 
 import contextvars
 import re
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import PretrainedConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from core.deadline import DeadlineExceeded, check_deadline
 from core.errors import InvalidInputError
+from core.lora_delta import LoraDelta, active, install_delta_hooks
 from core.model_loading import load_causal_lm
 from core.next_token_batcher import NextTokenBatcher
 from core.settings import get_settings
@@ -99,13 +105,20 @@ class LLMBackend:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model.requires_grad_(False)  # gradients reach only an injected delta (``lm_outputs``)
         self.device = next(self.model.parameters()).device
+        self.dtype = next(self.model.parameters()).dtype
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 4096))
         self.lock = threading.RLock()
         settings = get_settings()
         self.batcher = NextTokenBatcher(self.forward_next_token, self.encode_prompts, model_name,
                                         settings.batch_wait_ms, settings.llm_batch_tokens) \
             if settings.llm_batch_tokens > 0 else None
+
+    @property
+    def config(self) -> PretrainedConfig:
+        """The model's configuration (layers, heads, hidden sizes); read only."""
+        return self.model.config
 
     # -- text -------------------------------------------------------------------------------
     def chat_prompt(self, user: str, system: str | None = None, assistant_prefix: str = "",
@@ -225,6 +238,37 @@ class LLMBackend:
             finally:
                 self.model.set_attn_implementation("sdpa")
         return tuple(a[0].float().cpu() for a in out.attentions)
+
+    @torch.no_grad()
+    def last_token_states(self, texts: list[str], max_tokens: int, counter: CallCounter | None = None) -> torch.Tensor:
+        """[len(texts), hidden] float32 on the CPU: the base model's (no delta) last-layer hidden state at each
+        text's last token, from one left-padded forward pass (each text cut to ``max_tokens``)."""
+        with self.lock, active(None):
+            batch = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_tokens,
+                                   add_special_tokens=False).to(self.device)
+            out = self.model(**batch, output_hidden_states=True, use_cache=False, logits_to_keep=1)
+        if counter:
+            counter.forward_passes += 1
+            counter.prompt_tokens += int(batch.attention_mask.sum())
+        return out.hidden_states[-1][:, -1, :].float().cpu()
+
+    # -- LoRA deltas ------------------------------------------------------------------------
+    @contextmanager
+    def with_delta(self, delta: LoraDelta | None) -> Iterator[None]:
+        """Every call made in this context (this thread or task only) runs with ``delta`` added to the MLP
+        projections; None: the base model. The hooks are installed on first use."""
+        with self.lock:
+            install_delta_hooks(self.model)
+        with active(delta):
+            yield
+
+    def lm_outputs(self, ids: list[int], delta: LoraDelta | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One sequence with ``delta`` injected: its logits [len(ids), vocab] (the model's dtype) and its LM loss
+        (mean over every position). Runs in the caller's grad mode: gradients reach the delta's factors only."""
+        with self.with_delta(delta), self.lock:
+            inputs = torch.tensor([ids], device=self.device)
+            out = self.model(inputs, labels=inputs, use_cache=False)
+        return out.logits[0], out.loss
 
     # -- generation -------------------------------------------------------------------------
     @torch.no_grad()

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.atomic_publish import publish_folder
+from core.atomic_publish import publish_folder, written_aside
 from core.device import torch_device
 from core.model_loading import load_causal_lm
 
@@ -169,11 +169,9 @@ def save_checkpoint(path: Path, model: Any, optimizer: Any, schedule: Any, step:
                     seconds: float) -> None:
     from peft import get_peft_model_state_dict
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    torch.save({"adapter": get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "step": step, "losses": losses, "seconds": seconds}, partial)
-    partial.replace(path)
+    with written_aside(path) as partial:
+        torch.save({"adapter": get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "step": step, "losses": losses, "seconds": seconds}, partial)
 
 
 def run_record(config: LoraTraining, trained: TrainedAdapter) -> dict[str, Any]:

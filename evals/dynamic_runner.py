@@ -21,8 +21,7 @@ from evals.qa_metrics import exact_match, token_f1
 from evals.significance import MetricStats
 from indexes.retriever import collection_manager
 from rag.answer_formats import normalize_answer
-from rag.dynamic_methods import make_dynamic_answerer
-from rag.parametric.dyprag_answerer import MODES
+from rag.dynamic_methods import PARAMETRIC, make_dynamic_answerer
 from rag.retrieval import index_kinds_of
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 180)  # tables stay whole in logs
@@ -48,7 +47,7 @@ def run_dynamic_evaluation(dataset: Path, policies: list[str], limit: int | None
     boolean = all(item.answers[0] in ("yes", "no") for item in questions)
     answer_format = "yes-no" if boolean else "short"
     answerers = {p: make_dynamic_answerer("", p, retriever, model=model, max_new_tokens=max_new_tokens,
-                                          translator=translator if p in MODES else None,
+                                          translator=translator if p in PARAMETRIC else None,
                                           answer_format=answer_format, **(options or {}))
                  for p in policies}  # validates every method and option (and loads the translator) before indexing
     collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))

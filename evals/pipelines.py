@@ -14,7 +14,7 @@ from haystack import Document
 
 from core.errors import InvalidInputError
 from rag.retrieval import RETRIEVERS, index_kinds_of, make_retriever
-from rerankers.registry import METHODS, check_options, make_reranker
+from rerankers.registry import METHODS, check_options, make_reranker, method_spec
 
 
 def key_values(pairs: list[str], where: str) -> dict[str, Any]:
@@ -58,11 +58,11 @@ def parse_pipeline(pipeline: str) -> tuple[str, str | None]:
 
 
 def options_for(method: str, collection: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The options a pipeline's reranker gets: ``tilde`` reads the collection's stored impacts and
-    ignores the LLM options (model, passage_words)."""
-    if method != "tilde":
-        return dict(options)
-    return {"collection": collection} | {k: v for k, v in options.items() if k not in ("model", "passage_words")}
+    """The options a pipeline's reranker gets: a method that reads the collection's indexes (``tilde``: its
+    stored impacts) gets ``collection``; the shared options the method's table entry ignores are dropped."""
+    spec = method_spec(method)
+    own = {k: v for k, v in options.items() if k not in spec.ignores}
+    return ({"collection": collection} | own) if spec.index_kinds else own
 
 
 def check_pipeline_options(pipeline: str, options: dict[str, Any]) -> None:
@@ -73,9 +73,11 @@ def check_pipeline_options(pipeline: str, options: dict[str, Any]) -> None:
 
 
 def required_kinds(pipeline: str) -> tuple[str, ...]:
-    """The index kinds a pipeline reads (``>tilde`` reranks from the stored impacts of the ``tilde`` index)."""
+    """The index kinds a pipeline reads: its retriever's and its rerank method's (``>tilde`` reranks from the
+    stored impacts of the ``tilde`` index)."""
     retriever, method = parse_pipeline(pipeline)
-    return tuple(dict.fromkeys(index_kinds_of(retriever) + (("tilde",) if method == "tilde" else ())))
+    rerank_kinds = method_spec(method).index_kinds if method else ()
+    return tuple(dict.fromkeys(index_kinds_of(retriever) + rerank_kinds))
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any
 
 from haystack import Document
 
+from core.atomic_publish import write_text_atomic
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from indexes.contract import LoadedIndex, ProgressCallback
 from indexes.document_store import DocumentStore, indexable_text
@@ -197,10 +198,8 @@ class CollectionManager:
                 raise ConflictError(f"Collection '{name}' already exists.")
             root.mkdir(parents=True, exist_ok=True)
             DocumentStore(root / "store.sqlite").close()
-            marker = root / f".{MARKER}.tmp"
-            marker.write_text(json.dumps({"name": name, "description": description, "created_at": time.time(),
-                                          "uid": uuid.uuid4().hex}))
-            marker.replace(root / MARKER)
+            write_text_atomic(root / MARKER, json.dumps({"name": name, "description": description,
+                                                         "created_at": time.time(), "uid": uuid.uuid4().hex}))
         return self.get(name)
 
     def get(self, name: str) -> Collection:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from core.atomic_publish import staging_folder, write_text_atomic
 
 MANIFEST = "manifest.json"
 KEEP_VERSIONS = 2
@@ -48,16 +49,9 @@ class IndexVersions:
             return []
         return sorted(p.name for p in self.versions_dir.iterdir() if (p / MANIFEST).exists())
 
-    @contextmanager
-    def staging(self) -> Iterator[Path]:
+    def staging(self) -> AbstractContextManager[Path]:
         """A fresh staging folder, removed if the build inside raises."""
-        self.kind_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=self.kind_dir))
-        try:
-            yield staging
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        return staging_folder(self.kind_dir)
 
     def publish(self, staging: Path, manifest: dict[str, Any]) -> str:
         """Seal a finished staging folder as a new version and make it live atomically."""
@@ -65,9 +59,7 @@ class IndexVersions:
         (staging / MANIFEST).write_text(json.dumps({**manifest, "version": version}, indent=2))
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         os.replace(staging, self.path(version))
-        pointer = self.kind_dir / f".CURRENT.{os.getpid()}"
-        pointer.write_text(version)
-        os.replace(pointer, self.kind_dir / "CURRENT")
+        write_text_atomic(self.kind_dir / "CURRENT", version)
         self._collect_garbage(version)
         return version
 

@@ -1,1 +1,2 @@
-"""Composition: retrieval pipelines (hybrid fusion), compressors, generation, dynamic retrieval."""
+"""Composition: retrievers by name (hybrid fusion), compressors, answer formats and generation, dynamic retrieval
+(DRAGIN and baselines), DyPRAG, reader training."""

@@ -33,10 +33,12 @@ class Example:
     question: str
     reply: str
 
-    def turn(self, with_passages: bool) -> tuple[str, str]:
+    def turn(self, user: str, with_passages: bool) -> tuple[str, str]:
+        """(the user-turn template ``user`` filled with the question, and ``EXAMPLE_PASSAGES`` when
+        ``with_passages``; the reply)."""
         if with_passages:
-            return f"Passages:\n{EXAMPLE_PASSAGES}\n\nQuestion: {self.question}", self.reply
-        return f"Question: {self.question}", re.sub(r"\s*\[\d{1,3}\]", "", self.reply)
+            return user.format(passages=EXAMPLE_PASSAGES, question=self.question), self.reply
+        return user.format(question=self.question), re.sub(r"\s*\[\d{1,3}\]", "", self.reply)
 
 
 EXAMPLE_PASSAGES = ("[1] Eiffel Tower\nThe Eiffel Tower is a wrought-iron lattice tower in Paris, France, built by "
@@ -55,9 +57,10 @@ class AnswerFormat:
     stop: re.Pattern[str]
     examples: tuple[Example, ...] = ()
 
-    def example_turns(self, with_passages: bool) -> list[tuple[str, str]]:
-        """The demonstrations as (user, assistant) turns, over the example passages or closed-book."""
-        return [example.turn(with_passages) for example in self.examples]
+    def example_turns(self, user: str, with_passages: bool) -> list[tuple[str, str]]:
+        """The demonstrations as (user, assistant) turns in the user-turn template ``user``, over the example
+        passages or closed-book."""
+        return [example.turn(user, with_passages) for example in self.examples]
 
     def answer_span(self, text: str) -> str:
         """The part of the output that is the answer (scored by EM/F1): the X of "So the answer is: X",

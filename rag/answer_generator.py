@@ -14,7 +14,7 @@ from core.errors import InvalidInputError, TooLargeError
 from core.llm_backend import CallCounter, Decoding, FinishReason, LLMBackend, get_llm
 from core.settings import get_settings
 from rag.answer_formats import find_format
-from rag.answer_prompt import answer_messages, cited_numbers, unknown_citations
+from rag.answer_prompt import answer_messages, answer_template, cited_numbers, unknown_citations
 
 
 def default_reader(answer_format: str) -> str | None:
@@ -44,11 +44,13 @@ class AnswerGenerator:
     ``model``: default the shipped reader adapter for the format, else the settings' LLM. ``answer_format``:
     ``free`` (the answer, then its citations), ``short`` (short reasoning ending in "So the answer is: X"; the
     answer is X) or ``yes-no``; ``passage_words`` cuts each passage in the prompt (default: a reader adapter's
-    training value); ``repetition_penalty`` and ``no_repeat_ngram_size`` guard against loops (1.0 and 0: off)."""
+    training value); ``repetition_penalty`` and ``no_repeat_ngram_size`` guard against loops (1.0 and 0: off);
+    ``template``: the prompt sections ``system``, ``system_closed_book``, ``user`` ({passages}, {question})
+    and ``user_closed_book`` ({question}), each defaulting to the format's (what reader adapters learned)."""
 
     def __init__(self, model: str | None = None, max_new_tokens: int = 64, answer_format: str = "free",
                  passage_words: int | None = None, repetition_penalty: float = 1.0,
-                 no_repeat_ngram_size: int = 0) -> None:
+                 no_repeat_ngram_size: int = 0, template: dict[str, str] | None = None) -> None:
         if max_new_tokens < 1:
             raise InvalidInputError("max_new_tokens must be at least 1.")
         if passage_words is not None and passage_words < 1:
@@ -56,6 +58,7 @@ class AnswerGenerator:
         if not 1.0 <= repetition_penalty <= 2.0 or no_repeat_ngram_size < 0:
             raise InvalidInputError("repetition_penalty must be within [1, 2] and no_repeat_ngram_size ≥ 0.")
         self.form = find_format(answer_format)
+        self.template = answer_template(self.form, template)
         self.model = answering_model(model, answer_format)
         if passage_words is None:  # a reader adapter answers best on the passage cut it was trained on
             passage_words = reader_passage_words(self.model)
@@ -78,7 +81,8 @@ class AnswerGenerator:
         """The chat prompt; too long a context is a 413 that says by how much."""
         if not question.strip():
             raise InvalidInputError("The question must be a non-empty string.")
-        system, user, examples = answer_messages(question, documents, self.form, self.passage_words)
+        system, user, examples = answer_messages(question, documents, self.form, self.passage_words,
+                                                 self.template)
         prompt = self.llm.chat_prompt(user, system=system, examples=examples)
         needed = self.llm.count_tokens(prompt) + self.max_new_tokens
         if needed > self.llm.context_length:
@@ -122,7 +126,8 @@ class AnswerGenerator:
         return default_to_dict(self, model=self.model, max_new_tokens=self.max_new_tokens,
                                answer_format=self.answer_format, passage_words=self.passage_words,
                                repetition_penalty=self.repetition_penalty,
-                               no_repeat_ngram_size=self.no_repeat_ngram_size)
+                               no_repeat_ngram_size=self.no_repeat_ngram_size,
+                               template=self.template.model_dump())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AnswerGenerator":

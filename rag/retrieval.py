@@ -1,13 +1,21 @@
-"""Retrievers by name: ``bm25``, ``dense``, ``tilde`` or ``hybrid`` over a collection."""
+"""Retrievers by name over a collection: the table of names (cheap to import: the API schemas and the CLI help
+read it) and the components."""
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from core.errors import InvalidInputError
-from indexes.retriever import SiftragRetriever
-from rag.hybrid import HybridRetriever
+from indexes.index_kind import KIND_NAMES
 
-RETRIEVERS = ("bm25", "dense", "tilde", "hybrid")
+if TYPE_CHECKING:
+    from indexes.retriever import SiftragRetriever
+    from rag.hybrid import HybridRetriever
+
+# name → the index kinds it reads: each index kind alone, and ``hybrid`` (bm25 and dense, fused)
+RETRIEVER_KINDS: dict[str, tuple[str, ...]] = {**{kind: (kind,) for kind in KIND_NAMES},
+                                               "hybrid": ("bm25", "dense")}
+RETRIEVERS = tuple(RETRIEVER_KINDS)
 
 
 def check_retriever(name: str) -> None:
@@ -19,7 +27,11 @@ def make_retriever(name: str, collection: str, data_dir: str | None = None) -> S
     """A retriever component; each has ``run`` (one query) and ``run_batch`` (several)."""
     check_retriever(name)
     if name == "hybrid":
+        from rag.hybrid import HybridRetriever
+
         return HybridRetriever(collection, data_dir=data_dir)
+    from indexes.retriever import SiftragRetriever
+
     return SiftragRetriever(collection, name, data_dir=data_dir)
 
 
@@ -34,4 +46,4 @@ def shared_retriever(name: str, collection: str) -> SiftragRetriever | HybridRet
 def index_kinds_of(name: str) -> tuple[str, ...]:
     """The index kinds a retriever reads."""
     check_retriever(name)
-    return ("bm25", "dense") if name == "hybrid" else (name,)
+    return RETRIEVER_KINDS[name]

@@ -20,6 +20,7 @@ from rerankers.listwise_generation import TOKENS_PER_IDENTIFIER
 from rerankers.listwise_prompt import ListwiseTemplate, fix_prompt, listwise_template, passage_content
 from rerankers.llm_reranker import LLMReranker, Ranking, scores_from_order
 from rerankers.permutation import parse_permutation
+from rerankers.registry import method_name
 
 MODES = ("generate", "logits")
 FULLRANK_TEMPLATE = ListwiseTemplate(
@@ -48,7 +49,7 @@ class FullRankingReranker(LLMReranker):
             raise InvalidInputError(f"Unknown full-ranking mode '{mode}': use one of {', '.join(MODES)}.")
         LLMReranker.__init__(self, model, top_k, passage_words)
         self.mode = mode
-        self.method = "fullrank" if mode == "generate" else "fullrank-logits"
+        self.method = method_name(FullRankingReranker, mode=mode)
         self.template = listwise_template(template if template is not None
                                           else FULLRANK_TEMPLATE if mode == "generate" else None)
 

@@ -15,7 +15,16 @@ from haystack import Document, component
 
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter
-from rerankers.icr_prompt import INSTRUCTIONS, build_icr_prompt, resolve_instruction, role_markers
+from core.prompt_template import parse_template
+from rerankers.icr_prompt import (
+    INSTRUCTIONS,
+    ICRPrompt,
+    ICRTemplate,
+    RoleMarkers,
+    build_icr_prompt,
+    resolve_instruction,
+    role_markers,
+)
 from rerankers.llm_reranker import LLMReranker, Ranking
 
 CALIBRATION_QUERY = "N/A"
@@ -55,17 +64,21 @@ class ICRReranker(LLMReranker):
     method = "icr"
 
     def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 300,
-                 layers: str | None = None, reverse_order: bool = True, instruction: str = INSTRUCTIONS["ie"]) -> None:
+                 layers: str | None = None, reverse_order: bool = True, instruction: str = INSTRUCTIONS["ie"],
+                 template: dict[str, str] | None = None) -> None:
         """``instruction``: the late instruction text, or "ie" / "qa" for the reference's two wordings
-        (it uses "qa" for trec-covid, fiqa, webis-touche2020, dbpedia-entity and nq)."""
+        (it uses "qa" for trec-covid, fiqa, webis-touche2020, dbpedia-entity and nq). ``template``: the
+        sections ``header``, ``passage`` ({number}, {passage}) and ``query`` ({query}); None = the
+        reference's."""
         LLMReranker.__init__(self, model, top_k, passage_words)
         self.layers = layers
         self.reverse_order = reverse_order
         self.instruction = resolve_instruction(instruction)
+        self.template = parse_template(ICRTemplate, template, "ICR")
 
     def init_parameters(self) -> dict[str, Any]:
         return {**LLMReranker.init_parameters(self), "layers": self.layers, "reverse_order": self.reverse_order,
-                "instruction": self.instruction}
+                "instruction": self.instruction, "template": self.template.model_dump()}
 
     def passages(self, documents: list[Document], words: int | None = None) -> list[str]:
         """The reference's passage: title + "\n" + text cut to ``words`` (default ``passage_words``)
@@ -77,6 +90,10 @@ class ICRReranker(LLMReranker):
             texts.append((f"{title}\n{text}" if title else text).strip())
         return texts
 
+    def build_prompt(self, markers: RoleMarkers, query: str, passages: list[str]) -> ICRPrompt:
+        """The prompt of ``query`` over ``passages`` with this reranker's instruction and template."""
+        return build_icr_prompt(self.llm.tokenizer, markers, self.instruction, query, passages, self.template)
+
     def fitted_passages(self, query: str, documents: list[Document]) -> list[str]:
         """The documents' passages, cut shorter than ``passage_words`` (as rank_llm does for listwise windows)
         until the prompt fits the model's context: the reference's 300 words assume a 128k-token model."""
@@ -85,7 +102,7 @@ class ICRReranker(LLMReranker):
         longest = max(query, CALIBRATION_QUERY, key=self.llm.count_tokens)
         while True:
             passages = self.passages(documents, words)
-            length = len(build_icr_prompt(self.llm.tokenizer, markers, self.instruction, longest, passages).ids)
+            length = len(self.build_prompt(markers, longest, passages).ids)
             if length <= self.llm.context_length or words <= 1:
                 return passages
             words = max(1, min(words - 1, words * self.llm.context_length // length))
@@ -93,12 +110,12 @@ class ICRReranker(LLMReranker):
     def attention_scores(self, query: str, passages: list[str], counter: CallCounter | None = None) -> list[float]:
         """Calibrated ICR score of each passage, in the order given."""
         markers = role_markers(self.llm.tokenizer)
-        real = build_icr_prompt(self.llm.tokenizer, markers, self.instruction, query, passages)
-        calibration = build_icr_prompt(self.llm.tokenizer, markers, self.instruction, CALIBRATION_QUERY, passages)
+        real = self.build_prompt(markers, query, passages)
+        calibration = self.build_prompt(markers, CALIBRATION_QUERY, passages)
         prefix = real.ids[: real.query_start]
         if calibration.ids[: calibration.query_start] != prefix:
             raise InvalidInputError("The query changed the tokens of the documents; the cache cannot be shared.")
-        layers = parse_layers(self.layers, self.llm.model.config.num_hidden_layers)
+        layers = parse_layers(self.layers, self.llm.config.num_hidden_layers)
         spans = [real.ids[real.query_start:], calibration.ids[calibration.query_start:]]
         a_query, a_na = (
             rows[..., : len(prefix)].sum(dim=(0, 1)).mean(dim=0)  # sum layers and heads, mean query tokens

@@ -3,7 +3,9 @@
 One string, tokenized once: ``{role prefix}{header}{sep}[1] {doc 1}{sep}[2] {doc 2}…{sep}{instruction}{sep}Query:
 {query}{role suffix}``. A document's span covers its ``[i] `` marker and its text; the query span runs from
 the instruction to the last token (the role suffix included). Spans come from the tokenizer's offsets, so
-the ids are exactly the tokenizer's ids of the whole string.
+the ids are exactly the tokenizer's ids of the whole string. The header, the ``[i] {doc}`` line and the
+``Query: {query}`` line are the sections of an ``ICRTemplate`` (a component parameter); a document's span is
+its whole rendered line.
 """
 from __future__ import annotations
 
@@ -11,12 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import InvalidInputError
+from core.prompt_template import PromptTemplate
 
-HEADER = " Here are some paragraphs:"
 INSTRUCTIONS = {  # the reference's retrieval_type "IE" (default for BEIR) and "QA" (QA-style datasets)
     "ie": "Please find information that are relevant to the following query in the paragraphs above.",
     "qa": "Please answer the following question based on the information in the paragraphs above.",
 }
+
+
+class ICRTemplate(PromptTemplate):
+    """The reference's text around the documents and the query (the instruction is the reranker's own)."""
+
+    header: str = " Here are some paragraphs:"
+    passage: str = "[{number}] {passage}"
+    query: str = "Query: {query}"
+
+    placeholders = {"header": ((), ()), "passage": (("passage",), ("number",)), "query": (("query",), ())}
 
 
 @dataclass(frozen=True)
@@ -76,18 +88,19 @@ def _token_span(offsets: list[tuple[int, int]], start: int, end: int) -> tuple[i
 
 
 def build_icr_prompt(tokenizer: Any, markers: RoleMarkers, instruction: str, query: str,
-                     passages: list[str]) -> ICRPrompt:
+                     passages: list[str], template: ICRTemplate = ICRTemplate()) -> ICRPrompt:
     """Assemble the string, tokenize it once (special tokens as the tokenizer adds them), map spans."""
     sep = markers.separator
-    text = markers.prefix + HEADER
+    text = markers.prefix + template.header.format()
     char_spans = []
     for number, passage in enumerate(passages, start=1):
         text += sep
-        char_spans.append((len(text), len(text) + len(f"[{number}] {passage}")))
-        text += f"[{number}] {passage}"
+        line = template.passage.format(number=number, passage=passage)
+        char_spans.append((len(text), len(text) + len(line)))
+        text += line
     text += sep
     instruction_start = len(text)
-    text += f"{instruction}{sep}Query: {query.strip()}{markers.suffix}"
+    text += f"{instruction}{sep}{template.query.format(query=query.strip())}{markers.suffix}"
     encoded = tokenizer(text, return_offsets_mapping=True)
     offsets = [tuple(pair) for pair in encoded["offset_mapping"]]
     query_start = _token_span(offsets, instruction_start, len(text))[0]

@@ -13,15 +13,17 @@ from typing import Any
 
 from ftfy import fix_text
 from haystack import Document
-from pydantic import BaseModel, ValidationError, field_validator
 
-from core.errors import InvalidInputError
+from core.prompt_template import PromptTemplate, parse_template, placeholder_names
 
 _NUMBER = re.compile(r"\[(\d+)\]")
 
 
-class ListwiseTemplate(BaseModel):
+class ListwiseTemplate(PromptTemplate):
     """The sections of a rank_llm single-turn listwise template ({num}, {query}, {rank}, {candidate})."""
+
+    placeholders = {"prefix": ((), ("num", "query")), "body": (("rank", "candidate"), ()),
+                    "suffix": ((), ("num", "query"))}
 
     system_message: str = "You are RankLLM, an intelligent assistant that can rank passages based on their relevancy to the query"
     prefix: str = ("I will provide you with {num} passages, each indicated by an alphabetical identifier []. "
@@ -32,12 +34,13 @@ class ListwiseTemplate(BaseModel):
                    "relevance. The output format should be [] > [], e.g., [B] > [A], Answer concisely and directly "
                    "and only respond with the ranking results, do not say any word or explain.")
 
-    @field_validator("body")
-    @classmethod
-    def _body_names_the_passage(cls, body: str) -> str:
-        if "{rank}" not in body or "{candidate}" not in body:
-            raise ValueError("the body must contain {rank} and {candidate}")
-        return body
+    def problems(self) -> list[str]:
+        found = super().problems()
+        try:
+            names = placeholder_names(self.prefix) | placeholder_names(self.suffix)
+        except ValueError:
+            return found
+        return found + ([] if "query" in names else ["the prefix or the suffix must contain {query}"])
 
     def user_message(self, query: str, passages: list[str], labels: list[str]) -> str:
         """Prefix, body lines and suffix; ``passages`` already formatted by ``passage_content``."""
@@ -48,12 +51,7 @@ class ListwiseTemplate(BaseModel):
 
 def listwise_template(template: dict[str, Any] | None) -> ListwiseTemplate:
     """The template from a component parameter (None → the rank_zephyr alpha default); clear errors."""
-    try:
-        parsed = ListwiseTemplate.model_validate(template or {})
-        parsed.user_message("q", ["p"], ["A"])  # unknown placeholders fail here, not mid-request
-    except (ValidationError, KeyError, IndexError, ValueError) as error:
-        raise InvalidInputError(f"Invalid listwise prompt template: {error}") from None
-    return parsed
+    return parse_template(ListwiseTemplate, template, "listwise")
 
 
 def replace_numbers(text: str) -> str:

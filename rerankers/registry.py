@@ -1,16 +1,63 @@
-"""Reranker methods by name (what /v1/rerank and evaluation pipelines accept)."""
+"""Reranker methods by name: the one table (name → component, fixed options, LLM or not, indexes read) that
+/v1/rerank, the API schemas, the CLI help and the evaluation read, and the components built from it."""
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from core.adapters import Adapter, shipped_adapters, split_model_name
 from core.errors import InvalidInputError
+from core.lazy_class import import_class
 from core.settings import get_settings
 
-METHODS = ("first", "listwise", "icr", "fullrank", "fullrank-logits", "pointwise", "embedding", "tilde")
-LLM_METHODS = METHODS[:6]
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One rerank method: the component that implements it and what its callers need to know."""
+
+    component: str  # "module:Class", imported on first use
+    fixed: dict[str, Any] = field(default_factory=dict)  # constructor options the name stands for
+    llm: bool = False  # takes an LLM or BASE+ADAPTER ``model`` and ``passage_words``; shipped adapters apply
+    objective: str | None = None  # the training objective whose adapters serve it
+    index_kinds: tuple[str, ...] = ()  # the collection's indexes it reads (it then takes ``collection``)
+    ignores: tuple[str, ...] = ()  # evaluation-wide rerank options it does not take
+
+
+_FULL_RANKING = "rerankers.full_ranking:FullRankingReranker"
+RERANK_METHODS: dict[str, MethodSpec] = {
+    "first": MethodSpec("rerankers.first:FirstReranker", llm=True, objective="first"),
+    "listwise": MethodSpec("rerankers.listwise_generation:GenerationListwiseReranker", llm=True,
+                           objective="first"),
+    "icr": MethodSpec("rerankers.icr:ICRReranker", llm=True),
+    "fullrank": MethodSpec(_FULL_RANKING, {"mode": "generate"}, llm=True, objective="fullrank"),
+    "fullrank-logits": MethodSpec(_FULL_RANKING, {"mode": "logits"}, llm=True),
+    "pointwise": MethodSpec("rerankers.pointwise:PointwiseReranker", llm=True, objective="pointwise"),
+    "embedding": MethodSpec("rerankers.embedding_reranker:EmbeddingReranker"),
+    # its ``model`` is a TILDEv2 scorer, not the LLM an evaluation's shared options name
+    "tilde": MethodSpec("rerankers.tilde_reranker:TildeReranker", index_kinds=("tilde",),
+                        ignores=("model", "passage_words")),
+}
+METHODS = tuple(RERANK_METHODS)
+LLM_METHODS = tuple(name for name, spec in RERANK_METHODS.items() if spec.llm)
+OBJECTIVES = tuple(dict.fromkeys(spec.objective for spec in RERANK_METHODS.values() if spec.objective))
+SERVES = {objective: tuple(name for name, spec in RERANK_METHODS.items() if spec.objective == objective)
+          for objective in OBJECTIVES}  # the methods an adapter trained with the objective serves
+
+
+def method_spec(method: str) -> MethodSpec:
+    """The table's entry for ``method``; InvalidInputError naming the choices for an unknown one."""
+    if method not in RERANK_METHODS:
+        raise InvalidInputError(f"Unknown rerank method '{method}': choose one of {', '.join(METHODS)}.")
+    return RERANK_METHODS[method]
+
+
+def method_name(component_class: type, **options: Any) -> str:
+    """The method ``component_class`` implements when built with ``options`` (full ranking's ``mode``)."""
+    path = f"{component_class.__module__}:{component_class.__qualname__}"
+    return next(name for name, spec in RERANK_METHODS.items()
+                if spec.component == path and all(options.get(k) == v for k, v in spec.fixed.items()))
 
 
 def make_reranker(method: str, **options: Any) -> Any:
@@ -51,39 +98,11 @@ def check_options(method: str, options: dict[str, Any]) -> None:
 
 
 def _fixed_options(method: str) -> dict[str, Any]:
-    return {"mode": "generate" if method == "fullrank" else "logits"} if method.startswith("fullrank") else {}
+    return dict(method_spec(method).fixed)
 
 
 def _component_class(method: str) -> type:
-    if method == "embedding":
-        from rerankers.embedding_reranker import EmbeddingReranker
-
-        return EmbeddingReranker
-    if method == "tilde":
-        from rerankers.tilde_reranker import TildeReranker
-
-        return TildeReranker
-    if method == "first":
-        from rerankers.first import FirstReranker
-
-        return FirstReranker
-    if method == "listwise":
-        from rerankers.listwise_generation import GenerationListwiseReranker
-
-        return GenerationListwiseReranker
-    if method == "icr":
-        from rerankers.icr import ICRReranker
-
-        return ICRReranker
-    if method in ("fullrank", "fullrank-logits"):
-        from rerankers.full_ranking import FullRankingReranker
-
-        return FullRankingReranker
-    if method == "pointwise":
-        from rerankers.pointwise import PointwiseReranker
-
-        return PointwiseReranker
-    raise InvalidInputError(f"Unknown rerank method '{method}': choose one of {', '.join(METHODS)}.")
+    return import_class(method_spec(method).component)
 
 
 @lru_cache(maxsize=16)
@@ -93,8 +112,9 @@ def reranker(method: str, model: str | None = None, passage_words: int | None = 
 
     ``collection`` lets ``tilde`` score indexed candidates from the collection's stored impacts."""
     options: dict[str, Any] = {"model": model} if model else {}
-    if passage_words is not None and method in LLM_METHODS:
+    spec = method_spec(method)
+    if passage_words is not None and spec.llm:
         options["passage_words"] = passage_words
-    if collection is not None and method == "tilde":
+    if collection is not None and spec.index_kinds:
         options["collection"] = collection
     return make_reranker(method, **options)

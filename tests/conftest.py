@@ -13,6 +13,7 @@ SCIFACT = REPO / "data" / "sample" / "scifact"
 SHARED_DATA = REPO.parent / "shared" / "data"
 SLICE_QUERIES = 40
 SLICE_EXTRA_DOCS = 300
+TRAIN_QUERIES = 6
 
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -81,3 +82,32 @@ def tilde_scorer(scifact_slice: Path, data_dir: Path) -> Path:
     config = TrainingConfig(encoder=str(resolve_model("splade-tiny-bert").local_path),
                             out=scorer_dir("tilde-scifact"), epochs=2, batch_queries=8, max_length=256)
     return train_scorer(config, examples)
+
+
+def _qrels(path: Path) -> list[list[str]]:
+    with gzip.open(path, "rt") as handle:
+        return [line.rstrip("\n").split("\t") for line in handle][1:]
+
+
+@pytest.fixture(scope="session")
+def train_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BEIR folder: six SciFact *train* queries and two test queries, their abstracts, and 60 others."""
+    root = tmp_path_factory.mktemp("scifact-train")
+    (root / "qrels").mkdir()
+    train_rows, test_rows = _qrels(SCIFACT / "qrels" / "train.tsv.gz"), _qrels(SCIFACT / "qrels" / "test.tsv.gz")
+    train_ids = list(dict.fromkeys(r[0] for r in train_rows))[:TRAIN_QUERIES]
+    test_ids = list(dict.fromkeys(r[0] for r in test_rows))[:2]
+    train_rows = [r for r in train_rows if r[0] in train_ids]
+    test_rows = [r for r in test_rows if r[0] in test_ids]
+    relevant = {r[1] for r in train_rows + test_rows}
+    corpus = _read_jsonl_gz(SCIFACT / "corpus.jsonl.gz")
+    docs = [d for d in corpus if d["_id"] in relevant] + [d for d in corpus if d["_id"] not in relevant][:60]
+    with gzip.open(root / "corpus.jsonl.gz", "wt") as handle:
+        handle.writelines(json.dumps(d) + "\n" for d in docs)
+    queries = {q["_id"]: q for name in ("queries.jsonl.gz", "queries.train.jsonl.gz")
+               for q in _read_jsonl_gz(SCIFACT / name)}
+    (root / "queries.jsonl").write_text("".join(json.dumps(queries[q]) + "\n" for q in train_ids + test_ids))
+    for split, rows in (("train", train_rows), ("test", test_rows)):
+        (root / "qrels" / f"{split}.tsv").write_text(
+            "query-id\tcorpus-id\tscore\n" + "".join("\t".join(r) + "\n" for r in rows))
+    return root

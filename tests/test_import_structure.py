@@ -167,3 +167,34 @@ def test_no_upward_imports() -> None:
               for m, targets in sorted(graph.items()) for t, line in sorted(targets.items())
               if _layer(t) > _layer(m) and (m, t) not in KNOWN_UPWARD]
     assert not upward, "imports against DESIGN.md's layer order:\n" + "\n".join(upward)
+
+
+def _class_paths(path: Path) -> list[tuple[str, str, int]]:
+    """(module, class, line) for every ``"package.module:ClassName"`` string of the file (the method tables'
+    lazily imported components)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            module, colon, name = node.value.partition(":")
+            if colon and name.isidentifier() and name[0].isupper() and module.split(".")[0] in PACKAGES:
+                found.append((module, name, node.lineno))
+    return found
+
+
+def test_lazily_imported_classes_exist_and_respect_the_layers() -> None:
+    """A table that names its components as strings must name real classes, in its own layer or below."""
+    files = _project_files()
+    problems, seen = [], 0
+    for module, path in sorted(files.items()):
+        for target, name, line in _class_paths(path):
+            seen += 1
+            where = f"{path.relative_to(REPO)}:{line}: {target}:{name}"
+            if target not in files:
+                problems.append(f"{where} names no module")
+            elif not any(isinstance(n, ast.ClassDef) and n.name == name
+                         for n in ast.parse(files[target].read_text()).body):
+                problems.append(f"{where} names no class of that module")
+            elif _layer(target) > _layer(module):
+                problems.append(f"{where} climbs the layer order")
+    assert seen >= 10, "the method tables' class paths were not found: the scan is broken"
+    assert not problems, "\n".join(problems)

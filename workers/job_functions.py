@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,13 +34,6 @@ def build_index(ctx: JobContext, collection: str, kind: str, options: dict[str, 
     manifest = target.versions(kind).manifest(version)
     return {"collection": collection, "kind": kind, "version": version, "documents": manifest["documents"],
             "build_seconds": manifest["build_seconds"], "locked_at": locked_at, "released_at": released_at}
-
-
-def new_upload_path() -> Path:
-    """A fresh file for an ingest payload (the data dir is shared by the API and the workers)."""
-    folder = Path(get_settings().data_dir) / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{uuid.uuid4().hex}.jsonl"
 
 
 def ingest_documents(ctx: JobContext, collection: str, upload: str, delete_ids: list[str] | None = None) -> dict[str, Any]:
@@ -107,6 +99,29 @@ def train_dyprag(ctx: JobContext, dataset: str, name: str, model: str | None = N
         questions = [item.question for item in read_questions(Path(dataset), settings.questions_needed)]
         return train_and_publish(settings, Path(dataset), questions, collection.name, translator_dir(name),
                                  ctx.progress)
+
+
+def train_tilde(ctx: JobContext, dataset: str, name: str, encoder: str = "splade-tiny-bert", split: str = "train",
+                expansion_top_k: int = 200, **options: Any) -> dict[str, Any]:
+    """Train a TILDEv2 scorer on a BEIR folder's training split (BM25 hard negatives, expanded passages) and
+    publish it as ``<data_dir>/models/tilde/<name>``; trainings of the same name queue on a lock."""
+    from evals.tilde_training_set import tilde_training_set
+    from indexes.tilde.scorer_store import scorer_dir
+    from indexes.tilde.training import TrainingConfig, train_scorer
+
+    config = TrainingConfig(encoder=str(resolve_encoder(encoder)), out=scorer_dir(name), **options)
+    with exclusive(f"train/tilde/{name}", wait_s=get_settings().job_timeout_s) as lock:
+        ctx.locks.append(lock)
+        examples, record = tilde_training_set(Path(dataset), split, expansion_top_k)
+        path = train_scorer(config, examples, lambda step, total, loss: ctx.progress(step, total), record)
+    return {"scorer": name, "examples": len(examples), "path": str(path)}
+
+
+def resolve_encoder(encoder: str) -> Path:
+    """The folder of a BERT-vocabulary encoder given by registry name or path."""
+    from core.model_registry import resolve_model
+
+    return resolve_model(encoder).local_path or Path(encoder)
 
 
 def train_reranker(ctx: JobContext, dataset: str, name: str, objective: str, split: str = "train",

@@ -19,10 +19,12 @@ from workers.job_functions import (
     train_dyprag,
     train_reader,
     train_reranker,
+    train_tilde,
 )
 from workers.job_model import Job, JobState
 from workers.job_store import JobStore
 from workers.stores import job_store
+from workers.upload_staging import uploads_dir
 
 
 class JobRunner(ABC):
@@ -82,7 +84,7 @@ class EmbeddedRunner(JobRunner):
 
     def clean_uploads(self, min_age_s: float = 60.0) -> list[Path]:
         """Remove staged upload files that no unfinished job will read (left by a crash); the removed paths."""
-        folder = Path(get_settings().data_dir) / "uploads"
+        folder = uploads_dir()
         if not folder.is_dir():
             return []
         wanted = {job.params.get("upload") for job in self.store.list(500) if not job.state.finished}
@@ -104,7 +106,7 @@ class EmbeddedRunner(JobRunner):
     def _dispatch(self, job: Job) -> None:
         bodies = {"build": build_index, "ingest": ingest_documents, "evaluate": run_evaluation_in_process,
                   "train_dyprag": train_dyprag, "train_reranker": train_reranker,
-                  "train_reader": train_reader}
+                  "train_reader": train_reader, "train_tilde": train_tilde}
         body = bodies[job.type]
         self.pool.submit(JobContext(self.store, job.id).run, lambda ctx: body(ctx, **job.params))
 

@@ -16,6 +16,7 @@ from workers.job_functions import (
     train_dyprag,
     train_reader,
     train_reranker,
+    train_tilde,
 )
 from workers.job_model import JobState
 from workers.stores import job_store
@@ -70,6 +71,12 @@ def merge_evaluation_task(parts: list[dict[str, Any]], job_id: str) -> None:
 def train_dyprag_task(job_id: str) -> None:
     ctx, params = _context(job_id)
     ctx.run(lambda c: train_dyprag(c, **params))
+
+
+@celery_app.task(name="siftrag.train_tilde")
+def train_tilde_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: train_tilde(c, **params))
 
 
 @celery_app.task(name="siftrag.train_reranker")

@@ -14,26 +14,15 @@ from starlette.concurrency import iterate_in_threadpool
 
 from api.auth import CallerDep, require_read
 from api.metrics import ANSWER_STREAMS
+from api.request_limits import check_answer_limits
 from api.schemas import AnswerRequest, AnswerResponse, AnswerStreamRequest
-from core.errors import SiftragError, TooLargeError
-from core.settings import get_settings
+from core.errors import SiftragError
 from indexes.retriever import collection_manager
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline, passage_out
 from rag.dynamic_methods import make_dynamic_answerer
 
 log = logging.getLogger("siftrag.api")
 router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_read)])
-
-
-def check_answer_limits(question: str, top_k: int, candidates: int) -> None:
-    """413 for a question longer than the query limit or more passages (``candidates`` when reranking) than the
-    rerank limit; every answering route checks this before any work."""
-    settings = get_settings()
-    if len(question) > settings.max_query_chars:
-        raise TooLargeError(f"A question of {len(question)} characters exceeds the limit of "
-                            f"{settings.max_query_chars}.")
-    if max(top_k, candidates) > settings.max_rerank_documents:
-        raise TooLargeError(f"More than {settings.max_rerank_documents} passages per question are not accepted.")
 
 
 def _pipeline(body: AnswerRequest) -> AnswerPipeline:

@@ -14,9 +14,9 @@ from core.settings import get_settings
 from indexes.index_kind import index_kind
 from indexes.ingest_files import document_from_record
 from indexes.retriever import collection_manager
-from workers.job_functions import new_upload_path
 from workers.job_model import Job
 from workers.runner import job_runner
+from workers.upload_staging import stage_upload
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
@@ -81,11 +81,7 @@ def _stage_upload(name: str, body: bytes, content_type: str) -> Job:
     for i, document in enumerate(documents):
         if len(document.content) > settings.max_document_chars:
             raise TooLargeError(f"document {i}: {len(document.content)} characters exceed {settings.max_document_chars}.")
-    upload = new_upload_path()
-    with open(upload, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps({"id": d.id, "text": d.content, "meta": d.meta}, allow_nan=False) + "\n"
-                          for d in documents)
-    return job_runner().submit("ingest", {"collection": name, "upload": str(upload)})
+    return job_runner().submit("ingest", {"collection": name, "upload": stage_upload(documents)})
 
 
 @router.post("/{name}/documents", status_code=202, response_model=Job, dependencies=[Depends(require_write)],

@@ -21,7 +21,7 @@ from api.compat_schemas import (
     TeiResult,
     method_and_model,
 )
-from api.routers.search import check_limits
+from api.request_limits import check_search_limits
 from api.schemas import ErrorOut
 from core.settings import get_settings
 from rerankers.chunked_rerank import rerank_chunked
@@ -42,7 +42,7 @@ def _errors(shape: type) -> dict[int | str, dict[str, Any]]:
 @router.post(COHERE_PATH, summary="Rerank (Cohere v2 / v1 / Jina compatible)", response_model=CohereRerankResponse,
              responses=_errors(CohereError))
 def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
-    check_limits([body.query], 1)
+    check_search_limits([body.query], 1)
     method, model = method_and_model(body.model)
     texts = body.texts()
     began = time.perf_counter()
@@ -67,7 +67,7 @@ def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
 @router.post(TEI_PATH, summary="Rerank (Hugging Face TEI compatible)", response_model=list[TeiResult],
              responses=_errors(TeiError))
 def tei_rerank(body: TeiRerankRequest) -> list[dict[str, Any]]:
-    check_limits([body.query], 1)
+    check_search_limits([body.query], 1)
     method, model = method_and_model(body.model or TEI_DEFAULT_METHOD)
     scores, _ = rerank_chunked(reranker(method, model), body.query, body.texts, TEI_MAX_TOKENS,
                                1 if body.truncate else 10, get_settings().max_rerank_documents,

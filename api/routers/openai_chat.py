@@ -18,7 +18,7 @@ from starlette.concurrency import iterate_in_threadpool
 from api.auth import CallerDep, require_read
 from api.compat_errors import OPENAI_CHAT_PATH
 from api.openai_schemas import RAG_PREFIX, ChatCompletionRequest, OpenAIError
-from api.routers.answer import check_answer_limits
+from api.request_limits import check_answer_limits
 from api.schemas import SERVED_LLMS, ErrorOut
 from core.errors import SiftragError
 from indexes.retriever import collection_manager

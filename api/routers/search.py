@@ -11,10 +11,9 @@ from haystack import Document
 
 from api.auth import CallerDep, require_read
 from api.json_stream import json_response
+from api.request_limits import check_rerank_documents, check_search_limits
 from api.schemas import RerankRequest, RerankResponse, SearchRequest, SearchResponse
 from core.deadline import run_within
-from core.errors import InvalidInputError, TooLargeError
-from core.settings import get_settings
 from rag.retrieval import shared_retriever
 from rerankers.registry import reranker
 
@@ -35,35 +34,19 @@ def _reranked_out(documents: list[Document], candidates: list[Document]) -> list
             for d in documents]
 
 
-def check_limits(queries: list[str], top_k: int, field: str = "top_k") -> None:
-    settings = get_settings()
-    if len(queries) > settings.max_batch_queries:
-        raise TooLargeError(f"{len(queries)} queries exceed the batch limit of {settings.max_batch_queries}.")
-    if top_k > settings.max_top_k:
-        raise InvalidInputError(f"{field}: {top_k} exceeds the maximum of {settings.max_top_k}.")
-    if len(queries) * top_k > settings.max_search_results:
-        raise TooLargeError(f"{len(queries)} queries × {field} {top_k} = {len(queries) * top_k} results exceed the "
-                            f"limit of {settings.max_search_results} per request.")
-    for query in queries:
-        if len(query) > settings.max_query_chars:
-            raise TooLargeError(f"A query of {len(query)} characters exceeds the limit of {settings.max_query_chars}.")
-
-
 @router.post("/search", response_model=SearchResponse)
 async def search(body: SearchRequest, who: CallerDep) -> Response:
     """One query or a batch. Retrieval, reranking and the JSON encoding run on worker threads (the event loop
     stays free for other requests), except a single small BM25 search, which is cheaper inline."""
     who.require("read", body.collection)
     queries = body.all_queries()
-    check_limits(queries, body.top_k)
+    check_search_limits(queries, body.top_k)
     depth = body.candidates if body.rerank else body.top_k
     component = None
     if body.rerank:
         component = reranker(body.rerank, collection=body.collection)
-        check_limits(queries, depth, "candidates")
-        if depth > get_settings().max_rerank_documents:
-            raise TooLargeError(f"candidates: {depth} exceed the rerank limit of "
-                                f"{get_settings().max_rerank_documents}.")
+        check_search_limits(queries, depth, "candidates")
+        check_rerank_documents(depth, "candidates")
     if body.retriever == "bm25" and not body.rerank and len(queries) * depth <= INLINE_RESULTS:
         return _search(body, queries, depth, component)
     return await run_in_threadpool(_search, body, queries, depth, component)
@@ -101,10 +84,9 @@ def _search(body: SearchRequest, queries: list[str], depth: int, component: Any)
 @router.post("/rerank", response_model=RerankResponse)
 def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
     who.require("read", body.collection)
-    settings = get_settings()
-    check_limits([body.query], body.top_k)
+    check_search_limits([body.query], body.top_k)
     if body.documents is None:
-        check_limits([body.query], body.candidates, "candidates")
+        check_search_limits([body.query], body.candidates, "candidates")
     timings: dict[str, float] = {}
     if body.documents is not None:
         candidates = [Document(id=d.id, content=d.content, meta=d.meta, score=d.score) for d in body.documents]
@@ -112,8 +94,7 @@ def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
         began = time.perf_counter()
         candidates = shared_retriever(body.retriever, body.collection).run_batch([body.query], body.candidates)[0]
         timings["retrieve"] = round(1000 * (time.perf_counter() - began), 3)
-    if len(candidates) > settings.max_rerank_documents:
-        raise TooLargeError(f"{len(candidates)} documents exceed the rerank limit of {settings.max_rerank_documents}.")
+    check_rerank_documents(len(candidates))
     began = time.perf_counter()
     component = reranker(body.method, body.model, body.passage_words, body.collection)
     result = run_within(lambda: component.run(query=body.query, documents=candidates, top_k=body.top_k),

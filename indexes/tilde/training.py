@@ -8,26 +8,32 @@ import math
 import random
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
+from core.atomic_publish import publish_folder, staging_folder, written_aside
 from core.device import torch_device
 from indexes.tilde.scorer import TildeScorer
 
 
-@dataclass
-class TrainingConfig:
+class TrainingConfig(BaseModel):
+    """Hyper-parameters of one scorer training run (validated before any model is loaded)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     encoder: str  # folder of a BERT-vocabulary encoder
     out: Path
-    epochs: int = 2
-    batch_queries: int = 8
-    group_size: int = 8  # 1 positive + (group_size - 1) hard negatives
-    learning_rate: float = 2e-4
-    max_length: int = 384
+    epochs: int = Field(2, ge=1, le=50)
+    batch_queries: int = Field(8, ge=1, le=256)
+    group_size: int = Field(8, ge=2, le=64, description="1 positive + (group_size - 1) hard negatives")
+    learning_rate: float = Field(2e-4, gt=0, le=1e-2)
+    max_length: int = Field(384, ge=16, le=512)
     seed: int = 13
-    checkpoint_every: int = 50
+    checkpoint_every: int = Field(50, ge=1)
 
 
 @dataclass
@@ -63,8 +69,10 @@ def make_group(example: TrainingExample, group_size: int, rng: random.Random) ->
 
 
 def train_scorer(config: TrainingConfig, examples: list[TrainingExample],
-                 progress: Callable[[int, int, float], None] | None = None) -> Path:
-    """Train and save a scorer into ``config.out`` (atomically); resume from its checkpoint if present."""
+                 progress: Callable[[int, int, float], None] | None = None,
+                 data_record: dict[str, Any] | None = None) -> Path:
+    """Train and save a scorer into ``config.out`` (atomically); resume from its checkpoint if present.
+    ``data_record`` (what the examples were made from) is saved in the scorer's ``training`` metadata."""
     examples = [e for e in examples if e.positives and e.negatives]
     if not examples:
         raise ValueError("No training examples with both a positive and a negative passage.")
@@ -113,21 +121,16 @@ def train_scorer(config: TrainingConfig, examples: list[TrainingExample],
         if step % config.checkpoint_every == 0 and step < total:
             save_checkpoint(checkpoint, scorer, optimizer, schedule, step)
     scorer.eval()
-    scorer.info.update(training=asdict(config) | {"out": str(config.out), "examples": len(examples),
-                                                   "steps": total, "final_loss": round(loss_value, 4)})
-    staging = config.out.with_name(config.out.name + ".staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    scorer.save(staging)
-    if config.out.exists():
-        shutil.rmtree(config.out)
-    staging.replace(config.out)
+    scorer.info.update(training=config.model_dump(mode="json") | {
+        "examples": len(examples), "steps": total, "final_loss": round(loss_value, 4), "data": data_record or {}})
+    with staging_folder(config.out.parent, f".{config.out.name}.staging-") as staging:
+        scorer.save(staging)
+        publish_folder(staging, config.out)
     shutil.rmtree(checkpoint.parent, ignore_errors=True)
     return config.out
 
 
 def save_checkpoint(path: Path, scorer: TildeScorer, optimizer, schedule, step: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    torch.save({"model": scorer.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "step": step}, partial)
-    partial.replace(path)
+    with written_aside(path) as partial:
+        torch.save({"model": scorer.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "step": step}, partial)

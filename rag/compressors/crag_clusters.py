@@ -17,11 +17,12 @@ from sklearn.metrics import silhouette_score
 
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter
+from core.prompt_template import parse_template
 from core.settings import get_settings
 from indexes.document_store import indexable_text
 from indexes.encoder import get_encoder
 from rag.compressors.compressor import Compressor
-from rag.compressors.summarizer import LLMSummarizer, Summarizer
+from rag.compressors.summarizer import LLMSummarizer, Summarizer, SummaryTemplate
 from rerankers.llm_reranker import truncate_words
 
 
@@ -43,13 +44,16 @@ def choose_clusters(vectors: np.ndarray, max_clusters: int, seed: int = 0) -> np
 
 @component
 class ClusterCompressor(Compressor):
-    """One summary per k-means cluster of the passages, clusters ordered by their best-ranked member."""
+    """One summary per k-means cluster of the passages, clusters ordered by their best-ranked member.
+
+    ``template``: the summarizer's sections ``generic`` and ``focused`` (when ``query_focused``); None =
+    the default prompts."""
 
     method = "crag"
 
     def __init__(self, model: str | None = None, max_clusters: int = 4, summary_tokens: int = 80,
                  passage_words: int = 120, query_focused: bool = False, embedding_model: str | None = None,
-                 summarizer: Summarizer | None = None) -> None:
+                 summarizer: Summarizer | None = None, template: dict[str, str] | None = None) -> None:
         if max_clusters < 1 or summary_tokens < 8 or passage_words < 1:
             raise InvalidInputError("max_clusters must be ≥ 1, summary_tokens ≥ 8 and passage_words ≥ 1.")
         Compressor.__init__(self, model)
@@ -59,6 +63,7 @@ class ClusterCompressor(Compressor):
         self.query_focused = query_focused
         self.embedding_model = embedding_model or get_settings().embedding_model
         self._summarizer = summarizer
+        self.template = parse_template(SummaryTemplate, template, "summary")
 
     def warm_up(self) -> None:
         """Load the LLM and the sentence encoder into the caches ``run`` reads, before the first ``run``."""
@@ -67,7 +72,7 @@ class ClusterCompressor(Compressor):
 
     @property
     def summarizer(self) -> Summarizer:
-        return self._summarizer or LLMSummarizer(self.llm, batch_size=self.max_clusters)
+        return self._summarizer or LLMSummarizer(self.llm, self.max_clusters, self.template)
 
     def _compress(self, query: str, documents: list[Document], counter: CallCounter) -> list[Document]:
         texts = [truncate_words(indexable_text(d).replace("\n", ": ", 1), self.passage_words) for d in documents]
@@ -84,4 +89,5 @@ class ClusterCompressor(Compressor):
     def init_parameters(self) -> dict[str, Any]:
         return {**Compressor.init_parameters(self), "max_clusters": self.max_clusters,
                 "summary_tokens": self.summary_tokens, "passage_words": self.passage_words,
-                "query_focused": self.query_focused, "embedding_model": self.embedding_model}
+                "query_focused": self.query_focused, "embedding_model": self.embedding_model,
+                "template": self.template.model_dump()}

@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Protocol
 
 from core.llm_backend import CallCounter, LLMBackend
+from core.prompt_template import PromptTemplate
 
-GENERIC = "Summarize the passage below in at most {words} words. Keep names, dates and numbers.\n\n{text}"
-FOCUSED = ("Summarize what the passages below say that helps answer the question, in at most {words} words. "
-           "Keep names, dates and numbers.\n\nQuestion: {question}\n\n{text}")
+
+class SummaryTemplate(PromptTemplate):
+    """The summarization prompts: ``generic`` (query-independent) and ``focused`` (on the question)."""
+
+    generic: str = ("Summarize the passage below in at most {words} words. Keep names, dates and numbers."
+                    "\n\n{text}")
+    focused: str = ("Summarize what the passages below say that helps answer the question, in at most "
+                    "{words} words. Keep names, dates and numbers.\n\nQuestion: {question}\n\n{text}")
+
+    placeholders = {"generic": (("text",), ("words",)), "focused": (("text", "question"), ("words",))}
 
 
 class Summarizer(Protocol):
@@ -21,9 +29,11 @@ class Summarizer(Protocol):
 class LLMSummarizer:
     """Summaries from the instruct LLM, batched; each is cut to its token budget at a word boundary."""
 
-    def __init__(self, llm: LLMBackend, batch_size: int = 8) -> None:
+    def __init__(self, llm: LLMBackend, batch_size: int = 8,
+                 template: SummaryTemplate = SummaryTemplate()) -> None:
         self.llm = llm
         self.batch_size = batch_size
+        self.template = template
 
     def summarize(self, texts: list[str], max_tokens: list[int], question: str | None,
                   counter: CallCounter) -> list[str]:
@@ -39,7 +49,7 @@ class LLMSummarizer:
 
     def _prompt(self, text: str, max_tokens: int, question: str | None) -> str:
         words = max(5, int(max_tokens * 0.7))  # ~1.4 tokens per English word
-        template = FOCUSED if question else GENERIC
+        template = self.template.focused if question else self.template.generic
         return self.llm.chat_prompt(template.format(words=words, text=text, question=question))
 
     def _cut(self, summary: str, max_tokens: int) -> str:

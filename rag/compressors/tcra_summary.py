@@ -1,6 +1,7 @@
 """TCRA summarization compression: each passage is replaced by an LLM summary of a target length."""
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -8,22 +9,25 @@ from haystack import Document, component
 
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter
+from core.prompt_template import parse_template
 from core.settings import get_settings
 from indexes.content_cache import ContentCache, cached_compute
 from rag.compressors.compressor import Compressor, with_content
-from rag.compressors.summarizer import LLMSummarizer, Summarizer
+from rag.compressors.summarizer import LLMSummarizer, Summarizer, SummaryTemplate
 
 
 @component
 class SummaryCompressor(Compressor):
     """Per passage: summary of at most ``ratio`` × its tokens (passages under ``min_tokens`` stay as they are).
 
-    Summaries are query-independent, as in TCRA, so they are cached by content hash, model and ratio."""
+    Summaries are query-independent, as in TCRA, so they are cached by content hash, model, ratio and prompt.
+    ``template``: the summarizer's sections (this compressor uses ``generic``); None = the default prompts."""
 
     method = "tcra-summary"
 
     def __init__(self, model: str | None = None, ratio: float = 0.35, min_tokens: int = 24, batch_size: int = 8,
-                 cache: bool = True, summarizer: Summarizer | None = None) -> None:
+                 cache: bool = True, summarizer: Summarizer | None = None,
+                 template: dict[str, str] | None = None) -> None:
         if not 0 < ratio < 1:
             raise InvalidInputError("ratio must be between 0 and 1 (tokens of the summary / tokens of the passage).")
         Compressor.__init__(self, model)
@@ -32,10 +36,11 @@ class SummaryCompressor(Compressor):
         self.batch_size = batch_size
         self.cache = cache
         self._summarizer = summarizer
+        self.template = parse_template(SummaryTemplate, template, "summary")
 
     @property
     def summarizer(self) -> Summarizer:
-        return self._summarizer or LLMSummarizer(self.llm, self.batch_size)
+        return self._summarizer or LLMSummarizer(self.llm, self.batch_size, self.template)
 
     def _compress(self, query: str, documents: list[Document], counter: CallCounter) -> list[Document]:
         texts = [d.content or "" for d in documents]
@@ -54,7 +59,10 @@ class SummaryCompressor(Compressor):
 
         if not self.cache or self._summarizer is not None:
             return compute(texts)
-        name = f"summaries-{self.model}-r{self.ratio:g}.sqlite".replace("/", "_")
+        prompt = self.template.generic  # a custom prompt gets its own cache; the default keeps the old name
+        digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
+        tag = "" if prompt == SummaryTemplate().generic else f"-p{digest}"
+        name = f"summaries-{self.model}-r{self.ratio:g}{tag}.sqlite".replace("/", "_")
         store = ContentCache(get_settings().data_dir / "cache" / name, "summaries", ("text",))
         try:
             return cached_compute(texts, store, compute, lambda s: (s,), lambda row: row[0], chunk=64)
@@ -63,4 +71,4 @@ class SummaryCompressor(Compressor):
 
     def init_parameters(self) -> dict[str, Any]:
         return {**Compressor.init_parameters(self), "ratio": self.ratio, "min_tokens": self.min_tokens,
-                "batch_size": self.batch_size, "cache": self.cache}
+                "batch_size": self.batch_size, "cache": self.cache, "template": self.template.model_dump()}

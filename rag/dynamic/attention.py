@@ -11,8 +11,8 @@ def last_layer_attention(llm: LLMBackend, ids: list[int], counter: CallCounter |
     """``[heads, L, L]``: row q is the attention token q pays to tokens 0..q (causal, diagonal included).
     Token 0 is encoded as the prefix; the rows of tokens 1..L−1 are read from its KV cache, so the backend
     never materializes more than these rows; row 0 attends only to itself."""
-    last = llm.model.config.num_hidden_layers - 1
-    heads = llm.model.config.num_attention_heads
+    last = llm.config.num_hidden_layers - 1
+    heads = llm.config.num_attention_heads
     first = torch.zeros(heads, 1, len(ids))
     first[:, 0, 0] = 1.0
     if len(ids) == 1:

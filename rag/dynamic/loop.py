@@ -12,12 +12,13 @@ from core.errors import InvalidInputError
 from core.llm_backend import CallCounter, Generation, LLMBackend, get_llm
 from core.settings import get_settings
 from rag.answer_formats import FINAL, find_format
-from rag.answer_prompt import passage_block
+from rag.answer_prompt import answer_template, passage_block
 from rag.dynamic.policies import POLICIES, Policy, Written
 from rag.dynamic.words import is_newline, starts_with_space
 from rag.retrieval import make_retriever
 
 SENTENCE_END = [". ", "? ", "! ", "\n"]
+CONTEXT_USER = "Context:\n{passages}\n\nQuestion: {question}"  # passages in the user turn, like the reference
 
 
 @dataclass
@@ -48,15 +49,19 @@ class DynamicAnswerer:
     serve only the step they were retrieved for: DRAGIN rewrites the flagged sentence with them and writes
     on without them; FLARE writes the rest of the answer with them; the fixed schedules retrieve anew for
     every chunk; single retrieval keeps its passages for the whole answer. ``max_retrievals`` (default: no
-    cap, like the reference) bounds the retrievals per question."""
+    cap, like the reference) bounds the retrievals per question. ``template``: the prompt sections ``system``,
+    ``system_closed_book`` (both default to the format's closed-book system prompt), ``user`` ({passages},
+    {question}) and ``user_closed_book`` ({question})."""
 
     def __init__(self, collection: str, policy: str = "dragin", retriever: str = "bm25", top_k: int = 3,
                  model: str | None = None, max_new_tokens: int = 96, sentence_tokens: int | None = None,
-                 max_retrievals: int | None = None, answer_format: str = "short", **policy_options: Any) -> None:
+                 max_retrievals: int | None = None, answer_format: str = "short",
+                 template: dict[str, str] | None = None, **policy_options: Any) -> None:
         if answer_format == "free":
             raise InvalidInputError("Dynamic retrieval writes its answer in the 'short' or 'yes-no' format.")
         self.form = find_format(answer_format)
-        self.system = self.form.system_closed_book  # passages go in the user message, as in the reference
+        self.template = answer_template(self.form, template, system=self.form.system_closed_book,
+                                        user=CONTEXT_USER)
         if policy not in POLICIES:
             raise InvalidInputError(f"Unknown dynamic retrieval '{policy}': choose one of {', '.join(POLICIES)}.")
         try:
@@ -135,8 +140,8 @@ class DynamicAnswerer:
               sentence: bool = True) -> Generation:
         """The next step after ``text``: one sentence, or (fixed-length, or ``sentence=False``) up to a
         token count."""
-        user = (f"Context:\n{passage_block(documents)}\n\n" if documents else "") + f"Question: {question.strip()}"
-        prompt = self.llm.chat_prompt(user, system=self.system, assistant_prefix=text)
+        system, user = self.template.messages(question, passage_block(documents) if documents else None)
+        prompt = self.llm.chat_prompt(user, system=system, assistant_prefix=text)
         result.lm_calls += 1
         if self.policy.name == "fixed-length":
             return self.llm.generate(prompt, min(left, self.policy.interval_tokens), result.counter)

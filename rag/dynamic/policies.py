@@ -15,8 +15,8 @@ from core.llm_backend import CallCounter, Generation, LLMBackend
 from rag.dynamic.attention import last_layer_attention
 from rag.dynamic.qfs import qfs_query
 from rag.dynamic.rind import rind
+from rag.dynamic_methods import POLICIES as POLICIES  # re-exported: the table of dynamic methods names them
 
-POLICIES = ("none", "single", "fixed-length", "fixed-sentence", "flare", "dragin")
 SCHEDULED = ("fixed-length", "fixed-sentence")
 
 

@@ -10,15 +10,14 @@ import torch
 
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter, LLMBackend
+from core.lora_delta import LoraDelta
 from core.settings import get_settings
 from indexes.document_store import indexable_text
 from rag.dynamic.loop import DynamicAnswerer, DynamicResult
+from rag.dynamic_methods import PARAMETRIC as MODES
 from rag.parametric.document_embedding import document_embeddings
-from rag.parametric.lora_delta import LoraDelta, active, install_delta_hooks
 from rag.parametric.translator import ParameterTranslator
 from rag.parametric.translator_store import load_translator
-
-MODES = ("dyprag", "dyprag-combine")
 
 
 class DypragAnswerer:
@@ -47,13 +46,12 @@ class DypragAnswerer:
         began = time.perf_counter()
         documents = self.loop.retriever.run(question, self.loop.top_k)["documents"]
         llm = self.loop.llm
-        install_delta_hooks(llm.model)
         translation = CallCounter()
         delta_seconds = time.perf_counter()
         passages = [indexable_text(d) for d in documents]
         delta = translate_documents(self.translator, llm, passages, translation) if documents else None
         delta_seconds = time.perf_counter() - delta_seconds
-        with active(delta):
+        with llm.with_delta(delta):
             result = self.loop.run(question, documents if self.mode == "dyprag-combine" else None)
         result.counter.forward_passes += translation.forward_passes
         result.counter.prompt_tokens += translation.prompt_tokens
@@ -71,4 +69,4 @@ def translate_documents(translator: ParameterTranslator, llm: LLMBackend, passag
     """The averaged translated LoRA of ``passages`` (mean A, mean B), on the model's device and dtype."""
     embeddings = document_embeddings(llm, passages, counter)
     translated = [translator.delta(e) for e in embeddings]
-    return LoraDelta.average(translated).to(llm.device, next(llm.model.parameters()).dtype)
+    return LoraDelta.average(translated).to(llm.device, llm.dtype)

@@ -11,8 +11,8 @@ import torch
 from peft import LoraConfig, TaskType, get_peft_model
 from peft.tuners.lora import LoraLayer
 
+from core.lora_delta import MLP_MODULES, LoraDelta, delta_key
 from core.model_loading import load_causal_lm
-from rag.parametric.lora_delta import MLP_MODULES, LoraDelta, delta_key
 
 _FACTOR = re.compile(r"layers\.(\d+)\.mlp\.(\w+_proj)\.lora_([AB])\.default\.weight$")
 

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from core.errors import ModelUnavailableError
-from rag.parametric.lora_delta import MLP_MODULES, LoraDelta, delta_key
+from core.lora_delta import MLP_MODULES, LoraDelta, delta_key
 
 CONFIG_FILE = "translator.json"
 WEIGHTS_FILE = "translator.safetensors"

@@ -4,13 +4,12 @@ the translator's targets; (3) the translator learns, per document, on its first 
 passage in the prompt, every token learned): LM loss with ΔW = B·A injected + 0.01 · KL(translated ‖ PRAG
 model, summed over the sequence's positions: the reference's ``batchmean`` with batch 1) + 100 · Σ MSE(A, B
 to the PRAG factors); AdamW 1e-5, one epoch. Step 2 is cached per document, so a cancelled or crashed job
-resumes there; the translator is published atomically (written aside, then renamed)."""
+resumes there; the translator is published atomically (written aside, then switched in by ``publish_folder``)."""
 from __future__ import annotations
 
 import hashlib
 import json
 import random
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -20,12 +19,13 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from core.atomic_publish import publish_folder, staging_folder, written_aside
 from core.errors import InvalidInputError
 from core.llm_backend import LLMBackend, get_llm
+from core.lora_delta import LoraDelta
 from indexes.document_store import indexable_text
 from rag.parametric.document_augmentation import augment, training_examples
 from rag.parametric.document_embedding import document_embeddings
-from rag.parametric.lora_delta import LoraDelta, active, install_delta_hooks
 from rag.parametric.prag_lora import LoraSettings, PragTrainer
 from rag.parametric.translator import ParameterTranslator, TranslatorConfig
 from rag.retrieval import make_retriever
@@ -156,8 +156,8 @@ def build_pairs(passages: list[str], settings: DypragTraining, cache: Path, prog
                 stored.update({"factors": trained.delta.factors, "scale": trained.delta.scale,
                                "embedding": document_embeddings(llm, [passage])[0],
                                "prag_loss": (trained.loss_before, trained.loss_after)})
-            torch.save(stored, file.with_suffix(".tmp"))
-            file.with_suffix(".tmp").replace(file)
+            with written_aside(file) as partial:
+                torch.save(stored, partial)
         if stored["examples"]:  # a document without a usable QA triple is skipped, as in the reference
             pairs.append(DocumentPair(passage, stored["examples"], LoraDelta(stored["factors"], stored["scale"]),
                                       stored["embedding"], stored["qa_pairs"], tuple(stored["prag_loss"]),
@@ -170,10 +170,7 @@ def train_translator(pairs: list[DocumentPair], settings: DypragTraining, progre
         ParameterTranslator, list[dict[str, float]]]:
     """The translator trained on ``pairs``; returns it with the mean losses of each epoch."""
     llm = get_llm(settings.model)
-    install_delta_hooks(llm.model)
-    for parameter in llm.model.parameters():
-        parameter.requires_grad_(False)  # gradients flow through activations to the translator only
-    config = llm.model.config
+    config = llm.config
     translator = ParameterTranslator(TranslatorConfig(
         base_model=settings.model, layers=config.num_hidden_layers, hidden_size=config.hidden_size,
         intermediate_size=config.intermediate_size, rank=settings.lora.rank, alpha=settings.lora.alpha,
@@ -203,17 +200,13 @@ def _losses(llm: LLMBackend, translator: ParameterTranslator, pair: DocumentPair
     first example, every position)."""
     student = translator.delta(pair.embedding.to(llm.device))
     teacher = pair.target.to(llm.device, torch.float32)
-    inputs = torch.tensor([pair.examples[0]], device=llm.device)
-    with llm.lock:
-        with torch.no_grad(), active(teacher):
-            teacher_logits = llm.model(inputs, use_cache=False).logits[0].float()
-        with active(student):
-            out = llm.model(inputs, labels=inputs, use_cache=False)
-    kl = F.kl_div(F.log_softmax(out.logits[0].float(), dim=-1), F.softmax(teacher_logits, dim=-1),
-                  reduction="sum")
+    with torch.no_grad():
+        teacher_logits = llm.lm_outputs(pair.examples[0], teacher)[0].float()
+    logits, lm = llm.lm_outputs(pair.examples[0], student)
+    kl = F.kl_div(F.log_softmax(logits.float(), dim=-1), F.softmax(teacher_logits, dim=-1), reduction="sum")
     mse = sum(F.mse_loss(a, teacher.factors[k][0]) + F.mse_loss(b, teacher.factors[k][1])
               for k, (a, b) in student.factors.items())
-    return {"lm": out.loss, "kl": kl, "mse": mse}
+    return {"lm": lm, "kl": kl, "mse": mse}
 
 
 @torch.no_grad()
@@ -237,27 +230,16 @@ def validation_losses(translator: ParameterTranslator, pairs: list[DocumentPair]
 
 
 def _lm_loss(llm: LLMBackend, examples: list[list[int]], delta: LoraDelta | None) -> float:
-    total = 0.0
-    with llm.lock, active(delta):
-        for ids in examples:
-            inputs = torch.tensor([ids], device=llm.device)
-            total += float(llm.model(inputs, labels=inputs, use_cache=False).loss)
-    return total / len(examples)
+    return sum(float(llm.lm_outputs(ids, delta)[1]) for ids in examples) / len(examples)
 
 
 def publish(translator: ParameterTranslator, folder: Path, report: dict[str, Any]) -> Path:
-    """Write the translator beside ``folder`` and swap it in, so readers never see half a translator."""
-    staging = folder.with_name(f".{folder.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    translator.save(staging)
-    (staging / "training.json").write_text(json.dumps(report, indent=2))
-    retired = folder.with_name(f".{folder.name}.retired")
-    shutil.rmtree(retired, ignore_errors=True)
-    if folder.exists():
-        folder.replace(retired)
-    staging.replace(folder)
-    shutil.rmtree(retired, ignore_errors=True)
-    return folder
+    """Write the translator into a staging folder beside ``folder`` and switch ``folder`` (a link to the
+    version) to it, so readers never see half a translator."""
+    with staging_folder(folder.parent, prefix=f".{folder.name}.staging-") as staging:
+        translator.save(staging)
+        (staging / "training.json").write_text(json.dumps(report, indent=2))
+        return publish_folder(staging, folder)
 
 
 def training_report(settings: DypragTraining, tried: int, pairs: list[DocumentPair], held_out: int,

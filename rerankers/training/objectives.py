@@ -23,10 +23,8 @@ from core.lora_training import TrainingSequence, weighted_lm_loss
 from rerankers.first import FirstReranker
 from rerankers.full_ranking import FullRankingReranker
 from rerankers.pointwise import PointwiseReranker
+from rerankers.registry import OBJECTIVES
 from rerankers.training.examples import RankingExample
-
-OBJECTIVES = ("first", "fullrank", "pointwise")
-SERVES = {"first": ("first", "listwise"), "fullrank": ("fullrank",), "pointwise": ("pointwise",)}
 
 
 class Objective:

@@ -10,14 +10,15 @@ from pydantic import Field
 
 from core.errors import InvalidInputError
 from core.lora_training import LoraTraining, Progress, publish_adapter, run_record, train_lora
+from rerankers.registry import OBJECTIVES, SERVES
 from rerankers.training.examples import RankingExample
-from rerankers.training.objectives import SERVES, make_objective
+from rerankers.training.objectives import make_objective
 
 
 class RerankerTraining(LoraTraining):
     """Hyper-parameters of one reranker training run."""
 
-    objective: Literal["first", "fullrank", "pointwise"]
+    objective: Literal[OBJECTIVES]
     window: int = Field(20, ge=2, le=100, description="candidates per prompt (first, fullrank)")
     passage_words: int = Field(30, ge=1, le=300)
     ranking_weight: float = Field(10.0, ge=0, description="λ of FIRST's RankNet term")

@@ -305,9 +305,9 @@ def test_scoped_keys_are_enforced_on_every_route(built_slice, settings_env) -> N
 def test_orphaned_upload_files_are_removed_on_start(data_dir, tmp_path: Path) -> None:
     import os
 
-    from workers.job_functions import new_upload_path
     from workers.job_store import SqliteJobStore
     from workers.runner import EmbeddedRunner
+    from workers.upload_staging import new_upload_path
 
     store = SqliteJobStore(tmp_path / "jobs.sqlite")
     orphan, pending = new_upload_path(), new_upload_path()

@@ -1,7 +1,9 @@
-"""TILDEv2: the scoring formula, expansion filters, training resume, atomic builds, empty queries."""
+"""TILDEv2: the scoring formula, expansion filters, training (resume, as a job), atomic builds, empty queries."""
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from indexes.retriever import collection_manager
 from indexes.tilde.scorer import TildeScorer, score_passage
 from indexes.tilde.vocabulary import QUESTION_WORDS
 from indexes.tilde_index import LoadedTilde, impact_matrix
+from tests.conftest import TRAIN_QUERIES
 
 PASSAGE = "Vitamin D deficiency raises the risk of hip fracture. Fracture healing needs vitamin D and calcium."
 QUERY = "Does vitamin D deficiency cause a fracture, a fracture of the hip?"
@@ -129,6 +132,33 @@ def test_training_resumes_to_the_same_weights(tmp_path: Path, scifact_slice: Pat
     resumed, straight = TildeScorer.load(tmp_path / "resumed"), TildeScorer.load(tmp_path / "straight")
     for (name, a), b in zip(resumed.state_dict().items(), straight.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_training_is_a_job_that_records_its_data_and_refuses_bad_input(train_folder: Path, data_dir: Path,
+                                                                       tmp_path: Path) -> None:
+    from evals.reranker_training_set import ids_digest
+    from tests.test_cli import siftrag
+
+    def train(*args: str):
+        return siftrag("train", "tilde", "--dataset", str(train_folder), "--name", "tilde-job", "--epochs", "1",
+                       "--batch-queries", "2", "--group-size", "3", "--max-length", "96", "--expansion-top-k", "0",
+                       *args, data_dir=data_dir)
+
+    result = train()
+    assert result.returncode == 0, result.stderr
+    assert "train tilde tilde-job" in result.stdout
+    assert json.loads(result.stdout[result.stdout.index("{"):])["examples"] == TRAIN_QUERIES
+    training = TildeScorer.load(data_dir / "models" / "tilde" / "tilde-job").info["training"]
+    train_ids = {line.split("\t")[0] for line in (train_folder / "qrels" / "train.tsv").read_text().splitlines()[1:]}
+    assert training["data"]["query_ids_sha256"] == ids_digest(train_ids)
+    assert training["data"]["checked_disjoint_from"] == {"test": 2} and training["steps"] == 3
+    bad_group = train("--group-size", "1")
+    assert bad_group.returncode == 2 and "group_size" in bad_group.stderr
+    leaking = tmp_path / "leaking"
+    shutil.copytree(train_folder, leaking)
+    (leaking / "qrels" / "train.tsv").write_text((leaking / "qrels" / "test.tsv").read_text())
+    leak = siftrag("train", "tilde", "--dataset", str(leaking), "--name", "leak", data_dir=data_dir)
+    assert leak.returncode == 2 and "leaks" in leak.stderr
 
 
 def test_build_is_atomic_incremental_and_empty_queries_are_empty(tilde_scorer: Path, scifact_slice: Path) -> None:

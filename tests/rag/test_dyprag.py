@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from core.errors import InvalidInputError, NotFoundError
 from core.llm_backend import LLMBackend, get_llm
+from core.lora_delta import LoraDelta, projections
 from evals.dataset_collection import ensure_dataset_collection
 from indexes.retriever import collection_manager
 from rag.parametric.document_augmentation import (
@@ -29,7 +30,6 @@ from rag.parametric.document_augmentation import (
     training_examples,
 )
 from rag.parametric.dyprag_answerer import DypragAnswerer, translate_documents
-from rag.parametric.lora_delta import LoraDelta, active, install_delta_hooks, projections
 from rag.parametric.prag_lora import LoraSettings, PragTrainer
 from rag.parametric.translator import ParameterTranslator, TranslatorConfig
 from rag.parametric.translator_store import load_translator
@@ -103,7 +103,7 @@ def test_training_runs_as_a_celery_job_with_progress(trained: dict) -> None:
     assert set(report["validation_lm_loss"]) == {"base", "prag", "translated", "translated_other_document"}
     assert report["prag_loss_after"] < report["prag_loss_before"]  # the PRAG LoRAs learned
     translator = load_translator(str(trained["folder"]))
-    config = get_llm(MODEL).model.config
+    config = get_llm(MODEL).config
     delta = translator.delta(torch.zeros(config.hidden_size))
     assert len(delta.factors) == 3 * config.num_hidden_layers and delta.scale == 1.0  # ΔW = B·A, unscaled
     a, b = delta.factors["layers.0.mlp.down_proj"]
@@ -112,7 +112,6 @@ def test_training_runs_as_a_celery_job_with_progress(trained: dict) -> None:
 
 def test_hooks_add_exactly_the_peft_lora() -> None:
     llm = get_llm(MODEL)
-    install_delta_hooks(llm.model)
     title, text = DOCUMENTS["zq"]
     augmentation = Augmentation(f"{title}\n{text}", text, [QAPair("Who founded Zorbleflax Quintronics?",
                                                                    "Vrenthal Mokasi")], 1)
@@ -120,12 +119,10 @@ def test_hooks_add_exactly_the_peft_lora() -> None:
     trainer = PragTrainer(MODEL, LoraSettings(epochs=2))
     lora = trainer.train(examples, seed=0)
     assert lora.loss_after < lora.loss_before and lora.delta.scale == 16.0  # peft's alpha / r
-    ids = torch.tensor([examples[1]])
     with torch.no_grad():
-        peft_logits = trainer.model(input_ids=ids).logits
-        with active(lora.delta):
-            hooked = llm.model(ids).logits
-        base = llm.model(ids).logits
+        peft_logits = trainer.model(input_ids=torch.tensor([examples[1]])).logits[0]
+        hooked = llm.lm_outputs(examples[1], lora.delta)[0]
+        base = llm.lm_outputs(examples[1])[0]
     assert torch.allclose(peft_logits, hooked, atol=1e-4)
     assert (base - hooked).abs().max() > 1e-2
 
@@ -133,8 +130,7 @@ def test_hooks_add_exactly_the_peft_lora() -> None:
 def test_a_translated_delta_adds_b_times_a_unscaled() -> None:
     """The reference's ``delta_inject`` sets ΔW = B @ A and the patched MLP adds ΔW x: no alpha / r."""
     llm = get_llm(MODEL)
-    install_delta_hooks(llm.model)
-    config = llm.model.config
+    config = llm.config
     translator = ParameterTranslator(TranslatorConfig(MODEL, config.num_hidden_layers, config.hidden_size,
                                                       config.intermediate_size))
     torch.manual_seed(0)
@@ -146,7 +142,7 @@ def test_a_translated_delta_adds_b_times_a_unscaled() -> None:
     module = projections(llm.model)[key]
     x = torch.randn(1, 4, config.hidden_size)
     a, b = delta.factors[key]
-    with torch.no_grad(), active(LoraDelta({key: (a, b)}, delta.scale)):
+    with torch.no_grad(), llm.with_delta(LoraDelta({key: (a, b)}, delta.scale)):
         hooked = module(x)
     expected = F.linear(x, module.weight) + x @ (b @ a).T
     assert torch.allclose(hooked, expected, atol=1e-4)
@@ -174,8 +170,7 @@ def test_kl_is_summed_over_every_position_of_the_first_example() -> None:
     """The reference's ``kl_div(..., reduction="batchmean")`` with batch 1 over the whole (padded) sequence:
     a sum over positions, not a mean over answer tokens."""
     llm = get_llm(MODEL)
-    install_delta_hooks(llm.model)
-    config = llm.model.config
+    config = llm.config
     translator = ParameterTranslator(TranslatorConfig(MODEL, config.num_hidden_layers, config.hidden_size,
                                                       config.intermediate_size))
     embedding = torch.randn(config.hidden_size)
@@ -186,9 +181,9 @@ def test_kl_is_summed_over_every_position_of_the_first_example() -> None:
     parts = _losses(llm, translator, pair, DypragTraining(MODEL))
     inputs = torch.tensor([first])
     with torch.no_grad():
-        with active(teacher):
+        with llm.with_delta(teacher):
             p = F.softmax(llm.model(inputs).logits[0].float(), dim=-1)
-        with active(translator.delta(embedding)):
+        with llm.with_delta(translator.delta(embedding)):
             out = llm.model(inputs, labels=inputs)
         logq = F.log_softmax(out.logits[0].float(), dim=-1)
     expected = float((p * (p.log() - logq)).sum())
@@ -201,14 +196,13 @@ def test_a_delta_changes_its_request_and_leaves_a_concurrent_request_bit_identic
     prompt = reference.chat_prompt("Question: Who founded Zorbleflax Quintronics?")
     base = reference.generate(prompt, 16)
     llm = get_llm(MODEL)
-    install_delta_hooks(llm.model)
     translator = load_translator(str(trained["folder"]))
     delta = translate_documents(translator, llm, [f"{t}\n{x}" for t, x in list(DOCUMENTS.values())[:3]])
     start = threading.Barrier(2)
 
     def request(with_delta: bool) -> list:
         start.wait()
-        with active(delta if with_delta else None):
+        with llm.with_delta(delta if with_delta else None):
             return [llm.generate(prompt, 16) for _ in range(3)]
 
     with ThreadPoolExecutor(2) as pool:

@@ -2,7 +2,6 @@
 load and change the model, atomic publish, defaults, and bad input refused before training starts."""
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import random
@@ -15,50 +14,15 @@ from pydantic import ValidationError
 
 from api.schemas import EvaluationRequest, RerankRequest
 from core.adapters import is_request_model_name, split_model_name
-from core.atomic_publish import publish_folder
 from core.errors import InvalidInputError, ModelUnavailableError
 from evals.reranker_training_set import reranker_training_set
 from rerankers.training.examples import RankingExample
 from rerankers.training.objectives import first_token_ranknet, importance_weight, make_objective
 from rerankers.training.trainer import RerankerTraining, train_reranker
-from tests.conftest import SCIFACT
+from tests.conftest import TRAIN_QUERIES
 from tests.test_cli import siftrag
 
 MODEL = "smollm2-135m-instruct"
-TRAIN_QUERIES = 6
-
-
-def _jsonl(path: Path) -> list[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def _qrels(path: Path) -> list[list[str]]:
-    with gzip.open(path, "rt") as handle:
-        return [line.rstrip("\n").split("\t") for line in handle][1:]
-
-
-@pytest.fixture(scope="module")
-def train_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A BEIR folder: six SciFact *train* queries and two test queries, their abstracts, and 60 others."""
-    root = tmp_path_factory.mktemp("scifact-train")
-    (root / "qrels").mkdir()
-    train_rows, test_rows = _qrels(SCIFACT / "qrels" / "train.tsv.gz"), _qrels(SCIFACT / "qrels" / "test.tsv.gz")
-    train_ids = list(dict.fromkeys(r[0] for r in train_rows))[:TRAIN_QUERIES]
-    test_ids = list(dict.fromkeys(r[0] for r in test_rows))[:2]
-    train_rows = [r for r in train_rows if r[0] in train_ids]
-    test_rows = [r for r in test_rows if r[0] in test_ids]
-    relevant = {r[1] for r in train_rows + test_rows}
-    corpus = _jsonl(SCIFACT / "corpus.jsonl.gz")
-    docs = [d for d in corpus if d["_id"] in relevant] + [d for d in corpus if d["_id"] not in relevant][:60]
-    with gzip.open(root / "corpus.jsonl.gz", "wt") as handle:
-        handle.writelines(json.dumps(d) + "\n" for d in docs)
-    queries = {q["_id"]: q for q in _jsonl(SCIFACT / "queries.jsonl.gz") + _jsonl(SCIFACT / "queries.train.jsonl.gz")}
-    (root / "queries.jsonl").write_text("".join(json.dumps(queries[q]) + "\n" for q in train_ids + test_ids))
-    for split, rows in (("train", train_rows), ("test", test_rows)):
-        (root / "qrels" / f"{split}.tsv").write_text(
-            "query-id\tcorpus-id\tscore\n" + "".join("\t".join(r) + "\n" for r in rows))
-    return root
 
 
 def _config(**overrides) -> RerankerTraining:
@@ -216,17 +180,6 @@ def test_pipelines_carry_their_own_rerank_options() -> None:
         split_options("bm25:k1=1")
     with pytest.raises(InvalidInputError, match="'window' is not KEY=VALUE"):
         split_options("bm25>first:window")
-
-
-def test_publish_switches_atomically_and_removes_the_old_version(tmp_path: Path) -> None:
-    target = tmp_path / "adapter"
-    for version in ("one", "two"):
-        staging = tmp_path / f"staging-{version}"
-        staging.mkdir()
-        (staging / "weights").write_text(version)
-        publish_folder(staging, target)
-        assert (target / "weights").read_text() == version
-    assert len([p for p in tmp_path.iterdir() if p.name.startswith(".adapter.v-")]) == 1
 
 
 def test_bad_training_input_fails_before_training(train_folder: Path, tmp_path: Path, data_dir: Path) -> None:

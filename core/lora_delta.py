@@ -6,6 +6,7 @@ scaling), 1 for a translated delta (the reference's ``delta_inject`` adds ΔW = 
 hook to every projection once; a hook adds the delta that is *active in the calling context* (a
 ``ContextVar``), so each request — each thread or task — sees only its own delta, and a request without one
 runs the base model unchanged (the hook returns the output object untouched: bit-identical results).
+``LLMBackend.with_delta`` is the way in: it installs the hooks and makes a delta active.
 """
 from __future__ import annotations
 

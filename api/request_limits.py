@@ -1,0 +1,39 @@
+"""The operator's limits on a request's size (settings ``max_*``), checked by every route before any work:
+413 for too much, 422 for a value over a maximum."""
+from __future__ import annotations
+
+from core.errors import InvalidInputError, TooLargeError
+from core.settings import get_settings
+
+
+def check_search_limits(queries: list[str], top_k: int, field: str = "top_k") -> None:
+    """Batch size, ``top_k`` (or ``candidates``), results per request and query length."""
+    settings = get_settings()
+    if len(queries) > settings.max_batch_queries:
+        raise TooLargeError(f"{len(queries)} queries exceed the batch limit of {settings.max_batch_queries}.")
+    if top_k > settings.max_top_k:
+        raise InvalidInputError(f"{field}: {top_k} exceeds the maximum of {settings.max_top_k}.")
+    if len(queries) * top_k > settings.max_search_results:
+        raise TooLargeError(f"{len(queries)} queries × {field} {top_k} = {len(queries) * top_k} results exceed the "
+                            f"limit of {settings.max_search_results} per request.")
+    for query in queries:
+        if len(query) > settings.max_query_chars:
+            raise TooLargeError(f"A query of {len(query)} characters exceeds the limit of {settings.max_query_chars}.")
+
+
+def check_rerank_documents(count: int, what: str = "documents") -> None:
+    """At most ``max_rerank_documents`` documents go to a reranker."""
+    limit = get_settings().max_rerank_documents
+    if count > limit:
+        raise TooLargeError(f"{what}: {count} exceed the rerank limit of {limit}.")
+
+
+def check_answer_limits(question: str, top_k: int, candidates: int) -> None:
+    """A question longer than the query limit, or more passages (``candidates`` when reranking) than the rerank
+    limit."""
+    settings = get_settings()
+    if len(question) > settings.max_query_chars:
+        raise TooLargeError(f"A question of {len(question)} characters exceeds the limit of "
+                            f"{settings.max_query_chars}.")
+    if max(top_k, candidates) > settings.max_rerank_documents:
+        raise TooLargeError(f"More than {settings.max_rerank_documents} passages per question are not accepted.")
