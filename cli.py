@@ -15,7 +15,7 @@ from core.errors import InvalidInputError, NotFoundError, SiftragError
 from indexes.index_kind import KIND_NAMES
 from rag.answer_formats import ANSWER_FORMATS
 from rag.compressors.registry import COMPRESSORS
-from rag.dynamic_methods import DYNAMIC_METHODS
+from rag.dynamic.methods import DYNAMIC_METHODS
 from rag.retrieval import RETRIEVERS
 from rerankers.registry import METHODS, OBJECTIVES
 

@@ -12,7 +12,7 @@ from core.model_registry import REGISTRY, resolve_model
 from evals.pipelines import split_options
 from rag.answer_formats import ANSWER_FORMATS
 from rag.compressors.registry import COMPRESSORS
-from rag.dynamic_methods import DYNAMIC_METHODS, PARAMETRIC, POLICIES
+from rag.dynamic.methods import DYNAMIC_METHODS, PARAMETRIC, POLICIES
 from rag.retrieval import RETRIEVERS
 from rerankers.registry import METHODS
 from workers.job_model import Job

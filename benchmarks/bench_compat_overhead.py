@@ -57,7 +57,7 @@ def main() -> None:
 
     from evals.beir_loader import load_beir
     from indexes.document_store import indexable_text
-    from rerankers.registry import reranker
+    from rerankers.registry import shared_reranker
 
     data = load_beir(args.dataset)
     corpus = [indexable_text(d) for d in data.corpus()]
@@ -83,7 +83,7 @@ def main() -> None:
                     response.raise_for_status()
                     orders.append(order(route, response.json()))
                 agree += orders[0] == orders[1] == orders[2]
-    component = reranker(args.method)
+    component = shared_reranker(args.method)
     inproc, tokenizing = [], []
     for query, texts in cases:
         documents = [Document(id=str(i), content=t) for i, t in enumerate(texts)]

@@ -21,7 +21,7 @@ from evals.qa_metrics import exact_match, token_f1
 from evals.significance import MetricStats
 from indexes.retriever import collection_manager
 from rag.answer_formats import normalize_answer
-from rag.dynamic_methods import PARAMETRIC, make_dynamic_answerer
+from rag.dynamic.methods import PARAMETRIC, make_dynamic_answerer
 from rag.retrieval import index_kinds_of
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 180)  # tables stay whole in logs

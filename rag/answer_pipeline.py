@@ -18,7 +18,7 @@ from rag.answer_prompt import cited_numbers, unknown_citations
 from rag.compressors.compressor import context_tokens
 from rag.compressors.registry import check_compressor_options, compressor
 from rag.retrieval import shared_retriever
-from rerankers.registry import check_options, reranker
+from rerankers.registry import check_options, shared_reranker
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class AnswerPipeline:
                                     f"min_passages={config.min_passages}: no answer was written.")
         if config.rerank and documents:
             began = time.perf_counter()
-            documents = reranker(config.rerank, config.model, collection=self.collection).run(
+            documents = shared_reranker(config.rerank, config.model, collection=self.collection).run(
                 query=question, documents=documents, top_k=config.top_k)["documents"]
             prepared.timings_ms["rerank"] = _ms(began)
         prepared.retrieved = documents

@@ -106,7 +106,7 @@ def _component_class(method: str) -> type:
 
 
 @lru_cache(maxsize=16)
-def reranker(method: str, model: str | None = None, passage_words: int | None = None,
+def shared_reranker(method: str, model: str | None = None, passage_words: int | None = None,
              collection: str | None = None) -> Any:
     """A shared instance per configuration (what the API uses); None means the method's default.
 

@@ -19,7 +19,7 @@ from api.schemas import AnswerRequest, AnswerResponse, AnswerStreamRequest
 from core.errors import SiftragError
 from indexes.retriever import collection_manager
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline, passage_out
-from rag.dynamic_methods import make_dynamic_answerer
+from rag.dynamic.methods import make_dynamic_answerer
 
 log = logging.getLogger("siftrag.api")
 router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_read)])

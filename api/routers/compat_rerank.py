@@ -25,7 +25,7 @@ from api.request_limits import check_search_limits
 from api.schemas import ErrorOut
 from core.settings import get_settings
 from rerankers.chunked_rerank import rerank_chunked
-from rerankers.registry import reranker
+from rerankers.registry import shared_reranker
 
 router = APIRouter(tags=["compatible"], dependencies=[Depends(require_read)])
 TEI_MAX_TOKENS = 512  # TEI cuts at its model's input length; BERT-size rerankers read 512 tokens
@@ -46,7 +46,7 @@ def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
     method, model = method_and_model(body.model)
     texts = body.texts()
     began = time.perf_counter()
-    scores, meta = rerank_chunked(reranker(method, model), body.query, texts, body.max_tokens_per_doc,
+    scores, meta = rerank_chunked(shared_reranker(method, model), body.query, texts, body.max_tokens_per_doc,
                                   body.max_chunks_per_doc, get_settings().max_rerank_documents)
     results = []
     for scored in scores[:body.top_n or len(scores)]:
@@ -69,7 +69,7 @@ def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
 def tei_rerank(body: TeiRerankRequest) -> list[dict[str, Any]]:
     check_search_limits([body.query], 1)
     method, model = method_and_model(body.model or TEI_DEFAULT_METHOD)
-    scores, _ = rerank_chunked(reranker(method, model), body.query, body.texts, TEI_MAX_TOKENS,
+    scores, _ = rerank_chunked(shared_reranker(method, model), body.query, body.texts, TEI_MAX_TOKENS,
                                1 if body.truncate else 10, get_settings().max_rerank_documents,
                                from_end=body.truncate and body.truncation_direction == "Left")
     results = []

@@ -15,14 +15,14 @@ from api.request_limits import check_rerank_documents, check_search_limits
 from api.schemas import RerankRequest, RerankResponse, SearchRequest, SearchResponse
 from core.deadline import run_within
 from rag.retrieval import shared_retriever
-from rerankers.registry import reranker
+from rerankers.registry import shared_reranker
 
 router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_read)])
 INLINE_RESULTS = 100  # a single BM25 search this small takes well under a millisecond
 STREAM_ABOVE_RESULTS = 1000  # larger responses are encoded per query (see api/json_stream.py)
 
 
-def _out(document: Document) -> dict[str, Any]:
+def _document_out(document: Document) -> dict[str, Any]:
     return {"id": document.id, "content": document.content or "", "meta": document.meta or {},
             "score": document.score}
 
@@ -30,7 +30,7 @@ def _out(document: Document) -> dict[str, Any]:
 def _reranked_out(documents: list[Document], candidates: list[Document]) -> list[dict[str, Any]]:
     """Reranked documents, each with its rank (1-based) and score in the first stage's list."""
     first_stage = {d.id: (rank, d.score) for rank, d in enumerate(candidates, start=1)}
-    return [{**_out(d), "first_stage_rank": first_stage[d.id][0], "first_stage_score": first_stage[d.id][1]}
+    return [{**_document_out(d), "first_stage_rank": first_stage[d.id][0], "first_stage_score": first_stage[d.id][1]}
             for d in documents]
 
 
@@ -44,7 +44,7 @@ async def search(body: SearchRequest, who: CallerDep) -> Response:
     depth = body.candidates if body.rerank else body.top_k
     component = None
     if body.rerank:
-        component = reranker(body.rerank, collection=body.collection)
+        component = shared_reranker(body.rerank, collection=body.collection)
         check_search_limits(queries, depth, "candidates")
         check_rerank_documents(depth, "candidates")
     if body.retriever == "bm25" and not body.rerank and len(queries) * depth <= INLINE_RESULTS:
@@ -70,7 +70,7 @@ def _search(body: SearchRequest, queries: list[str], depth: int, component: Any)
         rerank_meta = [out["meta"] for out in outputs]
         timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)
     else:
-        results = [[_out(d) for d in docs] for docs in ranked]
+        results = [[_document_out(d) for d in docs] for docs in ranked]
     payload: dict[str, Any] = {
         "retriever": body.retriever,
         "results": [{"query": q, "documents": docs} for q, docs in zip(queries, results)],
@@ -96,7 +96,7 @@ def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
         timings["retrieve"] = round(1000 * (time.perf_counter() - began), 3)
     check_rerank_documents(len(candidates))
     began = time.perf_counter()
-    component = reranker(body.method, body.model, body.passage_words, body.collection)
+    component = shared_reranker(body.method, body.model, body.passage_words, body.collection)
     result = run_within(lambda: component.run(query=body.query, documents=candidates, top_k=body.top_k),
                         _remaining_ms(body.deadline_ms, timings.get("retrieve", 0.0)))
     timings["rerank"] = round(1000 * (time.perf_counter() - began), 3)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from core.llm_backend import CallCounter, Generation, LLMBackend
 from rag.dynamic.attention import last_layer_attention
+from rag.dynamic.methods import POLICIES as POLICIES  # re-exported: the table of dynamic methods names them
 from rag.dynamic.qfs import qfs_query
 from rag.dynamic.rind import rind
-from rag.dynamic_methods import POLICIES as POLICIES  # re-exported: the table of dynamic methods names them
 
 SCHEDULED = ("fixed-length", "fixed-sentence")
 

@@ -14,7 +14,7 @@ from core.lora_delta import LoraDelta
 from core.settings import get_settings
 from indexes.document_store import indexable_text
 from rag.dynamic.loop import DynamicAnswerer, DynamicResult
-from rag.dynamic_methods import PARAMETRIC as MODES
+from rag.dynamic.methods import PARAMETRIC as MODES
 from rag.parametric.document_embedding import document_embeddings
 from rag.parametric.translator import ParameterTranslator
 from rag.parametric.translator_store import load_translator
