@@ -21,11 +21,14 @@ def check_search_limits(queries: list[str], top_k: int, field: str = "top_k") ->
             raise TooLargeError(f"A query of {len(query)} characters exceeds the limit of {settings.max_query_chars}.")
 
 
-def check_rerank_documents(count: int, what: str = "documents") -> None:
-    """At most ``max_rerank_documents`` documents go to a reranker."""
+def check_rerank_documents(count: int, field: str | None = None) -> None:
+    """At most ``max_rerank_documents`` documents go to a reranker: a request ``field`` over it (the schema
+    publishes that maximum) is a 422; more documents than that in the request body are a 413."""
     limit = get_settings().max_rerank_documents
+    if count > limit and field is not None:
+        raise InvalidInputError(f"{field}: {count} exceeds the rerank limit of {limit}.")
     if count > limit:
-        raise TooLargeError(f"{what}: {count} exceed the rerank limit of {limit}.")
+        raise TooLargeError(f"{count} documents exceed the rerank limit of {limit}.")
 
 
 def check_answer_limits(question: str, top_k: int, candidates: int) -> None:

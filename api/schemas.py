@@ -109,9 +109,9 @@ class SearchRequest(Strict):
     rerank: RerankMethod | SkipJsonSchema[None] = Field(default=None, description="rerank method applied to the first `candidates` "
                                                                   "hits")
     candidates: int = Field(default=20, ge=1, description="first-stage depth when `rerank` is set")
-    deadline_ms: int | SkipJsonSchema[None] = Field(default=None, ge=1, le=600_000, description="answer by then: "
-                                                    "when reranking has not finished, the first-stage order with "
-                                                    "partial: true")
+    deadline_ms: Annotated[int, Field(ge=1, le=600_000)] | SkipJsonSchema[None] = Field(
+        default=None, description="answer by then: when reranking has not finished, the first-stage order with "
+        "partial: true")
 
     @model_validator(mode="after")
     def one_of_query_or_queries(self) -> "SearchRequest":
@@ -154,9 +154,9 @@ class RerankRequest(Strict):
                                                                              "collection")
     retriever: Retriever = "bm25"
     candidates: int = Field(default=50, ge=1)
-    deadline_ms: int | SkipJsonSchema[None] = Field(default=None, ge=1, le=600_000, description="answer by then: "
-                                                    "when reranking has not finished, the first-stage order with "
-                                                    "partial: true")
+    deadline_ms: Annotated[int, Field(ge=1, le=600_000)] | SkipJsonSchema[None] = Field(
+        default=None, description="answer by then: when reranking has not finished, the first-stage order with "
+        "partial: true")
 
     @model_validator(mode="after")
     def documents_or_collection(self) -> "RerankRequest":
@@ -256,8 +256,8 @@ class AnswerRequest(Strict):
     answer_format: AnswerFormatName = Field(default="short", description="short: brief reasoning ending in \"So "
                                             "the answer is: X\" (answer = X); yes-no: the same with X yes or no; "
                                             "free: the answer in a few words, then its citations")
-    passage_words: int | SkipJsonSchema[None] = Field(default=None, ge=1, le=1000,
-                                                      description="cut each passage in the prompt to its first N words")
+    passage_words: Annotated[int, Field(ge=1, le=1000)] | SkipJsonSchema[None] = Field(
+        default=None, description="cut each passage in the prompt to its first N words")
     min_passages: int = Field(default=0, ge=0, le=100, description="fail with 422 when fewer passages are found "
                                                                    "(instead of answering from fewer)")
     repetition_penalty: float = Field(default=1.0, ge=1.0, le=2.0, description="> 1 discourages repeating tokens")
@@ -265,8 +265,8 @@ class AnswerRequest(Strict):
                                     f"passages each time): {', '.join(POLICIES)}; or turn the top_k passages into "
                                     f"LoRA weights for this request: {', '.join(PARAMETRIC)} (-combine: the passages "
                                     "in the prompt too, not only the question)")
-    translator: str | SkipJsonSchema[None] = Field(default=None, min_length=1, description="DyPRAG translator name (default "
-                                   "'dyprag'), trained with `siftrag train dyprag`")
+    translator: Annotated[str, Field(min_length=1)] | SkipJsonSchema[None] = Field(
+        default=None, description="DyPRAG translator name (default 'dyprag'), trained with `siftrag train dyprag`")
 
     @model_validator(mode="after")
     def question_has_text(self) -> "AnswerRequest":

@@ -87,6 +87,7 @@ def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
     check_search_limits([body.query], body.top_k)
     if body.documents is None:
         check_search_limits([body.query], body.candidates, "candidates")
+        check_rerank_documents(body.candidates, "candidates")
     timings: dict[str, float] = {}
     if body.documents is not None:
         candidates = [Document(id=d.id, content=d.content, meta=d.meta, score=d.score) for d in body.documents]

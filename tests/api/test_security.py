@@ -132,6 +132,23 @@ def test_oversized_search_is_413_with_the_limit(client) -> None:
     assert response.status_code == 413 and str(get_settings().max_search_results) in response.json()["detail"]
 
 
+def test_values_over_a_published_maximum_are_422_and_explicit_nulls_are_accepted(client) -> None:
+    over = get_settings().max_rerank_documents + 1
+    for path, body in (("/v1/search", {"collection": "slice", "query": "cancer", "rerank": "embedding",
+                                       "candidates": over}),
+                       ("/v1/rerank", {"collection": "slice", "query": "cancer", "method": "embedding",
+                                       "candidates": over})):
+        response = client.request("POST", path, json=body)
+        assert response.status_code == 422 and "rerank limit" in response.json()["detail"], response.text
+    for path, body in (("/v1/search", {"collection": "slice", "query": "cancer", "deadline_ms": None}),
+                       ("/v1/rerank", {"collection": "slice", "query": "cancer", "method": "embedding",
+                                       "deadline_ms": None, "top_k": 2})):
+        assert client.request("POST", path, json=body).status_code == 200
+    for field in ("passage_words", "translator"):
+        response = client.request("POST", "/v1/answer", json={"collection": "nowhere", "question": "q", field: None})
+        assert response.status_code == 404, response.text  # validated (null = the default), then the lookup
+
+
 def test_healthz_answers_fast_while_a_maximal_search_runs(client) -> None:
     limit = get_settings().max_search_results
     queries = [f"cell protein cancer risk {i}" for i in range(limit // 100)]  # queries × top_k 100 = the limit
