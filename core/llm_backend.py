@@ -33,6 +33,8 @@ from core.model_loading import load_causal_lm
 from core.next_token_batcher import NextTokenBatcher
 from core.settings import get_settings
 
+GPU_BATCH_TOKENS = 8192  # padded tokens per shared forward pass on CUDA when SIFTRAG_LLM_BATCH_TOKENS is unset
+
 
 @dataclass
 class CallCounter:
@@ -111,9 +113,11 @@ class LLMBackend:
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 4096))
         self.lock = threading.RLock()
         settings = get_settings()
+        batch_tokens = settings.llm_batch_tokens
+        if batch_tokens is None:  # bench_llm_batching on 2 CPU cores: FIRST 0.82x, pointwise 0.93x with batching
+            batch_tokens = GPU_BATCH_TOKENS if self.device.type == "cuda" else 0
         self.batcher = NextTokenBatcher(self.forward_next_token, self.encode_prompts, model_name,
-                                        settings.batch_wait_ms, settings.llm_batch_tokens) \
-            if settings.llm_batch_tokens > 0 else None
+                                        settings.batch_wait_ms, batch_tokens) if batch_tokens > 0 else None
 
     @property
     def config(self) -> PretrainedConfig:

@@ -28,9 +28,10 @@ class Settings(BaseSettings):
                                  "ones to share its model call (dynamic batching)")
     batch_max_items: int = Field(default=64, ge=1, le=4096, description="most queries in one batched model call; "
                                  "1 turns dynamic batching off")
-    llm_batch_tokens: int = Field(default=8192, ge=0, le=1_000_000, description="padded tokens per forward pass "
-                                  "when concurrent requests' LLM scoring prompts (FIRST, pointwise, full-ranking "
-                                  "logits) share passes; 0 turns this batching off")
+    llm_batch_tokens: int | None = Field(default=None, ge=0, le=1_000_000, description="padded tokens per forward "
+                                         "pass when concurrent requests' LLM scoring prompts (FIRST, pointwise, "
+                                         "full-ranking logits) share passes; 0 turns this batching off; unset: 8192 "
+                                         "on CUDA, off on the CPU (padded CPU passes measured slower)")
     api_keys: list[ApiKey] = Field(default_factory=list, description="JSON list: plain strings are admin keys, "
                                    "objects {key, role: read|write|admin, collections: [patterns]} are scoped")
     protect_queries: bool = Field(default=False, description="query routes need a key too (otherwise open)")
