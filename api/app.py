@@ -93,8 +93,8 @@ def create_app() -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi_with_limits
-    for router in (health.router, collections.router, search.router, answer.router, jobs.router,
-                   compat_rerank.router, openai_chat.router, playground.router):
+    for router in (search.router, answer.router, health.router, collections.router, jobs.router,  # the hot
+                   compat_rerank.router, openai_chat.router, playground.router):  # routes first: matched in order
         app.include_router(router)
     app.add_middleware(BodyLimit)
     app.add_middleware(CrossSiteGuard)

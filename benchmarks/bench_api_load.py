@@ -110,14 +110,19 @@ async def healthz_probes(base: str, seconds: float, search: dict | None, searche
     return probes, done.value
 
 
-def wrk_run(url: str, payloads: list[dict], clients: int, seconds: int) -> str:
-    """The same closed loop driven by wrk (C, far lighter than a Python client), cycling the payloads."""
+class WrkUnavailable(RuntimeError):
+    """wrk is not installed, or its run printed no summary."""
+
+
+def wrk_load(url: str, payloads: list[dict], clients: int, seconds: int) -> tuple[float, float, float, float, int]:
+    """The same closed loop driven by wrk (C, far lighter than a Python client, so the server, not the load
+    generator, takes the CPU), cycling the payloads: (requests/s, p50, p95, p99 ms, errors)."""
     import json
     import shutil
     import tempfile
 
     if not shutil.which("wrk"):
-        return "wrk not installed (apt-get install wrk): skipped"
+        raise WrkUnavailable("wrk not installed (apt-get install wrk)")
     bodies = ",".join("[==[" + json.dumps(p) + "]==]" for p in payloads)
     script = (f"local bodies = {{{bodies}}}\nlocal i = 0\nrequest = function()\n  i = i % #bodies + 1\n"
               "  return wrk.format('POST', nil, {['Content-Type']='application/json'}, bodies[i])\nend\n"
@@ -127,13 +132,25 @@ def wrk_run(url: str, payloads: list[dict], clients: int, seconds: int) -> str:
               " summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout))\nend\n")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
-    output = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "-s", handle.name, url],
-                            capture_output=True, text=True).stdout
+    try:
+        output = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s",
+                                 handle.name, url], capture_output=True, text=True).stdout
+    finally:
+        os.unlink(handle.name)
     line = next((row for row in output.splitlines() if row.startswith("WRK ")), None)
     if line is None:
-        return f"wrk failed: {output[-200:]}"
+        raise WrkUnavailable(f"wrk failed: {output[-200:]}")
     rps, p50, p95, p99, errors = line.split()[1:]
-    return f"{float(rps):7.1f} req/s  p50 {float(p50):7.2f} ms  p95 {float(p95):7.2f} ms  p99 {float(p99):7.2f} ms  errors {errors}"
+    return float(rps), float(p50), float(p95), float(p99), int(errors)
+
+
+def wrk_run(url: str, payloads: list[dict], clients: int, seconds: int) -> str:
+    """``wrk_load`` as one line of the table, or why it did not run."""
+    try:
+        rps, p50, p95, p99, errors = wrk_load(url, payloads, clients, seconds)
+    except WrkUnavailable as reason:
+        return f"{reason}: skipped"
+    return f"{rps:7.1f} req/s  p50 {p50:7.2f} ms  p95 {p95:7.2f} ms  p99 {p99:7.2f} ms  errors {errors}"
 
 
 def main() -> None:

@@ -6,8 +6,11 @@ Per query (top_k 10, one client, sequential), p50 and p95 of: the collection's s
 work without HTTP (request validation, retrieval, documents, JSON body), a bare FastAPI app with one route doing
 the same search (the framework's floor), the whole ASGI app in-process (routing, middleware, dependencies; both
 through httpx's ASGI transport, no socket), and HTTP to a real uvicorn on loopback (the
-embedded default, one worker) beside the HTTP floor: uvicorn + FastAPI answering a body of the same size without
-searching. Ratios are against the collection's search and the HTTP floor, measured in the same run.
+embedded default, one worker) beside two floors: uvicorn + FastAPI answering a body of the same size without
+searching (the HTTP floor), and uvicorn serving the bare FastAPI app above (the same search behind the framework and
+nothing else). Ratios are against the collection's search, the HTTP floor and the bare app over HTTP, measured in
+the same run. A search inside a server costs more than in a hot loop here (the client's and the server's HTTP work
+evict its index from the caches between requests), which is why "HTTP floor + search" underestimates the bare app.
 """
 from __future__ import annotations
 
@@ -77,6 +80,16 @@ def floor_app() -> FastAPI:
     return app
 
 
+def bare_search_app() -> FastAPI:
+    """The bare app over HTTP: ``uvicorn --factory benchmarks.bench_search_overhead:bare_search_app`` searches the
+    collection named by ``SIFTRAG_BENCH_COLLECTION`` (``SIFTRAG_BENCH_RETRIEVER`` loaded before serving)."""
+    from indexes.retriever import collection_manager
+
+    collection = collection_manager().get(os.environ["SIFTRAG_BENCH_COLLECTION"])
+    collection.loaded(os.environ["SIFTRAG_BENCH_RETRIEVER"])
+    return bare_app(collection)
+
+
 def http_samples(payloads: list[dict], command: list[str], env: dict[str, str]) -> list[float]:
     with running_server(command, PORT, env) as base, httpx.Client(base_url=base) as client:
         for payload in payloads[:20]:
@@ -124,17 +137,21 @@ def main() -> None:
         "ASGI, siftrag": asyncio.run(asgi_samples(create_app(), payloads)),
         "HTTP floor": http_samples(payloads, [*uvicorn, "--factory", "benchmarks.bench_search_overhead:floor_app"],
                                    {"SIFTRAG_FLOOR_BODY": handle.name}),
+        "HTTP, bare FastAPI": http_samples(
+            payloads, [*uvicorn, "--factory", "benchmarks.bench_search_overhead:bare_search_app"],
+            {"SIFTRAG_BENCH_COLLECTION": collection.name, "SIFTRAG_BENCH_RETRIEVER": args.retriever}),
         "HTTP, siftrag": http_samples(payloads, [*uvicorn, "api.app:app"], {"SIFTRAG_REDIS_URL": ""}),
     }
     os.unlink(handle.name)
     search = percentiles(layers["collection.search"])[0]
     floor = percentiles(layers["HTTP floor"])[0]
+    bare = percentiles(layers["HTTP, bare FastAPI"])[0]
     print(f"{args.retriever}, top_k 10, {len(queries)} queries, one client, sequential; the HTTP floor answers a "
           f"fixed {len(typical)}-byte body (a typical response) without searching")
-    print(f"{'layer':<20} {'p50 ms':>8} {'p95 ms':>8} {'x search':>9} {'x HTTP floor':>13}")
+    print(f"{'layer':<20} {'p50 ms':>8} {'p95 ms':>8} {'x search':>9} {'x HTTP floor':>13} {'x HTTP bare':>12}")
     for name, samples in layers.items():
         p50, p95 = percentiles(samples)
-        print(f"{name:<20} {p50:8.3f} {p95:8.3f} {p50 / search:8.1f}x {p50 / floor:12.2f}x")
+        print(f"{name:<20} {p50:8.3f} {p95:8.3f} {p50 / search:8.1f}x {p50 / floor:12.2f}x {p50 / bare:11.2f}x")
 
 
 if __name__ == "__main__":

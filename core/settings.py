@@ -24,8 +24,9 @@ class Settings(BaseSettings):
     llm_model: str = "smollm2-135m-instruct"
     tilde_model: str = Field(default="tilde-scifact", description="trained TILDEv2 scorer: name or folder")
     embedding_batch_size: int = 64
-    batch_wait_ms: float = Field(default=2.0, ge=0, le=1000, description="how long a query waits for concurrent "
-                                 "ones to share its model call (dynamic batching)")
+    batch_wait_ms: float = Field(default=0.0, ge=0, le=1000, description="how long a query waits for concurrent "
+                                 "ones to share its model call (dynamic batching); at 0, the queries that queue "
+                                 "while the model runs still share its next call (measured best on the CPU)")
     batch_max_items: int = Field(default=64, ge=1, le=4096, description="most queries in one batched model call; "
                                  "1 turns dynamic batching off")
     llm_batch_tokens: int | None = Field(default=None, ge=0, le=1_000_000, description="padded tokens per forward "

@@ -18,7 +18,7 @@ from haystack import Document
 
 from core.atomic_publish import write_text_atomic
 from core.errors import ConflictError, InvalidInputError, NotFoundError
-from indexes.contract import LoadedIndex, ProgressCallback
+from indexes.contract import Hits, LoadedIndex, ProgressCallback
 from indexes.document_store import DocumentStore, indexable_text
 from indexes.index_kind import KIND_NAMES, check_kind, index_kind
 from indexes.metadata_filter import check_filter, matches
@@ -69,6 +69,7 @@ class Collection:
         self.uid = json.loads((root / MARKER).read_text()).get("uid") if self.identity else None
         self.store = DocumentStore(root / "store.sqlite")
         self._loaded: dict[str, tuple[str, LoadedIndex]] = {}
+        self._current: dict[str, tuple[tuple[int, int] | None, str | None]] = {}  # CURRENT's identity → version
         self._load_lock = threading.Lock()
 
     def versions(self, kind: str) -> IndexVersions:
@@ -116,7 +117,10 @@ class Collection:
     def loaded(self, kind: str) -> tuple[str, LoadedIndex]:
         """The live version of ``kind`` in memory, reloaded when a newer version was published."""
         versions = self.versions(kind)
-        current = versions.current()
+        identity = versions.current_identity()
+        known = self._current.get(kind)
+        current = known[1] if identity is not None and known and known[0] == identity else versions.current()
+        self._current[kind] = (identity, current)
         if current is None:
             raise NotFoundError(f"Collection '{self.name}' has no '{kind}' index yet: build it first.")
         cached = self._loaded.get(kind)
@@ -143,7 +147,7 @@ class Collection:
         _, index = self.loaded(kind)
         fetch = top_k * FILTER_OVERFETCH if filters else top_k + 10
         hits_per_query = index.search(list(queries), fetch)
-        stored = self.store.rows(sorted({doc_id for hits in hits_per_query for doc_id, _ in hits}))
+        stored = self._stored_rows(hits_per_query, None if filters else top_k)
         results = []
         for hits in hits_per_query:
             documents = []
@@ -159,6 +163,16 @@ class Collection:
                     break
             results.append(documents)
         return results
+
+    def _stored_rows(self, hits_per_query: list[Hits], first: int | None) -> dict[str, tuple[str, str]]:
+        """The stored rows of the hits: of only the ``first`` of each query when all of those are still stored
+        (the usual case: half the reads), else of all of them."""
+        wanted = {doc_id for hits in hits_per_query for doc_id, _ in hits[:first]}
+        stored = self.store.rows(sorted(wanted))
+        if first is not None and len(stored) < len(wanted):
+            rest = {doc_id for hits in hits_per_query for doc_id, _ in hits[first:]} - wanted
+            stored.update(self.store.rows(sorted(rest)))
+        return stored
 
     def status(self) -> dict[str, Any]:
         """Document count, store revision, and per kind the live version and its manifest."""

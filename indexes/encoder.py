@@ -9,9 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from core.device import torch_device
 from core.micro_batcher import MicroBatcher
 from core.model_loading import load_sentence_embedder
 from core.settings import get_settings
+
+CPU_QUERY_CHUNK = 16  # queries per forward pass on the CPU: 50 short queries in chunks of 16 cost ~4.3 ms each, ~6 ms
+# in one pass padded to the longest (2 cores); on CUDA a batch runs whole
 
 
 class SentenceEncoder:
@@ -23,8 +27,9 @@ class SentenceEncoder:
         self.dim: int = int(self.model.get_embedding_dimension())
         self._lock = threading.Lock()
         settings = get_settings()
+        chunk = CPU_QUERY_CHUNK if torch_device() == "cpu" else None
         self._queries = MicroBatcher(self.encode, settings.batch_wait_ms, settings.batch_max_items,
-                                     f"encode {model_name}")
+                                     f"encode {model_name}", chunk_items=chunk, size=len)
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Query embeddings, computed in one batch with the queries of concurrent requests."""

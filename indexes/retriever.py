@@ -10,15 +10,21 @@ from core.settings import get_settings
 from indexes.collection import Collection, CollectionManager
 from indexes.index_kind import index_kind
 
-_MANAGERS: dict[Path, CollectionManager] = {}
+_MANAGERS: dict[Path, CollectionManager] = {}  # by resolved data dir
+_BY_PATH: dict[Path, CollectionManager] = {}  # by the absolute path asked for
 
 
 def collection_manager(data_dir: Path | None = None) -> CollectionManager:
     """The process-wide manager for ``data_dir`` (default: settings), so loaded indexes are shared."""
-    root = Path(data_dir or get_settings().data_dir).resolve()
-    if root not in _MANAGERS:
-        _MANAGERS[root] = CollectionManager(root)
-    return _MANAGERS[root]
+    given = Path(data_dir or get_settings().data_dir)
+    key = given if given.is_absolute() else Path.cwd() / given  # no symlink walk on every request
+    manager = _BY_PATH.get(key)
+    if manager is None:
+        root = key.resolve()
+        if root not in _MANAGERS:
+            _MANAGERS[root] = CollectionManager(root)
+        manager = _BY_PATH[key] = _MANAGERS[root]
+    return manager
 
 
 @component

@@ -38,6 +38,15 @@ class IndexVersions:
             return None
         return name if (self.versions_dir / name / MANIFEST).exists() else None
 
+    def current_identity(self) -> tuple[int, int] | None:
+        """(inode, mtime) of ``CURRENT`` (a publish replaces the file, so a new version has a new identity): one
+        ``stat`` tells a reader that the version it read before is still live."""
+        try:
+            stat = (self.kind_dir / "CURRENT").stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
     def path(self, version: str) -> Path:
         return self.versions_dir / version
 

@@ -39,6 +39,37 @@ def test_batches_respect_max_items_and_a_large_request_runs_alone() -> None:
     assert batcher.run(list(range(9))) == list(range(9))
 
 
+def test_chunks_run_shortest_first_and_answer_their_callers_before_later_chunks() -> None:
+    """A collected batch runs in calls of ``chunk_items``, ordered by size (similar lengths pad together); a
+    caller whose chunk is done has its result while later chunks still run."""
+    calls: list[list[str]] = []
+    entered, gate, release_later = threading.Event(), threading.Event(), threading.Event()
+
+    def run(items: list[str]) -> list[int]:
+        entered.set()
+        gate.wait(5)  # hold the first call so the other requests queue into one batch behind it
+        calls.append(list(items))
+        if len(calls) > 2:
+            release_later.wait(5)  # the later chunks wait until the first chunk's callers were answered
+        return [len(item) for item in items]
+
+    batcher = MicroBatcher(run, max_wait_ms=50, max_items=64, chunk_items=4, size=len)
+    texts = ["x" * n for n in (9, 1, 7, 3, 5, 2, 8, 4, 6, 10, 11, 12)]
+    with ThreadPoolExecutor(len(texts)) as pool:
+        first = pool.submit(batcher.run, [texts[0]])
+        assert entered.wait(5)  # the first request is being served alone
+        futures = {text: pool.submit(batcher.run, [text]) for text in texts[1:]}
+        threading.Event().wait(0.1)
+        gate.set()
+        assert first.result(5) == [9]
+        assert futures["x"].result(5) == [1], "the shortest chunk's callers are answered while later chunks wait"
+        assert not futures["x" * 12].done()
+        release_later.set()
+        assert all(future.result(5) == [len(text)] for text, future in futures.items())
+    assert [len(call) for call in calls[1:]] == [4, 4, 3]
+    assert [[len(item) for item in call] for call in calls[1:]] == [[1, 2, 3, 4], [5, 6, 7, 8], [10, 11, 12]]
+
+
 def test_an_error_reaches_its_callers_and_the_batcher_keeps_serving() -> None:
     def fail_on_negative(items: list[int]) -> list[int]:
         if any(i < 0 for i in items):
@@ -77,7 +108,7 @@ def test_query_encoder_batched_equals_alone() -> None:
 
     encoder = get_encoder("all-minilm-l6-v2")
     queries = [f"does vitamin {c} deficiency cause disease number {n}" * (1 + n % 3)
-               for n, c in enumerate("ABCDEFGHIJKL")]
+               for n, c in enumerate("ABCDEFGHIJKLMNOPQRST")]  # more than one CPU chunk
     alone = np.stack([encoder.encode([q])[0] for q in queries])
     with ThreadPoolExecutor(len(queries)) as pool:
         batched = np.stack(list(pool.map(lambda q: encoder.encode_queries([q])[0], queries)))

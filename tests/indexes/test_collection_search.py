@@ -60,6 +60,19 @@ def test_deleted_documents_disappear_and_new_version_is_picked_up(scifact_slice:
     assert {d.id for d in reader.search("bm25", ["aspirin"])[0]} == {"1", "4"}
 
 
+def test_a_deleted_top_hit_is_replaced_by_the_next_one(scifact_slice: Path) -> None:
+    """A search reads the stored rows of its top_k hits only; when one was deleted since the build, the next
+    hits fill its place (top_k stays full)."""
+    collection = collection_manager().create("holes")
+    collection.store.upsert([Document(id=str(n), content=f"aspirin {'aspirin ' * (5 - n)}trial number {n}")
+                             for n in range(5)])
+    collection.build("bm25")
+    ranked = [d.id for d in collection.search("bm25", ["aspirin"], top_k=2)[0]]
+    collection.store.delete(ranked[:1])
+    after = [d.id for d in collection.search("bm25", ["aspirin"], top_k=2)[0]]
+    assert len(after) == 2 and ranked[0] not in after and after[0] == ranked[1]
+
+
 def test_metadata_filters(built_slice) -> None:
     title = built_slice.search("bm25", ["cancer"], top_k=1)[0][0].meta["title"]
     flt = {"field": "meta.title", "operator": "==", "value": title}
