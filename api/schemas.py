@@ -59,7 +59,7 @@ class ErrorOut(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description} for status, description in {
         400: "Malformed request", 401: "Missing or unknown API key", 403: "Key lacks the role or collection, or a "
-        "cross-site request", 404: "Unknown collection, job, index kind or dataset", 409: "Conflict with existing "
+        "cross-site request", 404: "Unknown collection, job, index kind, dataset or trained model", 409: "Conflict with existing "
         "state", 413: "A limit was exceeded", 415: "Body is not JSON", 422: "Invalid field", 503: "Overloaded "
         "(Retry-After) or a model is unavailable"}.items()}
 

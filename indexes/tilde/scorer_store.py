@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import ModelUnavailableError
+from core.errors import ModelUnavailableError, NotFoundError
 from core.settings import get_settings
 from indexes.tilde.scorer import CONFIG_FILE
 
@@ -16,12 +16,13 @@ def scorer_dir(name: str) -> Path:
 
 
 def resolve_scorer(name_or_path: str | None) -> Path:
-    """A trained scorer folder for a name (default: settings ``tilde_model``) or a path."""
+    """A trained scorer folder for a name (default: settings ``tilde_model``) or a path. A scorer the caller named
+    that does not exist is a NotFoundError (404: the request's mistake); the default one missing is a
+    ModelUnavailableError (503: the server's)."""
     name = name_or_path or get_settings().tilde_model
     for candidate in (Path(name).expanduser(), scorer_dir(name), SHIPPED / name):
         if (candidate / CONFIG_FILE).exists():
             return candidate.resolve()
-    raise ModelUnavailableError(
-        f"No trained TILDEv2 scorer '{name}': train one with `siftrag train tilde --name {name}` "
-        f"(it is written to {scorer_dir(name)})."
-    )
+    error = NotFoundError if name_or_path else ModelUnavailableError
+    raise error(f"No trained TILDEv2 scorer '{name}': train one with `siftrag train tilde --name {name}` "
+                f"(it is written to {scorer_dir(name)}).")

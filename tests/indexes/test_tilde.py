@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import ModelUnavailableError
+from core.errors import NotFoundError
 from core.model_registry import resolve_model
 from core.stopwords import ENGLISH_STOPWORDS
 from indexes.retriever import collection_manager
@@ -168,7 +168,7 @@ def test_build_is_atomic_incremental_and_empty_queries_are_empty(tilde_scorer: P
     first = collection.build("tilde", {"expansion_top_k": 0})
     manifest = collection.versions("tilde").manifest(first)
     assert manifest["documents"] == collection.store.count() and manifest["bytes_per_passage"] > 0
-    with pytest.raises(ModelUnavailableError):
+    with pytest.raises(NotFoundError, match="No trained TILDEv2 scorer 'no-such-scorer'"):
         collection.build("tilde", {"model": "no-such-scorer"})
     assert collection.versions("tilde").current() == first
     assert collection.search("tilde", ["the of and ?"], 10) == [[]]
