@@ -22,7 +22,7 @@ from indexes.contract import Hits, LoadedIndex, ProgressCallback
 from indexes.document_store import DocumentStore, indexable_text
 from indexes.index_kind import KIND_NAMES, check_kind, index_kind
 from indexes.metadata_filter import check_filter, matches
-from indexes.versions import IndexVersions
+from indexes.versions import IndexVersions, file_identity
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 FILTER_OVERFETCH = 10
@@ -51,12 +51,8 @@ def name_lock(root: Path) -> Iterator[None]:
 
 
 def marker_identity(root: Path) -> tuple[int, int] | None:
-    """(inode, mtime) of ``collection.json``: a deleted and re-created collection has another."""
-    try:
-        stat = (root / MARKER).stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns
+    """``file_identity`` of ``collection.json``: a deleted and re-created collection has another."""
+    return file_identity(root / MARKER)
 
 
 class Collection:

@@ -23,6 +23,15 @@ MANIFEST = "manifest.json"
 KEEP_VERSIONS = 2
 
 
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(inode, mtime) of ``path``, None when it is missing: a file replaced by ``os.replace`` gets another."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
 class IndexVersions:
     """The versions of one index kind of one collection."""
 
@@ -39,13 +48,9 @@ class IndexVersions:
         return name if (self.versions_dir / name / MANIFEST).exists() else None
 
     def current_identity(self) -> tuple[int, int] | None:
-        """(inode, mtime) of ``CURRENT`` (a publish replaces the file, so a new version has a new identity): one
+        """``file_identity`` of ``CURRENT`` (a publish replaces the file, so a new version has a new identity): one
         ``stat`` tells a reader that the version it read before is still live."""
-        try:
-            stat = (self.kind_dir / "CURRENT").stat()
-        except FileNotFoundError:
-            return None
-        return stat.st_ino, stat.st_mtime_ns
+        return file_identity(self.kind_dir / "CURRENT")
 
     def path(self, version: str) -> Path:
         return self.versions_dir / version
