@@ -39,3 +39,10 @@ class ModelUnavailableError(SiftragError):
 
     http_status = 503
     exit_code = 4
+
+
+class BackendUnavailableError(SiftragError):
+    """A configured external service (the Milvus index backend) is not installed or not reachable."""
+
+    http_status = 503
+    exit_code = 4

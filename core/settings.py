@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("siftrag-data"), description="collections, caches, converted models")
     redis_url: str | None = Field(default=None, description="Celery broker/backend and job store")
+    index_backend: Literal["local", "milvus"] = Field(default="local", description="where index versions live: "
+                                                      "files in data_dir (local) or collections behind Milvus "
+                                                      "aliases (milvus)")
+    milvus_uri: str | None = Field(default=None, description="a Milvus Lite file (*.db, one process) or "
+                                   "http://host:19530 (a server shared by hosts); unset: <data_dir>/milvus.db")
+    milvus_token: str | None = Field(default=None, description="Milvus credentials (user:password or API key)")
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     embedding_model: str = "all-minilm-l6-v2"
     llm_model: str = "smollm2-135m-instruct"

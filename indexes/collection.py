@@ -12,17 +12,21 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from haystack import Document
 
 from core.atomic_publish import write_text_atomic
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.settings import get_settings
 from indexes.contract import Hits, LoadedIndex, ProgressCallback
 from indexes.document_store import DocumentStore, indexable_text
 from indexes.index_kind import KIND_NAMES, check_kind, index_kind
 from indexes.metadata_filter import check_filter, matches
 from indexes.versions import IndexVersions, file_identity
+
+if TYPE_CHECKING:
+    from indexes.milvus_versions import MilvusVersions
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 FILTER_OVERFETCH = 10
@@ -65,11 +69,18 @@ class Collection:
         self.uid = json.loads((root / MARKER).read_text()).get("uid") if self.identity else None
         self.store = DocumentStore(root / "store.sqlite")
         self._loaded: dict[str, tuple[str, LoadedIndex]] = {}
-        self._current: dict[str, tuple[tuple[int, int] | None, str | None]] = {}  # CURRENT's identity → version
+        self._current: dict[str, tuple[object, str | None]] = {}  # the live pointer's identity → version
         self._load_lock = threading.Lock()
 
-    def versions(self, kind: str) -> IndexVersions:
+    def versions(self, kind: str) -> IndexVersions | MilvusVersions:
+        """The versions of ``kind`` on the configured backend: folders under the collection, or Milvus collections
+        behind an alias named after the collection, its uid (a re-created collection starts empty) and the kind."""
         check_kind(kind)
+        if get_settings().index_backend == "milvus":
+            from indexes.milvus_connection import physical_name
+            from indexes.milvus_versions import MilvusVersions
+
+            return MilvusVersions(physical_name("sr", self.name, self.uid or "", kind))
         return IndexVersions(self.root / "indexes" / kind)
 
     def build(self, kind: str, options: dict[str, Any] | None = None,
@@ -125,7 +136,7 @@ class Collection:
         with self._load_lock:
             cached = self._loaded.get(kind)
             if not cached or cached[0] != current:
-                loaded = index_kind(kind).load(versions.path(current), versions.manifest(current))
+                loaded = index_kind(kind).load(versions.target(current), versions.manifest(current))
                 cached = (current, loaded)
                 self._loaded[kind] = cached
                 gc.freeze()  # the index lives as long as the process: full collections stop re-scanning it
@@ -229,6 +240,9 @@ class CollectionManager:
         with self._lock:
             self._open.pop(name, None)
         collection.store.close()
+        if get_settings().index_backend == "milvus":
+            for kind in KIND_NAMES:
+                collection.versions(kind).drop_all()
         with name_lock(collection.root):
             (collection.root / MARKER).unlink(missing_ok=True)
             shutil.rmtree(collection.root, ignore_errors=True)

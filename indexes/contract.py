@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
 
 Hits = list[tuple[str, float]]
 ProgressCallback = Callable[[int, int], None]
@@ -14,6 +16,18 @@ class LoadedIndex(Protocol):
 
     def search(self, queries: Sequence[str], top_k: int) -> list[Hits]:
         """Per query, (doc_id, score) pairs best first; only positive evidence is returned."""
+        ...
+
+
+@runtime_checkable
+class ImpactIndex(Protocol):
+    """A loaded ``tilde`` version (on any backend): it also scores given candidates, for reranking."""
+
+    scorer_path: str
+    expansion_top_k: int
+
+    def score(self, query: str, doc_ids: Sequence[str]) -> np.ndarray:
+        """TILDEv2 scores of the given passages (NaN for ids not in the index)."""
         ...
 
 

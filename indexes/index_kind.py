@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from core.errors import NotFoundError
+from core.settings import get_settings
 from indexes.contract import IndexKind
 
 KIND_NAMES = ("bm25", "dense", "tilde")
@@ -14,8 +15,11 @@ def check_kind(name: str) -> None:
 
 
 def index_kind(name: str) -> IndexKind:
-    """The kind named ``name``; NotFoundError for an unknown kind. Imports only that kind's dependencies."""
+    """The kind named ``name`` on the configured backend (``SIFTRAG_INDEX_BACKEND``); NotFoundError for an unknown
+    kind. Imports only that kind's dependencies."""
     check_kind(name)
+    if get_settings().index_backend == "milvus":
+        return _milvus_kind(name)
     if name == "bm25":
         from indexes.bm25_index import Bm25Kind
 
@@ -29,3 +33,19 @@ def index_kind(name: str) -> IndexKind:
 
         return TildeKind()
     raise AssertionError(f"index kind '{name}' is listed in KIND_NAMES but has no implementation")
+
+
+def _milvus_kind(name: str) -> IndexKind:
+    if name == "bm25":
+        from indexes.milvus_bm25 import MilvusBm25Kind
+
+        return MilvusBm25Kind()
+    if name == "dense":
+        from indexes.milvus_dense import MilvusDenseKind
+
+        return MilvusDenseKind()
+    if name == "tilde":
+        from indexes.milvus_tilde import MilvusTildeKind
+
+        return MilvusTildeKind()
+    raise AssertionError(f"index kind '{name}' is listed in KIND_NAMES but has no Milvus implementation")

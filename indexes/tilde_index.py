@@ -80,6 +80,12 @@ def impact_matrix(impacts: Sequence[PassageImpacts], vocab_size: int) -> sp.csr_
     return sp.csr_matrix((data, indices, indptr), shape=(len(impacts), vocab_size))
 
 
+def query_vector(tokenizer: Any, scorable: np.ndarray, query: str) -> tuple[np.ndarray, np.ndarray]:
+    """The query's scorable token ids and their counts (duplicates count, as in the paper)."""
+    counts = query_counts(tokenizer, scorable, query, QUERY_MAX_TOKENS)
+    return np.fromiter(counts.keys(), np.int64, len(counts)), np.fromiter(counts.values(), np.float32, len(counts))
+
+
 class LoadedTilde:
     """Impacts in memory: rows for reranking candidates, columns (posting lists) for retrieval."""
 
@@ -94,9 +100,7 @@ class LoadedTilde:
         self.tokenizer, self.scorable = load_query_tokenizer(scorer_path)
 
     def query_vector(self, query: str) -> tuple[np.ndarray, np.ndarray]:
-        """The query's scorable token ids and their counts (duplicates count, as in the paper)."""
-        counts = query_counts(self.tokenizer, self.scorable, query, QUERY_MAX_TOKENS)
-        return np.fromiter(counts.keys(), np.int64, len(counts)), np.fromiter(counts.values(), np.float32, len(counts))
+        return query_vector(self.tokenizer, self.scorable, query)
 
     def search(self, queries: Sequence[str], top_k: int) -> list[Hits]:
         """First stage: the sum of impacts over the query tokens' posting lists."""

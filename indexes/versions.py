@@ -55,6 +55,10 @@ class IndexVersions:
     def path(self, version: str) -> Path:
         return self.versions_dir / version
 
+    def target(self, version: str) -> Path:
+        """What the index kind builds into and loads from: the version's folder."""
+        return self.path(version)
+
     def manifest(self, version: str) -> dict[str, Any]:
         return json.loads((self.path(version) / MANIFEST).read_text())
 

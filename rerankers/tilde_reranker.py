@@ -13,11 +13,12 @@ import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from core.errors import InvalidInputError, NotFoundError
+from indexes.contract import ImpactIndex
 from indexes.document_store import indexable_text
 from indexes.retriever import collection_manager
 from indexes.tilde.scorer import score_passage
 from indexes.tilde.scorer_store import resolve_scorer
-from indexes.tilde_index import LoadedTilde, encode_impacts, load_expander, load_scorer
+from indexes.tilde_index import encode_impacts, load_expander, load_scorer
 
 
 @component
@@ -37,14 +38,14 @@ class TildeReranker:
         self.first_stage_weight = first_stage_weight
         self.top_k = top_k
 
-    def _index(self) -> LoadedTilde | None:
+    def _index(self) -> ImpactIndex | None:
         if self.collection is None:
             return None
         try:
             _, index = collection_manager().get(self.collection).loaded("tilde")
         except NotFoundError:
             return None
-        return index if isinstance(index, LoadedTilde) else None
+        return index if isinstance(index, ImpactIndex) else None
 
     @property
     def tokenizer(self) -> Any:
