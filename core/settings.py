@@ -25,6 +25,8 @@ class Settings(BaseSettings):
                                                       "aliases (milvus)")
     milvus_uri: str | None = Field(default=None, description="a Milvus Lite file (*.db, one process) or "
                                    "http://host:19530 (a server shared by hosts); unset: <data_dir>/milvus.db")
+    database_url: str | None = Field(default=None, description="postgresql://… : documents in PostgreSQL, shared "
+                                     "by every host (unset: one SQLite file per collection in data_dir)")
     milvus_token: str | None = Field(default=None, description="Milvus credentials (user:password or API key)")
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     embedding_model: str = "all-minilm-l6-v2"

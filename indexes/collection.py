@@ -27,6 +27,7 @@ from indexes.versions import IndexVersions, file_identity
 
 if TYPE_CHECKING:
     from indexes.milvus_versions import MilvusVersions
+    from indexes.postgres_document_store import PostgresDocumentStore
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 FILTER_OVERFETCH = 10
@@ -59,6 +60,17 @@ def marker_identity(root: Path) -> tuple[int, int] | None:
     return file_identity(root / MARKER)
 
 
+def open_document_store(root: Path, uid: str | None) -> DocumentStore | PostgresDocumentStore:
+    """The collection's documents: in PostgreSQL when ``SIFTRAG_DATABASE_URL`` is set (keyed by name and uid, so a
+    re-created collection starts empty), else in ``store.sqlite`` inside the collection folder."""
+    url = get_settings().database_url
+    if url:
+        from indexes.postgres_document_store import PostgresDocumentStore
+
+        return PostgresDocumentStore(url, f"{root.name}/{uid or ''}")
+    return DocumentStore(root / "store.sqlite")
+
+
 class Collection:
     """One collection on disk. Loaded index versions are cached and swapped when CURRENT changes."""
 
@@ -67,7 +79,7 @@ class Collection:
         self.name = root.name
         self.identity = marker_identity(root)
         self.uid = json.loads((root / MARKER).read_text()).get("uid") if self.identity else None
-        self.store = DocumentStore(root / "store.sqlite")
+        self.store = open_document_store(root, self.uid)
         self._loaded: dict[str, tuple[str, LoadedIndex]] = {}
         self._current: dict[str, tuple[object, str | None]] = {}  # the live pointer's identity → version
         self._load_lock = threading.Lock()
@@ -218,7 +230,8 @@ class CollectionManager:
                     return self.get(name)
                 raise ConflictError(f"Collection '{name}' already exists.")
             root.mkdir(parents=True, exist_ok=True)
-            DocumentStore(root / "store.sqlite").close()
+            if not get_settings().database_url:
+                DocumentStore(root / "store.sqlite").close()
             write_text_atomic(root / MARKER, json.dumps({"name": name, "description": description,
                                                          "created_at": time.time(), "uid": uuid.uuid4().hex}))
         return self.get(name)
@@ -239,7 +252,7 @@ class CollectionManager:
         collection = self.get(name)
         with self._lock:
             self._open.pop(name, None)
-        collection.store.close()
+        collection.store.drop()
         if get_settings().index_backend == "milvus":
             for kind in KIND_NAMES:
                 collection.versions(kind).drop_all()

@@ -37,6 +37,19 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def document_rows(documents: Iterable[Document]) -> list[tuple[str, str, str, str, float]]:
+    """(id, content, meta as JSON, content hash, time) per document, checked: InvalidInputError for a document
+    without an id or text."""
+    rows = []
+    now = time.time()
+    for document in documents:
+        if not document.id or not isinstance(document.content, str) or not document.content.strip():
+            raise InvalidInputError(f"Document '{document.id}' needs a non-empty id and text content.")
+        rows.append((document.id, document.content, json.dumps(document.meta or {}),
+                     content_hash(indexable_text(document)), now))
+    return rows
+
+
 class DocumentStore:
     """Documents by id; every write bumps a revision counter that index manifests record."""
 
@@ -61,6 +74,12 @@ class DocumentStore:
             connection.close()
             self._local.connection = None
 
+    def drop(self) -> None:
+        """Close and delete the store's files (the collection is being deleted)."""
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
     @property
     def revision(self) -> int:
         return self._connection().execute("SELECT value FROM state WHERE key='revision'").fetchone()[0]
@@ -79,15 +98,7 @@ class DocumentStore:
     def apply(self, documents: Iterable[Document], delete_ids: Iterable[str]) -> tuple[int, int]:
         """Upsert ``documents``, then delete ``delete_ids``, all in one transaction (all land or none):
         (written, deleted). One revision bump when anything was asked."""
-        rows = []
-        now = time.time()
-        for document in documents:
-            if not document.id or not isinstance(document.content, str) or not document.content.strip():
-                raise InvalidInputError(f"Document '{document.id}' needs a non-empty id and text content.")
-            rows.append((
-                document.id, document.content, json.dumps(document.meta or {}),
-                content_hash(indexable_text(document)), now,
-            ))
+        rows = document_rows(documents)
         id_list = list(delete_ids)
         if not rows and not id_list:
             return 0, 0

@@ -1,6 +1,6 @@
-"""The ``bm25`` kind on Milvus: Milvus's own BM25 function over the text (its analyzer: the standard tokenizer,
-lowercase, the same English stop words as bm25s; Milvus Lite has no stemmer, so unlike bm25s no Snowball stemming)
-with the same k1 and b."""
+"""The ``bm25`` kind on Milvus: Milvus's own BM25 function over the text, with bm25s's k1 and b. Build option
+``analyzer``: ``standard`` (default; the standard tokenizer, lowercase, bm25s's English stop words; all Milvus Lite
+supports, so no stemming) or ``english`` (a Milvus server's English analyzer, with a Snowball stemmer like bm25s)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,13 +8,17 @@ from typing import Any
 
 from bm25s.stopwords import STOPWORDS_EN
 
+from core.errors import InvalidInputError
 from indexes.bm25_index import DEFAULT_B, DEFAULT_K1
 from indexes.contract import Hits, ProgressCallback
 from indexes.milvus_build import fill_collection, id_schema
 from indexes.milvus_connection import milvus_client
 
 TEXT_MAX_BYTES = 65_535  # Milvus's VARCHAR limit: longer documents are indexed by their first 64 KiB
-ANALYZER = {"tokenizer": "standard", "filter": ["lowercase", {"type": "stop", "stop_words": sorted(STOPWORDS_EN)}]}
+ANALYZERS = {
+    "standard": {"tokenizer": "standard", "filter": ["lowercase", {"type": "stop", "stop_words": sorted(STOPWORDS_EN)}]},
+    "english": {"type": "english"},
+}
 
 
 def clip_utf8(text: str, limit: int = TEXT_MAX_BYTES) -> str:
@@ -42,12 +46,15 @@ class MilvusBm25Kind:
               options: dict[str, Any]) -> dict[str, Any]:
         from pymilvus import DataType, Function, FunctionType
 
+        analyzer = options.get("analyzer", "standard")
+        if analyzer not in ANALYZERS:
+            raise InvalidInputError(f"Unknown Milvus analyzer '{analyzer}': use one of {', '.join(ANALYZERS)}.")
         k1 = float(options.get("k1", DEFAULT_K1))
         b = float(options.get("b", DEFAULT_B))
         client = milvus_client()
         schema = id_schema(client)
         schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX_BYTES, enable_analyzer=True,
-                         analyzer_params=ANALYZER)
+                         analyzer_params=ANALYZERS[analyzer])
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
                                      output_field_names=["sparse"]))
@@ -56,7 +63,7 @@ class MilvusBm25Kind:
                                params={"bm25_k1": k1, "bm25_b": b})
         clipped = [clip_utf8(text) for text in texts]
         fill_collection(client, target, schema, index_params, ids, lambda i: {"text": clipped[i]}, progress)
-        return {"k1": k1, "b": b, "analyzer": "milvus standard, lowercase, stop words en (no stemmer)",
+        return {"k1": k1, "b": b, "analyzer": analyzer,
                 "documents": len(ids), "clipped_documents": sum(c is not t for c, t in zip(clipped, texts)),
                 "backend": "milvus", "milvus_collection": target}
 

