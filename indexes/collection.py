@@ -1,29 +1,26 @@
 """A named collection: its document store, its index versions per kind, build and search."""
 from __future__ import annotations
 
-import fcntl
 import gc
 import json
 import re
 import shutil
 import threading
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from haystack import Document
 
-from core.atomic_publish import write_text_atomic
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.settings import get_settings
+from indexes.collection_catalog import CollectionCatalog, FileCatalog, PostgresCatalog
 from indexes.contract import Hits, LoadedIndex, ProgressCallback
 from indexes.document_store import DocumentStore, indexable_text
 from indexes.index_kind import KIND_NAMES, check_kind, index_kind
 from indexes.metadata_filter import check_filter, matches
-from indexes.versions import IndexVersions, file_identity
+from indexes.versions import IndexVersions
 
 if TYPE_CHECKING:
     from indexes.milvus_versions import MilvusVersions
@@ -31,7 +28,6 @@ if TYPE_CHECKING:
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 FILTER_OVERFETCH = 10
-MARKER = "collection.json"
 
 
 def validate_name(name: str) -> str:
@@ -40,24 +36,6 @@ def validate_name(name: str) -> str:
             f"Invalid collection name '{name}': use 1-64 lowercase letters, digits, '-' or '_'."
         )
     return name
-
-
-@contextmanager
-def name_lock(root: Path) -> Iterator[None]:
-    """An exclusive lock on the collection name of ``root`` (create, delete, publish hold it), across processes."""
-    locks = root.parent / ".locks"
-    locks.mkdir(exist_ok=True)
-    with open(locks / f"{root.name}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def marker_identity(root: Path) -> tuple[int, int] | None:
-    """``file_identity`` of ``collection.json``: a deleted and re-created collection has another."""
-    return file_identity(root / MARKER)
 
 
 def open_document_store(root: Path, uid: str | None) -> DocumentStore | PostgresDocumentStore:
@@ -72,13 +50,16 @@ def open_document_store(root: Path, uid: str | None) -> DocumentStore | Postgres
 
 
 class Collection:
-    """One collection on disk. Loaded index versions are cached and swapped when CURRENT changes."""
+    """One collection: its catalog entry, its documents, its index versions. Loaded index versions are cached and
+    swapped when the live version changes. ``root`` is this host's folder for it (local index files, caches)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, catalog: CollectionCatalog) -> None:
         self.root = root
         self.name = root.name
-        self.identity = marker_identity(root)
-        self.uid = json.loads((root / MARKER).read_text()).get("uid") if self.identity else None
+        self.catalog = catalog
+        self.identity = catalog.identity(self.name)
+        self.uid = (catalog.record(self.name) or {}).get("uid") if self.identity is not None else None
+        root.mkdir(parents=True, exist_ok=True)
         self.store = open_document_store(root, self.uid)
         self._loaded: dict[str, tuple[str, LoadedIndex]] = {}
         self._current: dict[str, tuple[object, str | None]] = {}  # the live pointer's identity → version
@@ -119,19 +100,18 @@ class Collection:
                 raise
             manifest.update(kind=kind, store_revision=revision, built_at=time.time(),
                             build_seconds=round(time.time() - started, 3))
-            with name_lock(self.root):  # fenced: a collection deleted (or re-created) meanwhile gets nothing
+            with self.catalog.lock(self.name):  # fenced: a collection deleted (or re-created) meanwhile gets nothing
                 if not self.is_live():
                     raise deleted
                 return versions.publish(staging, manifest)
 
     def is_live(self) -> bool:
-        """Whether this object still is the collection on disk (not deleted, not deleted and re-created)."""
-        if marker_identity(self.root) == self.identity:
+        """Whether this object still is the catalog's collection (not deleted, not deleted and re-created)."""
+        if self.catalog.identity(self.name) == self.identity:
             return self.identity is not None
-        try:
-            return json.loads((self.root / MARKER).read_text()).get("uid") == self.uid
-        except (FileNotFoundError, json.JSONDecodeError):
+        if self.uid is None:
             return False
+        return (self.catalog.record(self.name) or {}).get("uid") == self.uid
 
     def loaded(self, kind: str) -> tuple[str, LoadedIndex]:
         """The live version of ``kind`` in memory, reloaded when a newer version was published."""
@@ -210,30 +190,28 @@ class Collection:
 
 
 class CollectionManager:
-    """All collections under ``<data_dir>/collections``; one Collection object per name per process."""
+    """All collections of the catalog (PostgreSQL when ``SIFTRAG_DATABASE_URL`` is set, else the folders under
+    ``<data_dir>/collections``); one Collection object per name per process."""
 
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir / "collections"
         self.root.mkdir(parents=True, exist_ok=True)
+        url = get_settings().database_url
+        self.catalog: CollectionCatalog = PostgresCatalog(url) if url else FileCatalog(self.root)
         self._open: dict[str, Collection] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if (p / MARKER).exists())
+        return self.catalog.names()
 
     def create(self, name: str, description: str = "", exist_ok: bool = False) -> Collection:
         validate_name(name)
-        root = self.root / name
-        with name_lock(root):
-            if (root / MARKER).exists():
+        with self.catalog.lock(name):
+            if self.catalog.identity(name) is not None:
                 if exist_ok:
                     return self.get(name)
                 raise ConflictError(f"Collection '{name}' already exists.")
-            root.mkdir(parents=True, exist_ok=True)
-            if not get_settings().database_url:
-                DocumentStore(root / "store.sqlite").close()
-            write_text_atomic(root / MARKER, json.dumps({"name": name, "description": description,
-                                                         "created_at": time.time(), "uid": uuid.uuid4().hex}))
+            self.catalog.add(name, description)
         return self.get(name)
 
     def get(self, name: str) -> Collection:
@@ -241,9 +219,9 @@ class CollectionManager:
             collection = self._open.get(name)
             if collection is not None and collection.is_live():
                 return collection
-            if not NAME_PATTERN.match(name or "") or not (self.root / name / MARKER).exists():
+            if not NAME_PATTERN.match(name or "") or self.catalog.identity(name) is None:
                 raise NotFoundError(f"Collection '{name}' does not exist.")
-            collection = Collection(self.root / name)
+            collection = Collection(self.root / name, self.catalog)
             self._open[name] = collection
             return collection
 
@@ -256,6 +234,6 @@ class CollectionManager:
         if get_settings().index_backend == "milvus":
             for kind in KIND_NAMES:
                 collection.versions(kind).drop_all()
-        with name_lock(collection.root):
-            (collection.root / MARKER).unlink(missing_ok=True)
+        with self.catalog.lock(name):
+            self.catalog.remove(name)
             shutil.rmtree(collection.root, ignore_errors=True)

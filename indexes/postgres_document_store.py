@@ -1,64 +1,16 @@
 """The document store of one collection in PostgreSQL (``SIFTRAG_DATABASE_URL``), shared by every host: the same
-interface as the SQLite ``DocumentStore``, rows keyed by (collection key, id), one revision counter per collection.
-
-The schema is versioned by ``siftrag_schema``: each entry of ``MIGRATIONS`` runs once, in order, under an advisory
-lock (two tables need no migration framework; Alembic would bring SQLAlchemy for them)."""
+interface as the SQLite ``DocumentStore``, rows keyed by (collection key, id), one revision counter per collection."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from haystack import Document
 
-from core.errors import BackendUnavailableError
+from core.postgres import connection_pool
 from indexes.document_store import document_rows
 
-MIGRATIONS = (
-    """CREATE TABLE siftrag_documents (
-           collection TEXT NOT NULL, id TEXT NOT NULL, content TEXT NOT NULL, meta TEXT NOT NULL,
-           content_hash TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (collection, id));
-       CREATE TABLE siftrag_revisions (collection TEXT PRIMARY KEY, revision BIGINT NOT NULL);""",
-)
-MIGRATION_LOCK = 0x51F7  # pg_advisory_xact_lock key: one process migrates at a time
 READ_CHUNK = 500
-
-_POOLS: dict[str, Any] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _migrate(connection: Any) -> None:
-    with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        connection.execute("CREATE TABLE IF NOT EXISTS siftrag_schema (version INTEGER NOT NULL)")
-        row = connection.execute("SELECT max(version) FROM siftrag_schema").fetchone()
-        done = row[0] or 0
-        for version, statement in enumerate(MIGRATIONS[done:], start=done + 1):
-            connection.execute(statement)
-            connection.execute("INSERT INTO siftrag_schema VALUES (%s)", (version,))
-
-
-def connection_pool(url: str) -> Any:
-    """One psycopg pool per database URL per process, the schema migrated on first use."""
-    with _POOLS_LOCK:
-        pool = _POOLS.get(url)
-        if pool is None:
-            try:
-                from psycopg_pool import ConnectionPool
-            except ImportError:
-                raise BackendUnavailableError("SIFTRAG_DATABASE_URL needs psycopg: "
-                                              "`pip install siftrag[postgres]`.") from None
-            pool = ConnectionPool(url, min_size=1, max_size=8, kwargs={"autocommit": True}, open=False)
-            try:
-                pool.open(wait=True, timeout=10)
-                with pool.connection() as connection:
-                    _migrate(connection)
-            except Exception as error:
-                pool.close()
-                raise BackendUnavailableError(f"PostgreSQL is unreachable: {type(error).__name__}.") from None
-            _POOLS[url] = pool
-    return pool
 
 
 class PostgresDocumentStore:

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import REPO
 
@@ -38,10 +43,10 @@ def start_worker(data_dir: Path, concurrency: int = 2, **extra: str) -> subproce
     raise RuntimeError("Celery worker did not answer ping within 90 s")
 
 
-def start_api(data_dir: Path, port: int) -> subprocess.Popen:
+def start_api(data_dir: Path, port: int, **extra: str) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, str(REPO / "cli.py"), "serve", "--port", str(port)],
-        cwd=REPO, env=service_env(data_dir), start_new_session=True,
+        cwd=REPO, env=service_env(data_dir, **extra), start_new_session=True,
     )
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -72,3 +77,55 @@ def wait_for_job(client: httpx.Client, job_id: str, timeout: float = 300) -> dic
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def milvus_lite_server(folder: Path) -> Iterator[str]:
+    """``python -m milvus_lite server`` (the real engine, as a server hosts can share) on a free port; its URI."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(folder / "server.db"),
+                                "--host", "127.0.0.1", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 60
+    while True:
+        assert process.poll() is None, "the Milvus Lite server exited"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.time() < deadline, "the Milvus Lite server did not start"
+            time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL (every machine of ours runs one), dropped afterwards; its URL.
+    Skips the test with a sentence where the server is not running."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({error}); these machines normally have it")
+    name = f"siftrag_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{POSTGRES_SERVER}/{name}"
+    finally:
+        from core.postgres import close_pool
+
+        close_pool(f"{POSTGRES_SERVER}/{name}")
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()

@@ -14,11 +14,11 @@ from evals.engine import EvaluationSpec, merge, prepare
 from evals.engine import evaluate_chunk as engine_chunk
 from evals.report import PRIMARY_METRIC
 from indexes.index_kind import index_kind
-from indexes.ingest_files import read_documents_file
 from indexes.retriever import collection_manager
 from workers.job_context import JobContext
 from workers.job_store import advance
 from workers.locks import exclusive
+from workers.upload_staging import read_upload, remove_upload
 
 
 def build_index(ctx: JobContext, collection: str, kind: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -37,16 +37,16 @@ def build_index(ctx: JobContext, collection: str, kind: str, options: dict[str, 
 
 
 def ingest_documents(ctx: JobContext, collection: str, upload: str, delete_ids: list[str] | None = None) -> dict[str, Any]:
-    """Upsert an uploaded JSONL file and delete ``delete_ids`` in one store transaction (a crash lands nothing);
+    """Upsert the staged upload and delete ``delete_ids`` in one store transaction (a crash lands nothing);
     removes the upload."""
     target = collection_manager().get(collection)
-    documents = read_documents_file(Path(upload)) if upload else []
+    documents = read_upload(upload) if upload else []
     total = len(documents) + len(delete_ids or [])
     ctx.progress(0, total)
     written, deleted = target.store.apply(documents, delete_ids or [])
     ctx.progress(total, total)
     if upload:
-        Path(upload).unlink(missing_ok=True)
+        remove_upload(upload)
     return {"collection": collection, "upserted": written, "deleted": deleted, "revision": target.store.revision}
 
 

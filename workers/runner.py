@@ -7,7 +7,6 @@ import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from core.settings import get_settings
@@ -24,7 +23,7 @@ from workers.job_functions import (
 from workers.job_model import Job, JobState
 from workers.job_store import JobStore
 from workers.stores import job_store
-from workers.upload_staging import uploads_dir
+from workers.upload_staging import remove_orphans
 
 
 class JobRunner(ABC):
@@ -82,18 +81,10 @@ class EmbeddedRunner(JobRunner):
                 failed.append(job.id)
         return failed
 
-    def clean_uploads(self, min_age_s: float = 60.0) -> list[Path]:
-        """Remove staged upload files that no unfinished job will read (left by a crash); the removed paths."""
-        folder = uploads_dir()
-        if not folder.is_dir():
-            return []
+    def clean_uploads(self, min_age_s: float = 60.0) -> list[str]:
+        """Remove staged uploads that no unfinished job will read (left by a crash); the removed references."""
         wanted = {job.params.get("upload") for job in self.store.list(500) if not job.state.finished}
-        removed = []
-        for path in folder.glob("*.jsonl"):
-            if str(path) not in wanted and time.time() - path.stat().st_mtime > min_age_s:
-                path.unlink(missing_ok=True)
-                removed.append(path)
-        return removed
+        return remove_orphans(wanted, min_age_s)
 
     def shutdown(self) -> None:
         """Fail (and stop at their next progress check) this process's unfinished jobs; drop queued ones."""

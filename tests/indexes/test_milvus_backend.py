@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,33 +18,13 @@ from core.settings import get_settings
 from evals.beir_loader import load_beir
 from indexes.collection import CollectionManager
 from tests.conftest import REPO
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.service_processes import milvus_lite_server
 
 
 @pytest.fixture(scope="module")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m milvus_lite server`` on a free port; its URI."""
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir",
-                                str(tmp_path_factory.mktemp("milvus") / "server.db"), "--host", "127.0.0.1",
-                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while True:
-        assert process.poll() is None, "the Milvus Lite server exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.time() < deadline, "the Milvus Lite server did not start"
-            time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=30)
+    with milvus_lite_server(tmp_path_factory.mktemp("milvus")) as uri:
+        yield uri
 
 
 def use_backend(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:

@@ -2,7 +2,6 @@
 test session, dropped at the end."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,26 +9,17 @@ import pytest
 from haystack import Document
 
 from core.errors import InvalidInputError
+from core.postgres import MIGRATIONS, connection_pool, migrate
 from core.settings import get_settings
 from indexes.collection import CollectionManager
-from indexes.postgres_document_store import MIGRATIONS, PostgresDocumentStore, _migrate, connection_pool
-
-SERVER = "postgresql://postgres@127.0.0.1:5432"
+from indexes.postgres_document_store import PostgresDocumentStore
+from tests.service_processes import postgres_database
 
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(f"{SERVER}/postgres", autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({error}); these machines normally have it")
-    name = f"siftrag_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f"CREATE DATABASE {name}")
-    yield f"{SERVER}/{name}"
-    connection_pool(f"{SERVER}/{name}").close()
-    admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+    with postgres_database() as url:
+        yield url
 
 
 def test_documents_revisions_and_atomic_writes(database_url: str) -> None:
@@ -54,7 +44,7 @@ def test_documents_revisions_and_atomic_writes(database_url: str) -> None:
 def test_migrations_run_once(database_url: str) -> None:
     pool = connection_pool(database_url)
     with pool.connection() as connection:
-        _migrate(connection)
+        migrate(connection)
         versions = [row[0] for row in connection.execute("SELECT version FROM siftrag_schema ORDER BY version")]
     assert versions == list(range(1, len(MIGRATIONS) + 1))
 
