@@ -58,8 +58,8 @@ class Bm25Kind:
     name = "bm25"
 
     def build(
-        self, ids: Sequence[str], texts: Sequence[str], out_dir: Path, progress: ProgressCallback | None,
-        options: dict[str, Any],
+        self, ids: Sequence[str], texts: Sequence[str], metas: Sequence[dict[str, Any]], out_dir: Path,
+        progress: ProgressCallback | None, options: dict[str, Any],
     ) -> dict[str, Any]:
         k1 = float(options.get("k1", DEFAULT_K1))
         b = float(options.get("b", DEFAULT_B))

@@ -16,10 +16,11 @@ from haystack import Document
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.settings import get_settings
 from indexes.collection_catalog import CollectionCatalog, FileCatalog, PostgresCatalog
-from indexes.contract import Hits, LoadedIndex, ProgressCallback
+from indexes.contract import FilteredIndex, Hits, LoadedIndex, ProgressCallback
 from indexes.document_store import DocumentStore, indexable_text
 from indexes.index_kind import KIND_NAMES, check_kind, index_kind
 from indexes.metadata_filter import check_filter, matches
+from indexes.milvus_filter import milvus_expression
 from indexes.versions import IndexVersions
 
 if TYPE_CHECKING:
@@ -91,9 +92,8 @@ class Collection:
                                 "published.")
         with versions.staging() as staging:
             try:
-                manifest = builder.build(
-                    [d.id for d in documents], [indexable_text(d) for d in documents], staging, progress, options or {}
-                )
+                manifest = builder.build([d.id for d in documents], [indexable_text(d) for d in documents],
+                                         [d.meta for d in documents], staging, progress, options or {})
             except Exception:
                 if not self.is_live():  # the delete removed the staging folder under the builder
                     raise deleted from None
@@ -145,7 +145,11 @@ class Collection:
             check_filter(filters)
         _, index = self.loaded(kind)
         fetch = top_k * FILTER_OVERFETCH if filters else top_k + 10
-        hits_per_query = index.search(list(queries), fetch)
+        expression = milvus_expression(filters) if filters and isinstance(index, FilteredIndex) else None
+        if expression:  # the index narrows to matching metadata; every hit is still checked below
+            hits_per_query = index.search_where(list(queries), fetch, expression)
+        else:
+            hits_per_query = index.search(list(queries), fetch)
         stored = self._stored_rows(hits_per_query, None if filters else top_k)
         results = []
         for hits in hits_per_query:

@@ -20,6 +20,15 @@ class LoadedIndex(Protocol):
 
 
 @runtime_checkable
+class FilteredIndex(Protocol):
+    """A loaded index that narrows a search by a metadata expression itself (the Milvus kinds)."""
+
+    def search_where(self, queries: Sequence[str], top_k: int, expression: str) -> list[Hits]:
+        """``search`` among the documents whose indexed metadata satisfies ``expression``."""
+        ...
+
+
+@runtime_checkable
 class ImpactIndex(Protocol):
     """A loaded ``tilde`` version (on any backend): it also scores given candidates, for reranking."""
 
@@ -37,10 +46,12 @@ class IndexKind(Protocol):
     name: str
 
     def build(
-        self, ids: Sequence[str], texts: Sequence[str], out_dir: Path, progress: ProgressCallback | None,
-        options: dict[str, Any],
+        self, ids: Sequence[str], texts: Sequence[str], metas: Sequence[dict[str, Any]], out_dir: Path,
+        progress: ProgressCallback | None, options: dict[str, Any],
     ) -> dict[str, Any]:
-        """Write the index into ``out_dir``; return manifest fields (parameters, sizes)."""
+        """Write the index into ``out_dir`` (a folder; a Milvus collection name for the Milvus kinds); return
+        manifest fields (parameters, sizes). ``metas``: the documents' metadata, which the Milvus kinds index for
+        filtering (the local kinds filter after the search and do not read it)."""
         ...
 
     def load(self, version_dir: Path, manifest: dict[str, Any]) -> LoadedIndex:

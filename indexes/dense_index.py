@@ -69,8 +69,8 @@ class DenseKind:
     name = "dense"
 
     def build(
-        self, ids: Sequence[str], texts: Sequence[str], out_dir: Path, progress: ProgressCallback | None,
-        options: dict[str, Any],
+        self, ids: Sequence[str], texts: Sequence[str], metas: Sequence[dict[str, Any]], out_dir: Path,
+        progress: ProgressCallback | None, options: dict[str, Any],
     ) -> dict[str, Any]:
         faiss = _faiss()
         settings = get_settings()

@@ -33,8 +33,11 @@ class LoadedMilvusBm25:
         self.client = milvus_client()
 
     def search(self, queries: Sequence[str], top_k: int) -> list[Hits]:
+        return self.search_where(queries, top_k, "")
+
+    def search_where(self, queries: Sequence[str], top_k: int, expression: str) -> list[Hits]:
         results = self.client.search(self.name, data=list(queries), anns_field="sparse", limit=top_k,
-                                     search_params={"metric_type": "BM25"}, output_fields=["id"])
+                                     search_params={"metric_type": "BM25"}, filter=expression, output_fields=["id"])
         # Milvus reports BM25 scores as distances; Milvus Lite negates them (best = most negative), a server does not
         return [[(hit["id"], abs(float(hit["distance"]))) for hit in hits if hit["distance"] != 0] for hits in results]
 
@@ -42,8 +45,8 @@ class LoadedMilvusBm25:
 class MilvusBm25Kind:
     name = "bm25"
 
-    def build(self, ids: Sequence[str], texts: Sequence[str], target: str, progress: ProgressCallback | None,
-              options: dict[str, Any]) -> dict[str, Any]:
+    def build(self, ids: Sequence[str], texts: Sequence[str], metas: Sequence[dict[str, Any]], target: str,
+              progress: ProgressCallback | None, options: dict[str, Any]) -> dict[str, Any]:
         from pymilvus import DataType, Function, FunctionType
 
         analyzer = options.get("analyzer", "standard")
@@ -62,7 +65,7 @@ class MilvusBm25Kind:
         index_params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                                params={"bm25_k1": k1, "bm25_b": b})
         clipped = [clip_utf8(text) for text in texts]
-        fill_collection(client, target, schema, index_params, ids, lambda i: {"text": clipped[i]}, progress)
+        fill_collection(client, target, schema, index_params, ids, metas, lambda i: {"text": clipped[i]}, progress)
         return {"k1": k1, "b": b, "analyzer": analyzer,
                 "documents": len(ids), "clipped_documents": sum(c is not t for c, t in zip(clipped, texts)),
                 "backend": "milvus", "milvus_collection": target}

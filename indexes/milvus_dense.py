@@ -30,12 +30,16 @@ class LoadedMilvusDense:
         vectors = get_encoder(self.model_name).encode_queries(list(queries))
         return self.search_vectors(vectors, top_k)
 
-    def search_vectors(self, vectors: np.ndarray, top_k: int) -> list[Hits]:
+    def search_where(self, queries: Sequence[str], top_k: int, expression: str) -> list[Hits]:
+        vectors = get_encoder(self.model_name).encode_queries(list(queries))
+        return self.search_vectors(vectors, top_k, expression)
+
+    def search_vectors(self, vectors: np.ndarray, top_k: int, expression: str = "") -> list[Hits]:
         params = self.search_params
         if "params" in params:  # HNSW: the candidate list must hold at least top_k
             params = {**params, "params": {"ef": max(params["params"]["ef"], top_k)}}
         results = self.client.search(self.name, data=np.asarray(vectors, dtype=np.float32).tolist(),
-                                     anns_field="vector", limit=top_k, search_params=params,
+                                     anns_field="vector", limit=top_k, search_params=params, filter=expression,
                                      output_fields=["id"])
         return [[(hit["id"], float(hit["distance"])) for hit in hits] for hits in results]
 
@@ -43,8 +47,8 @@ class LoadedMilvusDense:
 class MilvusDenseKind:
     name = "dense"
 
-    def build(self, ids: Sequence[str], texts: Sequence[str], target: str, progress: ProgressCallback | None,
-              options: dict[str, Any]) -> dict[str, Any]:
+    def build(self, ids: Sequence[str], texts: Sequence[str], metas: Sequence[dict[str, Any]], target: str,
+              progress: ProgressCallback | None, options: dict[str, Any]) -> dict[str, Any]:
         from pymilvus import DataType
 
         model_name = self.model_for(options)
@@ -63,7 +67,7 @@ class MilvusDenseKind:
                                            "efConstruction": int(options.get("ef_construction", 200))})
         else:
             index_params.add_index("vector", index_type="FLAT", metric_type="IP")
-        fill_collection(client, target, schema, index_params, ids, lambda i: {"vector": vectors[i].tolist()}, None)
+        fill_collection(client, target, schema, index_params, ids, metas, lambda i: {"vector": vectors[i].tolist()}, None)
         return {"model": model_name, "dim": int(vectors.shape[1]), "index_type": index_type, "documents": len(ids),
                 "ef_search": int(options.get("ef_search", 128)), "backend": "milvus", "milvus_collection": target}
 

@@ -39,12 +39,16 @@ class LoadedMilvusTilde:
         return {int(t): float(c) for t, c in zip(token_ids, counts)}
 
     def search(self, queries: Sequence[str], top_k: int) -> list[Hits]:
+        return self.search_where(queries, top_k, "")
+
+    def search_where(self, queries: Sequence[str], top_k: int, expression: str) -> list[Hits]:
         vectors = [self._query_sparse(query) for query in queries]
         asked = [i for i, vector in enumerate(vectors) if vector]
         results: list[Hits] = [[] for _ in queries]
         if asked:
             found = self.client.search(self.name, data=[vectors[i] for i in asked], anns_field="impacts",
-                                       limit=top_k, search_params={"metric_type": "IP"}, output_fields=["id"])
+                                       limit=top_k, search_params={"metric_type": "IP"}, filter=expression,
+                                       output_fields=["id"])
             for i, hits in zip(asked, found):
                 results[i] = [(hit["id"], float(hit["distance"])) for hit in hits if hit["distance"] > 0]
         return results
@@ -65,8 +69,8 @@ class LoadedMilvusTilde:
 class MilvusTildeKind:
     name = "tilde"
 
-    def build(self, ids: Sequence[str], texts: Sequence[str], target: str, progress: ProgressCallback | None,
-              options: dict[str, Any]) -> dict[str, Any]:
+    def build(self, ids: Sequence[str], texts: Sequence[str], metas: Sequence[dict[str, Any]], target: str,
+              progress: ProgressCallback | None, options: dict[str, Any]) -> dict[str, Any]:
         from pymilvus import DataType
 
         scorer_path = Path(self.model_for(options))
@@ -77,7 +81,7 @@ class MilvusTildeKind:
         schema.add_field("impacts", DataType.SPARSE_FLOAT_VECTOR)
         index_params = client.prepare_index_params()
         index_params.add_index("impacts", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-        fill_collection(client, target, schema, index_params, ids, lambda i: {"impacts": sparse_row(impacts[i])},
+        fill_collection(client, target, schema, index_params, ids, metas, lambda i: {"impacts": sparse_row(impacts[i])},
                         None)
         return {"model": str(scorer_path), "expansion_top_k": expansion_top_k, "documents": len(ids),
                 "postings": int(sum(ids_.size for ids_, _ in impacts)), "backend": "milvus",

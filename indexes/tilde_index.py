@@ -134,8 +134,8 @@ class TildeKind:
     name = "tilde"
 
     def build(
-        self, ids: Sequence[str], texts: Sequence[str], out_dir: Path, progress: ProgressCallback | None,
-        options: dict[str, Any],
+        self, ids: Sequence[str], texts: Sequence[str], metas: Sequence[dict[str, Any]], out_dir: Path,
+        progress: ProgressCallback | None, options: dict[str, Any],
     ) -> dict[str, Any]:
         scorer_path = Path(self.model_for(options))
         expansion_top_k = int(options.get("expansion_top_k", 200))

@@ -171,3 +171,23 @@ def test_tilde_on_milvus_retrieves_and_reranks_like_the_local_index(tilde_scorer
         for (local_id, local_score), (milvus_id, _) in zip(local_hits, milvus_hits):
             tied = [i for i, s in local_hits if abs(s - local_score) <= 1e-3]
             assert milvus_id == local_id or milvus_id in tied
+
+
+def test_filters_are_evaluated_inside_milvus_so_selective_ones_still_fill_top_k(data_dir: Path, on_milvus: str) -> None:
+    manager = CollectionManager(data_dir)
+    collection = manager.create("milvus-filters")
+    documents = [Document(id=f"en{i}", content="rivers " * 5 + f"english passage {i}", meta={"lang": "en", "year": i})
+                 for i in range(400)]
+    documents += [Document(id=f"de{i}", content=f"rivers german passage {i} " + "filler " * 60,
+                           meta={"lang": "de", "year": 3000 + i}) for i in range(2)]
+    collection.store.upsert(documents)
+    collection.build("bm25")
+    unfiltered = [d.id for d in collection.search("bm25", ["rivers"], top_k=1000)[0]]
+    assert unfiltered.index("de0") > 2 * 10  # beyond what over-fetching top_k x 10 would reach
+    german = {"field": "meta.lang", "operator": "==", "value": "de"}
+    assert {d.id for d in collection.search("bm25", ["rivers"], top_k=2, filters=german)[0]} == {"de0", "de1"}
+    recent_not_de = {"operator": "AND", "conditions": [{"field": "meta.year", "operator": ">=", "value": 398},
+                                                       {"field": "meta.lang", "operator": "!=", "value": "de"}]}
+    assert {d.id for d in collection.search("bm25", ["rivers"], top_k=5, filters=recent_not_de)[0]} == {"en398",
+                                                                                                       "en399"}
+    manager.delete("milvus-filters")
