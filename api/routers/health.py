@@ -1,6 +1,7 @@
 """Liveness, readiness and metrics."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -9,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Caller, CallerDep
 from api.metrics import render
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 from indexes.retriever import collection_manager
 
 router = APIRouter(tags=["health"])
@@ -28,7 +29,8 @@ def _operator(who: Caller) -> bool:
 
 @router.get("/readyz")
 async def readyz(who: CallerDep) -> Response:
-    """Ready when Redis answers (if configured) and every live index of every collection loads. The checks
+    """Ready when Redis, PostgreSQL and Milvus answer (those configured) and every live index of every collection
+    loads. The checks
     (collection names) are shown to admins, or to everyone with SIFTRAG_PUBLIC_METRICS; the status code always."""
     ready, checks = await run_in_threadpool(_readiness)
     body = {"ready": ready, "checks": checks} if _operator(who) else {"ready": ready}
@@ -47,6 +49,15 @@ def _readiness() -> tuple[bool, dict[str, Any]]:
         except redis.RedisError as error:
             checks["redis"] = f"unreachable: {error}"
             ready = False
+    for service, check in _shared_services(settings).items():
+        try:
+            check()
+            checks[service] = True
+        except Exception as error:  # any failure of a shared service means not ready, with its sentence
+            checks[service] = f"unreachable: {error}"
+            ready = False
+    if not ready:
+        return ready, checks
     manager = collection_manager()
     loaded = {}
     for name in manager.names():
@@ -60,6 +71,24 @@ def _readiness() -> tuple[bool, dict[str, Any]]:
                     ready = False
     checks["indexes"] = loaded
     return ready, checks
+
+
+def _shared_services(settings: Settings) -> dict[str, Callable[[], Any]]:
+    """A check per configured shared service (each raises when the service does not answer)."""
+    checks: dict[str, Callable[[], Any]] = {}
+    if settings.database_url:
+        from core.postgres import connection_pool
+
+        def postgres() -> None:
+            with connection_pool(settings.database_url or "").connection(timeout=2) as connection:
+                connection.execute("SELECT 1")
+
+        checks["postgres"] = postgres
+    if settings.index_backend == "milvus":
+        from indexes.milvus_connection import milvus_client
+
+        checks["milvus"] = lambda: milvus_client().list_aliases()
+    return checks
 
 
 @router.get("/metrics")

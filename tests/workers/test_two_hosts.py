@@ -70,6 +70,9 @@ def test_ingest_on_a_build_on_the_worker_search_on_b(hosts: dict) -> None:
     on_a, on_b = _search(a, "rivers passage 7"), _search(b, "rivers passage 7")
     assert on_b == on_a and on_b[0][0] == "d7"
     assert b.get("/v1/collections/shared").json()["documents"] == 300
+    ready = b.get("/readyz").json()
+    assert ready["ready"] and ready["checks"]["postgres"] is True and ready["checks"]["milvus"] is True
+    assert ready["checks"]["indexes"]["shared/bm25"]
 
 
 def test_a_killed_worker_leaves_the_alias_on_the_previous_version(hosts: dict, tmp_path: Path) -> None:
