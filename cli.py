@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 import core  # noqa: F401  (sets offline defaults before Haystack is imported)
@@ -705,6 +706,11 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
+    except ValidationError as error:  # a SIFTRAG_* setting with a bad value
+        if error.title != "Settings":
+            raise
+        problems = "; ".join(f"SIFTRAG_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
+        _fail(f"Invalid setting: {problems}.", 2)
     except Exception as error:  # usage errors (click's, or the copy typer vendors) arrive here
         exit_code = getattr(error, "exit_code", None)
         if isinstance(exit_code, int) and hasattr(error, "format_message"):

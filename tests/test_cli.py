@@ -191,3 +191,15 @@ def test_train_dyprag_rejects_bad_input_before_submitting(data_dir: Path, tmp_pa
     untrained = siftrag("eval-dynamic", "--dataset", str(SHARED_DATA / "strategyqa"), "--policy", "dyprag",
                         "--translator", "never-trained", "--out", str(tmp_path / "e"), data_dir=data_dir)
     assert untrained.returncode == 3 and "siftrag train dyprag --name never-trained" in untrained.stderr
+
+
+def test_a_bad_setting_or_an_unreachable_backend_is_one_line(data_dir: Path, scifact_slice: Path) -> None:
+    cases = [({"SIFTRAG_INDEX_BACKEND": "bogus"}, 2, "Invalid setting: SIFTRAG_INDEX_BACKEND: Input should be"),
+             ({"SIFTRAG_INDEX_BACKEND": "milvus", "SIFTRAG_MILVUS_URI": "http://127.0.0.1:1"}, 4,
+              "Milvus at http://127.0.0.1:1 is unreachable")]
+    for env, code, message in cases:
+        result = subprocess.run([sys.executable, str(REPO / "cli.py"), "eval", "--dataset", str(scifact_slice),
+                                 "--max-queries", "2"], cwd=REPO, capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "SIFTRAG_DATA_DIR": str(data_dir), **env})
+        assert result.returncode == code and message in result.stderr, (env, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
