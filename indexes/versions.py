@@ -73,7 +73,9 @@ class IndexVersions:
 
     def publish(self, staging: Path, manifest: dict[str, Any]) -> str:
         """Seal a finished staging folder as a new version and make it live atomically."""
-        version = time.strftime("v%Y%m%dT%H%M%S") + f"-{os.getpid()}-{staging.name[-6:]}"
+        now = time.time_ns()  # to the nanosecond, so names sort by publish time even within one second
+        version = time.strftime("v%Y%m%dT%H%M%S", time.localtime(now // 10**9)) + f"{now % 10**9:09d}-{os.getpid()}-" \
+            f"{staging.name[-6:]}"
         (staging / MANIFEST).write_text(json.dumps({**manifest, "version": version}, indent=2))
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         os.replace(staging, self.path(version))

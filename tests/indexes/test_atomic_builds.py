@@ -54,3 +54,11 @@ def test_killed_build_leaves_live_index_serving(data_dir: Path) -> None:
     assert collection.versions("dense").current() == live
     hits = collection.search("dense", ["topic 3"], top_k=3)[0]
     assert hits and all(int(d.id[1:]) < 200 for d in hits)
+
+
+def test_quick_rebuilds_keep_the_live_and_the_previous_version() -> None:
+    collection = collection_manager().create("quick-rebuilds")
+    collection.store.upsert([Document(id="a", content="one small passage")])
+    built = [collection.build("bm25") for _ in range(4)]  # several within one second
+    assert built == sorted(built)
+    assert collection.versions("bm25").list() == built[-2:] and collection.versions("bm25").current() == built[-1]
