@@ -234,10 +234,10 @@ class CollectionManager:
         collection = self.get(name)
         with self._lock:
             self._open.pop(name, None)
-        collection.store.drop()
-        if get_settings().index_backend == "milvus":
-            for kind in KIND_NAMES:
-                collection.versions(kind).drop_all()
-        with self.catalog.lock(name):
+        with self.catalog.lock(name):  # the entry goes first: no ingest or publish lands after the data is dropped
             self.catalog.remove(name)
+            collection.store.drop()
+            if get_settings().index_backend == "milvus":
+                for kind in KIND_NAMES:
+                    collection.versions(kind).drop_all()
             shutil.rmtree(collection.root, ignore_errors=True)
