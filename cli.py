@@ -306,6 +306,7 @@ def collections_build(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the jobs with a progress bar")] = True,
 ) -> None:
     """Build new index versions as jobs; each is published atomically when it finishes."""
+    _check_background(wait)
     from indexes.index_kind import index_kind
     from indexes.retriever import collection_manager
     from workers.runner import job_runner
@@ -340,6 +341,16 @@ def collections_delete(name: str) -> None:
 
 jobs_app = typer.Typer(help="Follow, list and cancel jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+
+
+def _check_background(wait: bool) -> None:
+    """``--no-wait`` leaves the job to a Celery worker; the embedded runner runs it inside this command, so
+    returning at once would stop it: refuse before anything is submitted."""
+    from core.settings import get_settings
+
+    if not wait and not get_settings().redis_url:
+        raise InvalidInputError("--no-wait needs a Celery worker (set SIFTRAG_REDIS_URL and run `siftrag worker`): "
+                                "without one the job runs inside this command and would stop when it returns.")
 
 
 def _follow(job_id: str) -> None:
@@ -423,6 +434,7 @@ def train_tilde(
 ) -> None:
     """Train a TILDEv2 scorer as a job (contrastive, BM25 hard negatives + in-batch negatives); resumes if
     interrupted."""
+    _check_background(wait)
     from evals.reranker_training_set import training_split
     from indexes.tilde.training import TrainingConfig
     from workers.job_functions import resolve_encoder
@@ -461,6 +473,7 @@ def train_dyprag(
 ) -> None:
     """Train a DyPRAG parameter translator as a job: a PRAG LoRA per document (QA pairs the LLM writes from it),
     then the translator that predicts those LoRAs from the document's hidden state."""
+    _check_background(wait)
     from core.settings import get_settings
     from rag.parametric.translator_training import DypragTraining
     from workers.runner import job_runner
@@ -502,6 +515,7 @@ def train_reranker(
 ) -> None:
     """Train a reranker LoRA adapter as a job (FIRST, full ranking or pointwise objective); resumes if
     interrupted. Use it as `--rerank-model BASE+NAME` (or NAME)."""
+    _check_background(wait)
     from rerankers.training.trainer import RerankerTraining
     from workers.runner import job_runner
 
@@ -547,6 +561,7 @@ def train_reader(
     """Train a reader LoRA adapter (RAFT) as a job: the answer prompt over retrieved passages with the gold ones
     swapped in, the reply = reasoning steps citing them + the answer; resumes if interrupted. Use it as
     `--model BASE+NAME` (or NAME)."""
+    _check_background(wait)
     from evals.qa_dataset import read_questions
     from rag.reader_training import ReaderTraining
     from workers.runner import job_runner

@@ -8,6 +8,10 @@ Per question, the margin log P(yes) − log P(no) of the first token after the `
 ``--evaluate`` questions: ROC AUC of the margin against the gold answer, the accuracy of its sign, and the accuracy
 of a threshold fitted on the next ``--fit`` questions only (predicting "yes" as often as their gold answers do),
 beside always-"no". An AUC near 0.5 means no calibration or decision rule on top of these scores can help.
+
+``--probe`` also fits a linear probe (standardized logistic regression, regularization chosen by 5-fold
+cross-validation) on the model's last-layer hidden state at the same position, on the fitting questions only, and
+reports its ROC AUC and accuracy on the evaluation questions with an exact McNemar test against always-"no".
 """
 from __future__ import annotations
 
@@ -16,25 +20,54 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from evals.dataset_collection import ensure_dataset_collection
 from evals.qa_dataset import QAItem, read_questions
+from evals.significance import bootstrap_ci, paired_p_value
 from indexes.retriever import collection_manager
 from rag.answer_generator import AnswerGenerator
 
 DECISION = "So the answer is:"
 
 
-def margins(generator: AnswerGenerator, questions: list[QAItem], search: object, top_k: int) -> np.ndarray:
-    """log P(yes) − log P(no) of the token after each question's prompt and ``DECISION`` (either spelling)."""
+def decision_prompts(generator: AnswerGenerator, questions: list[QAItem], search: object, top_k: int) -> list[str]:
+    """Each question's ``yes-no`` answer prompt over its BM25 top-k passages (none for 0), then ``DECISION``."""
+    return [generator.prompt(q.question, search("bm25", [q.question], top_k)[0] if top_k else []) + DECISION
+            for q in questions]
+
+
+def margins(generator: AnswerGenerator, prompts: list[str]) -> np.ndarray:
+    """log P(yes) − log P(no) of the token after each decision prompt (either spelling)."""
     llm = generator.llm
     yes = [llm.encode(" yes")[0], llm.encode("yes")[0]]
     no = [llm.encode(" no")[0], llm.encode("no")[0]]
-    prompts = [generator.prompt(q.question, search("bm25", [q.question], top_k)[0] if top_k else []) + DECISION
-               for q in questions]
     logprobs = llm.next_token_logprobs(prompts)
     return (torch.logsumexp(logprobs[:, yes], dim=1) - torch.logsumexp(logprobs[:, no], dim=1)).numpy()
+
+
+def hidden_states(generator: AnswerGenerator, prompts: list[str], batch_size: int = 8) -> np.ndarray:
+    """[len(prompts), hidden] last-layer states at each decision prompt's last token."""
+    return np.concatenate([generator.llm.last_token_states(prompts[i:i + batch_size], max_tokens=4096).numpy()
+                           for i in range(0, len(prompts), batch_size)])
+
+
+def probe_report(states: np.ndarray, gold: np.ndarray, evaluate: slice, fit: slice) -> str:
+    """Fit the linear probe on ``fit`` and describe it on ``evaluate``: AUC, accuracy with its 95% CI, and the
+    exact McNemar p against always-"no"."""
+    probe = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=10, cv=5, max_iter=5000))
+    probe.fit(states[fit], gold[fit])
+    p_yes = probe.predict_proba(states[evaluate])[:, 1]
+    correct = ((p_yes > 0.5) == gold[evaluate]).astype(float)
+    always_no = (~gold[evaluate]).astype(float)
+    low, high = bootstrap_ci(correct)
+    _, p_value = paired_p_value(correct, always_no, binary=True)
+    return (f"probe: AUC {roc_auc_score(gold[evaluate], p_yes):.3f}, accuracy {correct.mean():.3f} "
+            f"({low:.3f}–{high:.3f}), yes rate {(p_yes > 0.5).mean():.3f}, vs always-no {always_no.mean():.3f}: "
+            f"McNemar p = {p_value:.3g}")
 
 
 def main() -> None:
@@ -45,6 +78,7 @@ def main() -> None:
     parser.add_argument("--fit", type=int, default=400, help="questions after those, used to fit the threshold")
     parser.add_argument("--top-k", type=int, action="append", help="passages per prompt; 0 = closed-book")
     parser.add_argument("--passage-words", type=int, default=50)
+    parser.add_argument("--probe", action="store_true", help="also fit a linear probe on the hidden states")
     args = parser.parse_args()
 
     questions = [q for q in read_questions(args.dataset, args.evaluate + args.fit) if q.answers[0] in ("yes", "no")]
@@ -56,11 +90,14 @@ def main() -> None:
           f"{len(gold[fit])} for fitting; always-no {1 - gold[evaluate].mean():.3f}")
     print(f"{'top-k':>5} {'AUC eval':>9} {'AUC fit':>8} {'sign acc':>9} {'yes rate':>9} {'fitted thr acc':>15}")
     for top_k in args.top_k or [0, 5]:
-        margin = margins(generator, questions, collection.search, top_k)
+        prompts = decision_prompts(generator, questions, collection.search, top_k)
+        margin = margins(generator, prompts)
         threshold = np.quantile(margin[fit], 1 - gold[fit].mean())
         print(f"{top_k:>5} {roc_auc_score(gold[evaluate], margin[evaluate]):9.3f} "
               f"{roc_auc_score(gold[fit], margin[fit]):8.3f} {((margin[evaluate] > 0) == gold[evaluate]).mean():9.3f} "
               f"{(margin[evaluate] > 0).mean():9.3f} {((margin[evaluate] > threshold) == gold[evaluate]).mean():15.3f}")
+        if args.probe:
+            print(f"{top_k:>5} " + probe_report(hidden_states(generator, prompts), gold, evaluate, fit), flush=True)
 
 
 if __name__ == "__main__":

@@ -203,3 +203,12 @@ def test_a_bad_setting_or_an_unreachable_backend_is_one_line(data_dir: Path, sci
                                 env={**os.environ, "SIFTRAG_DATA_DIR": str(data_dir), **env})
         assert result.returncode == code and message in result.stderr, (env, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_no_wait_without_a_worker_is_refused_before_submitting(data_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SIFTRAG_REDIS_URL", raising=False)
+    result = siftrag("train", "reranker", "--objective", "pointwise", "--name", "never", "--dataset",
+                     str(SHARED_DATA / "scifact"), "--no-wait", data_dir=data_dir)
+    assert result.returncode == 2 and result.stderr.startswith("error: --no-wait needs a Celery worker"), result.stderr
+    assert "train_reranker" not in siftrag("jobs", "list", data_dir=data_dir).stdout
