@@ -3,7 +3,7 @@
     python -m evals.yes_no_signal --dataset ../shared/data/strategyqa [--model smollm2-135m-instruct]
                                   [--evaluate 200] [--fit 400] [--top-k 0 --top-k 5]
 
-Per question, the margin log P(yes) − log P(no) of the first token after the ``yes-no`` answer prompt plus
+Per question (one forward pass each), the margin log P(yes) − log P(no) of the first token after the ``yes-no`` answer prompt plus
 "So the answer is:" (no reasoning), closed-book (top-k 0) or over the BM25 top-k passages. Prints, for the first
 ``--evaluate`` questions: ROC AUC of the margin against the gold answer, the accuracy of its sign, and the accuracy
 of a threshold fitted on the next ``--fit`` questions only (predicting "yes" as often as their gold answers do),
@@ -40,19 +40,23 @@ def decision_prompts(generator: AnswerGenerator, questions: list[QAItem], search
             for q in questions]
 
 
-def margins(generator: AnswerGenerator, prompts: list[str]) -> np.ndarray:
-    """log P(yes) − log P(no) of the token after each decision prompt (either spelling)."""
+def decision_scores(generator: AnswerGenerator, prompts: list[str],
+                    batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """(log P(yes) − log P(no) of the token after each decision prompt, either spelling; [len(prompts), hidden]
+    last-layer states at the prompt's last token), both from one forward pass per batch of similar lengths."""
     llm = generator.llm
     yes = [llm.encode(" yes")[0], llm.encode("yes")[0]]
     no = [llm.encode(" no")[0], llm.encode("no")[0]]
-    logprobs = llm.next_token_logprobs(prompts)
-    return (torch.logsumexp(logprobs[:, yes], dim=1) - torch.logsumexp(logprobs[:, no], dim=1)).numpy()
-
-
-def hidden_states(generator: AnswerGenerator, prompts: list[str], batch_size: int = 8) -> np.ndarray:
-    """[len(prompts), hidden] last-layer states at each decision prompt's last token."""
-    return np.concatenate([generator.llm.last_token_states(prompts[i:i + batch_size], max_tokens=4096).numpy()
-                           for i in range(0, len(prompts), batch_size)])
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    states = torch.zeros(len(prompts), llm.model.config.hidden_size)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        states[rows] = llm.last_token_states([prompts[i] for i in rows], max_tokens=4096)
+    head = llm.model.get_output_embeddings()
+    with torch.no_grad():
+        logprobs = torch.log_softmax(head(states.to(head.weight.device, head.weight.dtype)).float().cpu(), dim=-1)
+    margin = torch.logsumexp(logprobs[:, yes], dim=1) - torch.logsumexp(logprobs[:, no], dim=1)
+    return margin.numpy(), states.numpy()
 
 
 def probe_report(states: np.ndarray, gold: np.ndarray, evaluate: slice, fit: slice) -> str:
@@ -91,13 +95,13 @@ def main() -> None:
     print(f"{'top-k':>5} {'AUC eval':>9} {'AUC fit':>8} {'sign acc':>9} {'yes rate':>9} {'fitted thr acc':>15}")
     for top_k in args.top_k or [0, 5]:
         prompts = decision_prompts(generator, questions, collection.search, top_k)
-        margin = margins(generator, prompts)
+        margin, states = decision_scores(generator, prompts)
         threshold = np.quantile(margin[fit], 1 - gold[fit].mean())
         print(f"{top_k:>5} {roc_auc_score(gold[evaluate], margin[evaluate]):9.3f} "
               f"{roc_auc_score(gold[fit], margin[fit]):8.3f} {((margin[evaluate] > 0) == gold[evaluate]).mean():9.3f} "
               f"{(margin[evaluate] > 0).mean():9.3f} {((margin[evaluate] > threshold) == gold[evaluate]).mean():15.3f}")
         if args.probe:
-            print(f"{top_k:>5} " + probe_report(hidden_states(generator, prompts), gold, evaluate, fit), flush=True)
+            print(f"{top_k:>5} " + probe_report(states, gold, evaluate, fit), flush=True)
 
 
 if __name__ == "__main__":
