@@ -28,13 +28,14 @@ router = APIRouter(prefix="/v1", tags=["compatible"], dependencies=[Depends(requ
 
 
 def _pipeline(body: ChatCompletionRequest) -> tuple[AnswerPipeline, str]:
-    check_answer_limits(body.question(), body.top_k, body.candidates if body.rerank else 0)
+    """The request's pipeline; an invalid field (422) is reported before a size limit (413)."""
     collection, model = body.target()
     config = AnswerConfig(retriever=body.retriever, top_k=body.top_k, rerank=body.rerank, candidates=body.candidates,
                           compressor=body.compressor, model=model,
                           max_new_tokens=body.max_completion_tokens or body.max_tokens or 128,
                           answer_format=body.answer_format, passage_words=body.passage_words)
     config.check()
+    check_answer_limits(body.question(), body.top_k, body.candidates if body.rerank else 0)
     return AnswerPipeline(collection, config), collection
 
 

@@ -69,6 +69,8 @@ def test_stream_sends_context_tokens_then_done(client):
     ({"collection": "nope", "question": QUESTION}, 404, "nope"),
     ({"collection": "slice", "question": QUESTION, "retriever": "tilde"}, 404, "tilde"),
     ({"collection": "slice", "question": QUESTION, "top_k": 100}, 413, "compress"),
+    ({"collection": "slice", "question": QUESTION, "rerank": "zzz", "candidates": 5000}, 422, "zzz"),  # 422 before 413
+    ({"collection": "slice", "question": QUESTION, "rerank": "icr", "candidates": 5000}, 413, "passages per question"),
     ({"collection": "slice", "question": QUESTION, "answer_format": "essay"}, 422, "answer_format"),
     ({"collection": "slice", "question": QUESTION, "top_k": 2, "min_passages": 3}, 422, "min_passages"),
     ({"collection": "slice", "question": QUESTION, "passage_words": 0}, 422, "passage_words"),
