@@ -3,8 +3,8 @@
     python -m evals.yes_no_signal --dataset ../shared/data/strategyqa [--model smollm2-135m-instruct]
                                   [--evaluate 200] [--fit 400] [--top-k 0 --top-k 5]
 
-Per question (one forward pass each), the margin log P(yes) − log P(no) of the first token after the ``yes-no`` answer prompt plus
-"So the answer is:" (no reasoning), closed-book (top-k 0) or over the BM25 top-k passages. Prints, for the first
+Per question (one forward pass each), the margin log P(yes) − log P(no) of the first token after the ``yes-no``
+answer prompt plus "So the answer is:" (no reasoning), closed-book (top-k 0) or over the BM25 top-k passages. Prints, for the first
 ``--evaluate`` questions: ROC AUC of the margin against the gold answer, the accuracy of its sign, and the accuracy
 of a threshold fitted on the next ``--fit`` questions only (predicting "yes" as often as their gold answers do),
 beside always-"no". An AUC near 0.5 means no calibration or decision rule on top of these scores can help.
