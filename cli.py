@@ -587,6 +587,50 @@ def train_reader(
         _follow(job.id)
 
 
+@train_app.command("yes-no-head")
+def train_yes_no_head(
+    name: Annotated[str, typer.Option(help="head name, saved under <data_dir>/models/heads/")],
+    dataset: Annotated[Path, typer.Option(help="QA folder whose questions are answered yes or no (StrategyQA)")],
+    model: Annotated[str, typer.Option(help="the answering LLM (registry name) whose states the head reads")]
+    = "smollm2-135m-instruct",
+    skip_questions: Annotated[int, typer.Option(help="the evaluation sample: training starts after the first N "
+                                                     "questions", min=0)] = 200,
+    max_questions: Annotated[Optional[int], typer.Option(help="fit on at most N questions after those", min=1)]
+    = None,
+    top_k: Annotated[int, typer.Option(help="BM25 passages per prompt (0: closed-book); serve with the same "
+                                            "top_k", min=0, max=20)] = 5,
+    passage_words: Annotated[int, typer.Option(help="words per passage in the prompt", min=1)] = 50,
+    layer: Annotated[Optional[int], typer.Option(help="the layer to read (0: embeddings; default: the one that "
+                                                      "cross-validates best)", min=0)] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
+) -> None:
+    """Fit a yes/no decision head as a job: a logistic regression on the answering LLM's hidden state at the end
+    of the `yes-no` answer prompt (BM25 top-k passages) plus "So the answer is:"; resumes if interrupted. A head
+    shipped under models/heads/ decides `yes-no` answers of its base model."""
+    _check_background(wait)
+    from evals.yes_no_training_set import yes_no_questions
+    from workers.runner import job_runner
+
+    if not dataset.is_dir():
+        raise NotFoundError(f"No dataset folder {dataset}.")
+    yes_no_questions(dataset, skip_questions, max_questions)  # too few fail before the job
+    check_base_model(model)
+    if layer is not None:
+        from transformers import AutoConfig
+
+        from core.model_loading import causal_lm_dir
+
+        layers = AutoConfig.from_pretrained(causal_lm_dir(model)).num_hidden_layers
+        if layer > layers:
+            raise InvalidInputError(f"{model} has no layer {layer}: it has {layers} (0 = the embeddings).")
+    job = job_runner().submit("train_yes_no_head", {"dataset": str(dataset.resolve()), "name": name, "model": model,
+                                                    "skip_questions": skip_questions, "max_questions": max_questions,
+                                                    "top_k": top_k, "passage_words": passage_words, "layer": layer})
+    out.print(f"job {job.id}: train yes/no head {name} (on {model})")
+    if wait:
+        _follow(job.id)
+
+
 def _check_options(config_class: type, **options: object) -> None:
     """Training options validated before a job is submitted; a bad one exits with a sentence."""
     from pydantic import ValidationError

@@ -324,3 +324,5 @@ class AnswerResponse(BaseModel):
     timings_ms: dict[str, float]
     tokens: dict[str, int]
     dynamic: dict[str, Any] | None = Field(default=None, description="queries, retrieval and LM calls")
+    decision: dict[str, Any] | None = Field(default=None, description="yes-no answers decided by a trained yes/no "
+                                                                      "head: its name and P(yes) (not streamed)")

@@ -19,7 +19,7 @@ from core.settings import get_settings
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
 ADAPTER_KINDS = ("rerankers", "readers")
 TRAINING_FILE = "training.json"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+ADAPTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 ADAPTER_CONFIG = "adapter_config.json"
 
 
@@ -87,7 +87,7 @@ def is_request_model_name(name: str) -> bool:
         return True
 
     def adapter_name(text: str) -> bool:
-        return bool(_NAME.fullmatch(text)) and text not in REGISTRY and find_adapter(text) is not None
+        return bool(ADAPTER_NAME.fullmatch(text)) and text not in REGISTRY and find_adapter(text) is not None
 
     base, plus, adapter = name.partition("+")
     if plus:

@@ -243,10 +243,16 @@ class LLMBackend:
                 self.model.set_attn_implementation("sdpa")
         return tuple(a[0].float().cpu() for a in out.attentions)
 
-    @torch.no_grad()
     def last_token_states(self, texts: list[str], max_tokens: int, counter: CallCounter | None = None) -> torch.Tensor:
         """[len(texts), hidden] float32 on the CPU: the base model's (no delta) last-layer hidden state at each
         text's last token, from one left-padded forward pass (each text cut to ``max_tokens``)."""
+        return self.layer_states(texts, max_tokens, counter)[:, -1]
+
+    @torch.no_grad()
+    def layer_states(self, texts: list[str], max_tokens: int, counter: CallCounter | None = None) -> torch.Tensor:
+        """[len(texts), layers + 1, hidden] float32 on the CPU: the base model's (no delta) hidden state at each
+        text's last token after the embeddings and after every layer (the last one normed, as the LM head reads it),
+        from one left-padded forward pass (each text cut to ``max_tokens``)."""
         with self.lock, active(None):
             batch = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_tokens,
                                    add_special_tokens=False).to(self.device)
@@ -254,7 +260,7 @@ class LLMBackend:
         if counter:
             counter.forward_passes += 1
             counter.prompt_tokens += int(batch.attention_mask.sum())
-        return out.hidden_states[-1][:, -1, :].float().cpu()
+        return torch.stack([h[:, -1, :] for h in out.hidden_states], dim=1).float().cpu()
 
     # -- LoRA deltas ------------------------------------------------------------------------
     @contextmanager

@@ -28,10 +28,11 @@ from evals.qa_dataset import QAItem, read_questions
 from evals.qa_metrics import exact_match, token_f1
 from evals.significance import MetricStats
 from indexes.retriever import collection_manager
-from rag.answer_generator import answering_model
+from rag.answer_generator import answering_model, yes_no_head
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
 from rag.compressors.registry import COMPRESSORS
 from rag.retrieval import index_kinds_of
+from rag.yes_no_head import YesNoHead
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 180)  # tables stay whole in logs
 
@@ -137,14 +138,16 @@ def gold_passages(dataset: Path) -> dict[str, dict[str, int]] | None:
     return read_qrels_tsv(files[0]) if files else None
 
 
-def check_unseen(model: str, questions: list[QAItem]) -> None:
-    """Refuse to evaluate an adapter on a question its training saw (its ``training.json`` lists them)."""
+def check_unseen(model: str, questions: list[QAItem], head: YesNoHead | None = None) -> None:
+    """Refuse to evaluate an adapter or a yes/no head on a question its training saw (its ``training.json``
+    lists them)."""
     adapter = split_model_name(model)[1]
-    seen = set(adapter.training.get("data", {}).get("question_ids", [])) if adapter else set()
-    overlap = sorted(seen & {q.id for q in questions})
-    if overlap:
-        raise InvalidInputError(f"Adapter '{adapter.name}' was trained on {len(overlap)} of these questions (e.g. "
-                                f"{overlap[0]}): evaluate on questions it never saw (fewer --max-questions).")
+    for trained, what in ((adapter, "Adapter"), (head, "Yes/no head")):
+        seen = set(trained.training.get("data", {}).get("question_ids", [])) if trained else set()
+        overlap = sorted(seen & {q.id for q in questions})
+        if overlap:
+            raise InvalidInputError(f"{what} '{trained.name}' was trained on {len(overlap)} of these questions (e.g. "
+                                    f"{overlap[0]}): evaluate on questions it never saw (fewer --max-questions).")
 
 
 def _mean(values: Any) -> float | None:
@@ -172,7 +175,8 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
                             repetition_penalty=repetition_penalty, passage_words=passage_words) for v in parsed]
     for config in configs:
         config.check()
-        check_unseen(answering_model(config.model, config.answer_format), questions)
+        model = answering_model(config.model, config.answer_format)
+        check_unseen(model, questions, yes_no_head(None, model, config.model is not None, config.answer_format))
     gold = gold_passages(dataset)
     collection = ensure_dataset_collection(collection_manager(), dataset, index_kinds_of(retriever))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 stops at the end of the answer, validated citations, cost and finish reason in the meta."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Generator
@@ -15,6 +16,11 @@ from core.llm_backend import CallCounter, Decoding, FinishReason, LLMBackend, ge
 from core.settings import get_settings
 from rag.answer_formats import find_format
 from rag.answer_prompt import answer_messages, answer_template, cited_numbers, unknown_citations
+from rag.yes_no_head import DECISION, YesNoHead, default_head, find_head
+
+CITATION_TOKENS = 8  # what a decided yes/no answer may add after "So the answer is: X": " [2]." and an end
+# the end of that addition: its first sentence end (with trailing citations) or line end, as in FINAL_SENTENCE
+DECIDED_END = re.compile(r"^[^\n]*?(?:\.(?:\s*\[\d{1,3}\])*(?=[ \t]*\n|\s+[^\s\[])|(?=\n))")
 
 
 def default_reader(answer_format: str) -> str | None:
@@ -31,6 +37,19 @@ def answering_model(model: str | None, answer_format: str) -> str:
     return model or default_reader(answer_format) or get_settings().llm_model
 
 
+def yes_no_head(name: str | None, model: str, named_model: bool, answer_format: str) -> YesNoHead | None:
+    """The head that decides ``yes-no`` answers: ``name`` (which must be trained on ``model``), else the shipped
+    default of ``model`` unless the request named the model (naming the base runs it alone)."""
+    if name is None:
+        return default_head(model) if answer_format == "yes-no" and not named_model else None
+    if answer_format != "yes-no":
+        raise InvalidInputError(f"A yes/no head decides 'yes-no' answers, not '{answer_format}' ones.")
+    head = find_head(name)
+    if head.base != model:
+        raise InvalidInputError(f"Yes/no head '{name}' reads the states of '{head.base}', not of '{model}'.")
+    return head
+
+
 def reader_passage_words(model: str) -> int | None:
     """The ``passage_words`` a reader adapter was trained with (None for a base model)."""
     adapter = split_model_name(model)[1]
@@ -43,14 +62,17 @@ class AnswerGenerator:
 
     ``model``: default the shipped reader adapter for the format, else the settings' LLM. ``answer_format``:
     ``free`` (the answer, then its citations), ``short`` (short reasoning ending in "So the answer is: X"; the
-    answer is X) or ``yes-no``; ``passage_words`` cuts each passage in the prompt (default: a reader adapter's
+    answer is X) or ``yes-no`` (on the default LLM with no model named, a shipped yes/no head decides X from the
+    prompt and the model only adds its citation: ``rag.yes_no_head``); ``passage_words`` cuts each passage in the prompt (default: a reader adapter's
     training value); ``repetition_penalty`` and ``no_repeat_ngram_size`` guard against loops (1.0 and 0: off);
     ``template``: the prompt sections ``system``, ``system_closed_book``, ``user`` ({passages}, {question})
-    and ``user_closed_book`` ({question}), each defaulting to the format's (what reader adapters learned)."""
+    and ``user_closed_book`` ({question}), each defaulting to the format's (what reader adapters learned);
+    ``decision_head``: a yes/no head by name (default: the shipped one of the answering model, when none is named)."""
 
     def __init__(self, model: str | None = None, max_new_tokens: int = 64, answer_format: str = "free",
                  passage_words: int | None = None, repetition_penalty: float = 1.0,
-                 no_repeat_ngram_size: int = 0, template: dict[str, str] | None = None) -> None:
+                 no_repeat_ngram_size: int = 0, template: dict[str, str] | None = None,
+                 decision_head: str | None = None) -> None:
         if max_new_tokens < 1:
             raise InvalidInputError("max_new_tokens must be at least 1.")
         if passage_words is not None and passage_words < 1:
@@ -60,14 +82,18 @@ class AnswerGenerator:
         self.form = find_format(answer_format)
         self.template = answer_template(self.form, template)
         self.model = answering_model(model, answer_format)
-        if passage_words is None:  # a reader adapter answers best on the passage cut it was trained on
-            passage_words = reader_passage_words(self.model)
+        self.decision_head = yes_no_head(decision_head, self.model, named_model=model is not None,
+                                         answer_format=answer_format)
+        if passage_words is None:  # a reader adapter or a head works best on the passage cut it was trained on
+            passage_words = (self.decision_head.passage_words if self.decision_head
+                             else reader_passage_words(self.model))
         self.max_new_tokens = max_new_tokens
         self.answer_format = answer_format
         self.passage_words = passage_words
         self.repetition_penalty = repetition_penalty
         self.no_repeat_ngram_size = no_repeat_ngram_size
         self.decoding = Decoding(self.form.stop, repetition_penalty, no_repeat_ngram_size)
+        self.decided_decoding = Decoding(DECIDED_END, repetition_penalty, no_repeat_ngram_size)
 
     @property
     def llm(self) -> LLMBackend:
@@ -98,15 +124,39 @@ class AnswerGenerator:
         prompt = self.prompt(query, documents)
         counter = CallCounter()
         began = time.perf_counter()
-        generation = self.llm.generate(prompt, self.max_new_tokens, counter, decoding=self.decoding)
-        return self.result(generation.text, documents, counter, time.perf_counter() - began, generation.finish_reason)
+        lead, decision = self.decide(prompt, counter)
+        max_new_tokens, decoding = self.continuation()
+        generation = self.llm.generate(prompt + lead, max_new_tokens, counter, decoding=decoding)
+        result = self.result(lead + generation.text, documents, counter, time.perf_counter() - began,
+                             generation.finish_reason)
+        if decision:
+            result["meta"]["decision"] = decision
+        return result
+
+    def decide(self, prompt: str, counter: CallCounter) -> tuple[str, dict[str, Any] | None]:
+        """With a yes/no head: ("So the answer is: X", what decided it) for the model to continue from; else
+        ("", None)."""
+        if self.decision_head is None:
+            return "", None
+        answer, p_yes = self.decision_head.decide(self.llm, prompt, counter)
+        return f"{DECISION} {answer}", {"head": self.decision_head.name, "p_yes": round(p_yes, 4)}
+
+    def continuation(self) -> tuple[int, Decoding]:
+        """(max new tokens, decoding) of the generation after ``decide``'s lead."""
+        if self.decision_head:
+            return min(CITATION_TOKENS, self.max_new_tokens), self.decided_decoding
+        return self.max_new_tokens, self.decoding
 
     def stream(self, query: str, documents: list[Document], cancel: threading.Event,
                counter: CallCounter) -> Generator[str, None, FinishReason]:
         """The output's text pieces as they are generated (returns the finish reason); ``cancel`` stops the
         model. The pieces may run a token past the end of the answer: ``finish`` cuts the joined text."""
         prompt = self.prompt(query, documents)
-        return (yield from self.llm.stream(prompt, self.max_new_tokens, cancel, counter, self.decoding))
+        lead, _ = self.decide(prompt, counter)
+        if lead:
+            yield lead
+        max_new_tokens, decoding = self.continuation()
+        return (yield from self.llm.stream(prompt + lead, max_new_tokens, cancel, counter, decoding))
 
     def finish(self, output: str) -> tuple[str, str]:
         """(output cut at the end of the answer, the answer itself)."""
@@ -124,6 +174,7 @@ class AnswerGenerator:
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, model=self.model, max_new_tokens=self.max_new_tokens,
+                               decision_head=self.decision_head.name if self.decision_head else None,
                                answer_format=self.answer_format, passage_words=self.passage_words,
                                repetition_penalty=self.repetition_penalty,
                                no_repeat_ngram_size=self.no_repeat_ngram_size,

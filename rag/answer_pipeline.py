@@ -119,7 +119,8 @@ class AnswerPipeline:
         generated = self.generator.run(query=question, documents=prepared.context)
         meta = generated["meta"]
         prepared.timings_ms["generate"] = meta["latency_ms"]
-        return self.response(prepared, meta["output"], meta["generated_tokens"], meta["finish_reason"])
+        response = self.response(prepared, meta["output"], meta["generated_tokens"], meta["finish_reason"])
+        return {**response, "decision": meta["decision"]} if "decision" in meta else response
 
     def stream(self, question: str, cancel: threading.Event) -> Iterator[dict[str, Any]]:
         """``prepare`` then ``stream_prepared``."""

@@ -150,6 +150,32 @@ def train_reader(ctx: JobContext, dataset: str, name: str, skip_questions: int =
                           lambda out, progress: train_reader(config, examples, out, record, progress))
 
 
+def train_yes_no_head(ctx: JobContext, dataset: str, name: str, model: str, skip_questions: int = 200,
+                      max_questions: int | None = None, top_k: int = 5, passage_words: int = 50,
+                      layer: int | None = None) -> dict[str, Any]:
+    """Fit a yes/no decision head on a QA folder's yes/no questions after its evaluation sample and publish it as
+    ``<data_dir>/models/heads/<name>``; the states are cached as they are computed, so a rerun resumes."""
+    from evals.yes_no_training_set import yes_no_training_set
+    from rag.answer_generator import AnswerGenerator
+    from rag.yes_no_head import decision_states, fit_yes_no_head, head_dir
+
+    began = time.time()
+    generator = AnswerGenerator(model=model, answer_format="yes-no", passage_words=passage_words)
+    prompts, gold, record = yes_no_training_set(Path(dataset), generator, top_k, skip_questions, max_questions)
+    with exclusive(f"train/heads/{name}", wait_s=get_settings().job_timeout_s) as lock:
+        ctx.locks.append(lock)
+        states = decision_states(generator.llm, prompts, cache=get_settings().data_dir / "cache" / "decision-states",
+                                 progress=ctx.progress)
+        training = {"base_model": model, "objective": "yes-no-head", "answer_format": "yes-no", "data": record,
+                    "hyperparameters": {"top_k": top_k, "passage_words": passage_words, "layer": layer,
+                                        "probe": "standardized logistic regression, C by 5-fold CV AUC"}}
+        head = fit_yes_no_head(name, states, gold, training, layer)
+        head.training["seconds"] = round(time.time() - began, 1)
+        head.save(head_dir(name))
+    return {"head": name, "model": model, "layer": head.layer, "questions": len(gold),
+            "cv_auc": round(head.training["cv_auc_by_layer"][head.layer], 4), "seconds": head.training["seconds"]}
+
+
 def _train_adapter(ctx: JobContext, kind: str, name: str, base: str,
                    train: Callable[[Path, Callable[[int, int, float], None]], dict[str, Any]]) -> dict[str, Any]:
     """Run ``train(out, progress)`` for the adapter ``<data_dir>/models/<kind>/<name>`` under a lock (trainings of

@@ -19,6 +19,7 @@ from workers.job_functions import (
     train_reader,
     train_reranker,
     train_tilde,
+    train_yes_no_head,
 )
 from workers.job_model import Job, JobState
 from workers.job_store import JobStore
@@ -97,7 +98,8 @@ class EmbeddedRunner(JobRunner):
     def _dispatch(self, job: Job) -> None:
         bodies = {"build": build_index, "ingest": ingest_documents, "evaluate": run_evaluation_in_process,
                   "train_dyprag": train_dyprag, "train_reranker": train_reranker,
-                  "train_reader": train_reader, "train_tilde": train_tilde}
+                  "train_reader": train_reader, "train_tilde": train_tilde,
+                  "train_yes_no_head": train_yes_no_head}
         body = bodies[job.type]
         self.pool.submit(JobContext(self.store, job.id).run, lambda ctx: body(ctx, **job.params))
 

@@ -17,6 +17,7 @@ from workers.job_functions import (
     train_reader,
     train_reranker,
     train_tilde,
+    train_yes_no_head,
 )
 from workers.job_model import JobState
 from workers.stores import job_store
@@ -89,3 +90,9 @@ def train_reranker_task(job_id: str) -> None:
 def train_reader_task(job_id: str) -> None:
     ctx, params = _context(job_id)
     ctx.run(lambda c: train_reader(c, **params))
+
+
+@celery_app.task(name="siftrag.train_yes_no_head")
+def train_yes_no_head_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: train_yes_no_head(c, **params))

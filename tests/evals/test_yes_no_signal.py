@@ -20,19 +20,19 @@ def test_margins_from_the_hidden_states_equal_the_next_token_log_probs(data_dir)
     yes = [llm.encode(" yes")[0], llm.encode("yes")[0]]
     no = [llm.encode(" no")[0], llm.encode("no")[0]]
     expected = (torch.logsumexp(logprobs[:, yes], 1) - torch.logsumexp(logprobs[:, no], 1)).numpy()
-    assert states.shape == (3, llm.model.config.hidden_size)
+    config = llm.model.config
+    assert states.shape == (3, config.num_hidden_layers + 1, config.hidden_size)
     np.testing.assert_allclose(margin, expected, atol=1e-3)
 
 
-def test_the_probe_reads_a_signal_the_fitting_questions_carry() -> None:
+def test_the_probe_reads_a_signal_the_fitting_questions_carry_on_the_layer_that_carries_it() -> None:
     rng = np.random.default_rng(0)
     gold = rng.random(400) < 0.45
-    states = rng.normal(size=(400, 16))
-    states[:, 3] += np.where(gold, 1.5, -1.5)  # one direction separates yes from no
+    states = rng.normal(size=(400, 3, 16))
+    states[:, 1, 3] += np.where(gold, 1.5, -1.5)  # one direction of the middle layer separates yes from no
     evaluate, fit = slice(0, 100), slice(100, None)
-    report = probe_report(states, gold, evaluate, fit)
-    auc = float(report.split("AUC ")[1].split(",")[0])
-    p_value = float(report.rsplit("p = ", 1)[1])
-    assert auc > 0.9 and p_value < 0.01, report
+    result = probe_report(states, gold, evaluate, fit)
+    assert result.layer == 1 and result.cv_auc > 0.9 and result.auc > 0.9 and result.p_value < 0.01, result
+    assert probe_report(states, gold, evaluate, fit, layer=0).auc < 0.75
     noise = probe_report(rng.normal(size=(400, 16)), gold, evaluate, fit)
-    assert float(noise.split("AUC ")[1].split(",")[0]) < 0.75, noise
+    assert noise.layer == 0 and noise.auc < 0.75, noise
