@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -26,7 +27,7 @@ from evals.dataset_collection import ensure_dataset_collection
 from evals.qa_comparison import check_baseline, compare_and_record, comparison_cells
 from evals.qa_dataset import QAItem, read_questions
 from evals.qa_metrics import exact_match, token_f1
-from evals.significance import MetricStats
+from evals.significance import MetricStats, paired_p_value
 from indexes.retriever import collection_manager
 from rag.answer_generator import answering_model, yes_no_head
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
@@ -197,6 +198,8 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
             with (out_dir / f"predictions-{file_name}.jsonl").open("w") as handle:
                 handle.writelines(json.dumps(row) + "\n" for row in rows)
     _add_reductions(report["variants"])
+    if answer_format == "yes-no":
+        _add_majority_comparison(report, all_rows)
     compared = compare_and_record("answers", dataset, all_rows, baseline, report["variants"],
                                   {"retriever": retriever, "model": model, "max_new_tokens": max_new_tokens,
                                    "answer_format": answer_format, "repetition_penalty": repetition_penalty,
@@ -204,6 +207,11 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
                                   out_dir)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     console.print(render(report, compared))
+    for name, summary in report["variants"].items():
+        if "vs_majority" in summary:
+            m = summary["vs_majority"]
+            console.print(f"{name}: accuracy {summary['EM']:.3f} vs always-{m['answer']} {m['accuracy']:.3f} "
+                          f"({m['wins']} wins / {m['losses']} losses, exact McNemar p = {m['p']:.3g})")
     return report
 
 
@@ -219,6 +227,21 @@ def _add_reductions(results: dict[str, dict[str, Any]]) -> None:
                 "EM_change": round(summary["EM"] - baseline["EM"], 4),
                 "F1_change": round(summary["F1"] - baseline["F1"], 4),
             }
+
+
+def _add_majority_comparison(report: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> None:
+    """For yes/no questions: each variant against always giving the sample's more frequent gold answer (the
+    accuracy a model reaches without reading anything), paired by question with an exact McNemar test."""
+    for name, variant_rows in rows.items():
+        gold = [r["answers"][0] for r in variant_rows]
+        answer = max(("no", "yes"), key=gold.count)
+        constant = np.array([g == answer for g in gold], dtype=float)
+        correct = np.array([bool(r["em"]) for r in variant_rows], dtype=float)
+        report["variants"][name]["vs_majority"] = {
+            "answer": answer, "accuracy": round(float(constant.mean()), 4),
+            "wins": int(np.sum((correct > 0.5) & (constant < 0.5))),
+            "losses": int(np.sum((correct < 0.5) & (constant > 0.5))),
+            "p": round(paired_p_value(correct, constant, binary=True)[1], 6)}
 
 
 def render(report: dict[str, Any], compared: dict[str, dict[str, MetricStats]]) -> Table:

@@ -62,12 +62,13 @@ class AnswerGenerator:
 
     ``model``: default the shipped reader adapter for the format, else the settings' LLM. ``answer_format``:
     ``free`` (the answer, then its citations), ``short`` (short reasoning ending in "So the answer is: X"; the
-    answer is X) or ``yes-no`` (on the default LLM with no model named, a shipped yes/no head decides X from the
-    prompt and the model only adds its citation: ``rag.yes_no_head``); ``passage_words`` cuts each passage in the prompt (default: a reader adapter's
-    training value); ``repetition_penalty`` and ``no_repeat_ngram_size`` guard against loops (1.0 and 0: off);
+    answer is X) or ``yes-no``; ``passage_words`` cuts each passage in the prompt (default: a reader adapter's or
+    a head's training value); ``repetition_penalty`` and ``no_repeat_ngram_size`` guard against loops (1.0 and 0: off);
     ``template``: the prompt sections ``system``, ``system_closed_book``, ``user`` ({passages}, {question})
     and ``user_closed_book`` ({question}), each defaulting to the format's (what reader adapters learned);
-    ``decision_head``: a yes/no head by name (default: the shipped one of the answering model, when none is named)."""
+    ``decision_head``: a yes/no head (``rag.yes_no_head``) by name, which decides X of ``yes-no`` answers over
+    passages (or closed-book, as it was fitted) while the model only adds its citation; default: the shipped head
+    of the answering model when no model is named."""
 
     def __init__(self, model: str | None = None, max_new_tokens: int = 64, answer_format: str = "free",
                  passage_words: int | None = None, repetition_penalty: float = 1.0,
@@ -124,8 +125,8 @@ class AnswerGenerator:
         prompt = self.prompt(query, documents)
         counter = CallCounter()
         began = time.perf_counter()
-        lead, decision = self.decide(prompt, counter)
-        max_new_tokens, decoding = self.continuation()
+        lead, decision = self.decide(prompt, bool(documents), counter)
+        max_new_tokens, decoding = self.continuation(bool(lead))
         generation = self.llm.generate(prompt + lead, max_new_tokens, counter, decoding=decoding)
         result = self.result(lead + generation.text, documents, counter, time.perf_counter() - began,
                              generation.finish_reason)
@@ -133,17 +134,17 @@ class AnswerGenerator:
             result["meta"]["decision"] = decision
         return result
 
-    def decide(self, prompt: str, counter: CallCounter) -> tuple[str, dict[str, Any] | None]:
-        """With a yes/no head: ("So the answer is: X", what decided it) for the model to continue from; else
-        ("", None)."""
-        if self.decision_head is None:
+    def decide(self, prompt: str, with_passages: bool, counter: CallCounter) -> tuple[str, dict[str, Any] | None]:
+        """With a yes/no head fitted on prompts like this one (with passages or closed-book): ("So the answer is:
+        X", what decided it) for the model to continue from; else ("", None)."""
+        if self.decision_head is None or self.decision_head.with_passages != with_passages:
             return "", None
         answer, p_yes = self.decision_head.decide(self.llm, prompt, counter)
         return f"{DECISION} {answer}", {"head": self.decision_head.name, "p_yes": round(p_yes, 4)}
 
-    def continuation(self) -> tuple[int, Decoding]:
-        """(max new tokens, decoding) of the generation after ``decide``'s lead."""
-        if self.decision_head:
+    def continuation(self, decided: bool) -> tuple[int, Decoding]:
+        """(max new tokens, decoding) of the generation after ``decide``'s lead (``decided``: a head's)."""
+        if decided:
             return min(CITATION_TOKENS, self.max_new_tokens), self.decided_decoding
         return self.max_new_tokens, self.decoding
 
@@ -152,10 +153,10 @@ class AnswerGenerator:
         """The output's text pieces as they are generated (returns the finish reason); ``cancel`` stops the
         model. The pieces may run a token past the end of the answer: ``finish`` cuts the joined text."""
         prompt = self.prompt(query, documents)
-        lead, _ = self.decide(prompt, counter)
+        lead, _ = self.decide(prompt, bool(documents), counter)
         if lead:
             yield lead
-        max_new_tokens, decoding = self.continuation()
+        max_new_tokens, decoding = self.continuation(bool(lead))
         return (yield from self.llm.stream(prompt + lead, max_new_tokens, cancel, counter, decoding))
 
     def finish(self, output: str) -> tuple[str, str]:

@@ -50,6 +50,11 @@ class YesNoHead:
         return str(self.training["base_model"])
 
     @property
+    def with_passages(self) -> bool:
+        """Whether it was fitted on prompts with passages (it decides those) or closed-book ones."""
+        return bool(self.training.get("hyperparameters", {}).get("top_k", 0))
+
+    @property
     def passage_words(self) -> int | None:
         return self.training.get("hyperparameters", {}).get("passage_words")
 

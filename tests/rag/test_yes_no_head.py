@@ -63,6 +63,8 @@ def test_the_head_decides_and_the_model_adds_its_citation(tiny_head: Path) -> No
                                                    _cited(result["meta"]["output"])]
     alone = AnswerGenerator(MODEL, answer_format="yes-no")  # naming the model runs it without a head
     assert alone.decision_head is None
+    closed_book = generator.run(question, [])  # fitted on prompts with passages: closed-book, the model decides
+    assert "decision" not in closed_book["meta"]
 
 
 def _cited(output: str) -> list[int]:
@@ -96,3 +98,17 @@ def test_bad_head_input_is_one_sentence(tiny_head: Path, data_dir: Path) -> None
                     data_dir=data_dir)
     assert layer.returncode == 2 and "has no layer 99" in layer.stderr
     assert "Traceback" not in few.stderr + layer.stderr
+
+
+def test_yes_no_evaluations_are_paired_against_the_majority_answer(data_dir: Path, tmp_path: Path) -> None:
+    from evals.answer_runner import run_answer_evaluation
+
+    report = run_answer_evaluation(STRATEGYQA, ["none"], 8, tmp_path, max_new_tokens=24)
+    rows = [json.loads(line) for line in (tmp_path / "predictions-none.jsonl").read_text().splitlines()]
+    gold = [r["answers"][0] for r in rows]
+    majority = max(("no", "yes"), key=gold.count)
+    versus = report["variants"]["none"]["vs_majority"]
+    assert versus["answer"] == majority and versus["accuracy"] == round(gold.count(majority) / 8, 4)
+    assert versus["wins"] == sum(r["em"] and g != majority for r, g in zip(rows, gold))
+    assert versus["losses"] == sum(not r["em"] and g == majority for r, g in zip(rows, gold))
+    assert 0.0 <= versus["p"] <= 1.0
