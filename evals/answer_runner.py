@@ -192,7 +192,9 @@ def run_answer_evaluation(dataset: Path, variants: list[str], limit: int | None,
         for variant, config in zip(parsed, configs):
             pipeline = AnswerPipeline(collection.name, config)
             summary, rows = evaluate_variant(pipeline, questions, progress, gold)
-            report["variants"][variant.name] = {"model": pipeline.generator.model, **summary}
+            head = pipeline.generator.decision_head
+            report["variants"][variant.name] = {"model": pipeline.generator.model,
+                                                "decision_head": head.name if head else None, **summary}
             all_rows[variant.name] = rows
             file_name = re.sub(r"[^\w.-]+", "-", variant.name.replace("@", "-at-"))
             with (out_dir / f"predictions-{file_name}.jsonl").open("w") as handle:

@@ -83,7 +83,7 @@ def probe_report(states: np.ndarray, gold: np.ndarray, evaluate: slice, fit: sli
     correct = ((p_yes > 0.5) == gold[evaluate]).astype(float)
     always_no = (~gold[evaluate]).astype(float)
     _, p_value = paired_p_value(correct, always_no, binary=True)
-    return ProbeResult(head.layer, head.training["cv_auc_by_layer"][head.layer],
+    return ProbeResult(head.layer, head.training["cv_auc"],
                        float(roc_auc_score(gold[evaluate], p_yes)), float(correct.mean()), bootstrap_ci(correct),
                        float((p_yes > 0.5).mean()), float(always_no.mean()), float(p_value))
 

@@ -128,8 +128,8 @@ class AnswerGenerator:
         lead, decision = self.decide(prompt, bool(documents), counter)
         max_new_tokens, decoding = self.continuation(bool(lead))
         generation = self.llm.generate(prompt + lead, max_new_tokens, counter, decoding=decoding)
-        result = self.result(lead + generation.text, documents, counter, time.perf_counter() - began,
-                             generation.finish_reason)
+        finish_reason = "stop" if lead else generation.finish_reason  # a decided answer ended with its decision
+        result = self.result(lead + generation.text, documents, counter, time.perf_counter() - began, finish_reason)
         if decision:
             result["meta"]["decision"] = decision
         return result
@@ -157,7 +157,8 @@ class AnswerGenerator:
         if lead:
             yield lead
         max_new_tokens, decoding = self.continuation(bool(lead))
-        return (yield from self.llm.stream(prompt + lead, max_new_tokens, cancel, counter, decoding))
+        reason = yield from self.llm.stream(prompt + lead, max_new_tokens, cancel, counter, decoding)
+        return "stop" if lead and reason == "length" else reason
 
     def finish(self, output: str) -> tuple[str, str]:
         """(output cut at the end of the answer, the answer itself)."""

@@ -157,7 +157,7 @@ def train_yes_no_head(ctx: JobContext, dataset: str, name: str, model: str, skip
     ``<data_dir>/models/heads/<name>``; the states are cached as they are computed, so a rerun resumes."""
     from evals.yes_no_training_set import yes_no_training_set
     from rag.answer_generator import AnswerGenerator
-    from rag.yes_no_head import decision_states, fit_yes_no_head, head_dir
+    from rag.yes_no_head import LAYER_C, decision_states, fit_yes_no_head, head_dir
 
     began = time.time()
     generator = AnswerGenerator(model=model, answer_format="yes-no", passage_words=passage_words)
@@ -168,12 +168,13 @@ def train_yes_no_head(ctx: JobContext, dataset: str, name: str, model: str, skip
                                  progress=ctx.progress)
         training = {"base_model": model, "objective": "yes-no-head", "answer_format": "yes-no", "data": record,
                     "hyperparameters": {"top_k": top_k, "passage_words": passage_words, "layer": layer,
-                                        "probe": "standardized logistic regression, C by 5-fold CV AUC"}}
+                                        "probe": "standardized logistic regression; layer by 5-fold CV AUC at "
+                                                 f"C = {LAYER_C}, then C by 5-fold CV AUC"}}
         head = fit_yes_no_head(name, states, gold, training, layer)
         head.training["seconds"] = round(time.time() - began, 1)
         head.save(head_dir(name))
     return {"head": name, "model": model, "layer": head.layer, "questions": len(gold),
-            "cv_auc": round(head.training["cv_auc_by_layer"][head.layer], 4), "seconds": head.training["seconds"]}
+            "cv_auc": round(head.training["cv_auc"], 4), "seconds": head.training["seconds"]}
 
 
 def _train_adapter(ctx: JobContext, kind: str, name: str, base: str,

@@ -47,6 +47,9 @@ def test_answers_report_their_format_output_and_finish(client):
                                            "max_new_tokens": 60}).json()
     assert body["answer"] == find_format("yes-no").answer_span(body["output"])
     assert (body["finish_reason"] == "length") == (body["tokens"]["generated"] == 60)
+    # the shipped yes/no head decides; the model only adds the citation
+    assert body["decision"]["head"] == "yes-no-strategyqa" and 0 <= body["decision"]["p_yes"] <= 1
+    assert body["output"].startswith(f"So the answer is: {body['answer']}") and body["answer"] in ("yes", "no")
     assert set(body["unknown_citations"]).isdisjoint({1, 2})
 
 

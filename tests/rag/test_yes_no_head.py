@@ -73,6 +73,15 @@ def _cited(output: str) -> list[int]:
     return cited_numbers(output, 2)
 
 
+def test_the_shipped_head_decides_default_yes_no_answers_and_never_saw_the_evaluation_sample() -> None:
+    generator = AnswerGenerator(answer_format="yes-no")
+    head = generator.decision_head
+    assert head is not None and head.name == "yes-no-strategyqa" and head.base == MODEL and head.with_passages
+    assert generator.passage_words == 50 and head.training["data"]["questions"] == 2090
+    check_unseen(MODEL, read_questions(STRATEGYQA, 200), head)
+    assert AnswerGenerator(answer_format="short").decision_head is None
+
+
 def test_a_head_is_not_evaluated_on_the_questions_it_was_fitted_on(tiny_head: Path) -> None:
     head = find_head("tiny-head")
     trained = set(head.training["data"]["question_ids"])
