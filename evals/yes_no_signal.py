@@ -25,17 +25,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from evals.dataset_collection import ensure_dataset_collection
-from evals.qa_dataset import QAItem, read_questions
+from evals.qa_dataset import read_questions
 from evals.significance import bootstrap_ci, paired_p_value
+from evals.yes_no_training_set import decision_prompts
 from indexes.retriever import collection_manager
 from rag.answer_generator import AnswerGenerator
-from rag.yes_no_head import DECISION, decision_states, fit_yes_no_head
-
-
-def decision_prompts(generator: AnswerGenerator, questions: list[QAItem], search: object, top_k: int) -> list[str]:
-    """Each question's ``yes-no`` answer prompt over its BM25 top-k passages (none for 0), then ``DECISION``."""
-    return [generator.prompt(q.question, search("bm25", [q.question], top_k)[0] if top_k else []) + DECISION
-            for q in questions]
+from rag.yes_no_head import decision_states, fit_yes_no_head
 
 
 def decision_scores(generator: AnswerGenerator, prompts: list[str], batch_size: int = 8,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from evals.yes_no_signal import DECISION, decision_scores, probe_report
+from evals.yes_no_signal import decision_scores, probe_report
 from rag.answer_generator import AnswerGenerator
+from rag.yes_no_head import DECISION
 
 
 def test_margins_from_the_hidden_states_equal_the_next_token_log_probs(data_dir) -> None:
