@@ -28,7 +28,7 @@ from transformers import PretrainedConfig, StoppingCriteria, StoppingCriteriaLis
 
 from core.deadline import DeadlineExceeded, check_deadline
 from core.errors import InvalidInputError
-from core.lora_delta import LoraDelta, active, install_delta_hooks
+from core.lora_delta import LoraDelta, active, current, install_delta_hooks
 from core.model_loading import load_causal_lm
 from core.next_token_batcher import NextTokenBatcher
 from core.settings import get_settings
@@ -60,6 +60,20 @@ class Generation:
     entropies: list[float] = field(default_factory=list)
     finished: bool = False  # generation ended on the end-of-sequence token (not on a stop string or the cap)
     finish_reason: FinishReason = "length"  # "stop": end-of-sequence or a stop rule; "length": max_new_tokens
+
+
+@dataclass
+class PromptPrefix:
+    """The token ids of a prompt the base model has read and its KV cache over them (a transformers ``Cache``):
+    ``generate``/``stream`` of a prompt that extends it encode only the rest. Used once (generation extends the
+    cache)."""
+    ids: list[int]
+    cache: object
+
+    def reusable_for(self, ids: list[int]) -> bool:
+        """Whether ``ids`` extend these ids by at least one token and no delta is active (the cache is the base
+        model's)."""
+        return len(ids) > len(self.ids) and ids[:len(self.ids)] == self.ids and current() is None
 
 
 @dataclass(frozen=True)
@@ -262,6 +276,22 @@ class LLMBackend:
             counter.prompt_tokens += int(batch.attention_mask.sum())
         return torch.stack([h[:, -1, :] for h in out.hidden_states], dim=1).float().cpu()
 
+    @torch.no_grad()
+    def prefill_states(self, text: str, counter: CallCounter | None = None) -> tuple[torch.Tensor, PromptPrefix]:
+        """[layers + 1, hidden] float32 on the CPU: the base model's hidden states at the text's last token, as
+        ``layer_states`` gives them, and the prefix to generate a continuation of ``text`` from without reading it
+        again."""
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        self.check_fits(len(ids), "The prompt")
+        with self.lock, active(None):
+            out = self.model(torch.tensor([ids], device=self.device), output_hidden_states=True, use_cache=True,
+                             logits_to_keep=1)
+        if counter:
+            counter.forward_passes += 1
+            counter.prompt_tokens += len(ids)
+        states = torch.stack([h[0, -1, :] for h in out.hidden_states]).float().cpu()
+        return states, PromptPrefix(ids, out.cache)
+
     # -- LoRA deltas ------------------------------------------------------------------------
     @contextmanager
     def with_delta(self, delta: LoraDelta | None) -> Iterator[None]:
@@ -283,17 +313,20 @@ class LLMBackend:
     # -- generation -------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, prompt: str, max_new_tokens: int, counter: CallCounter | None = None,
-                 stop_strings: list[str] | None = None, decoding: Decoding = Decoding()) -> Generation:
+                 stop_strings: list[str] | None = None, decoding: Decoding = Decoding(),
+                 prefix: PromptPrefix | None = None) -> Generation:
         """Greedy decoding with the log-prob and the entropy of each step's distribution; stops once the
         generated text (never the prompt) contains one of ``stop_strings`` (the text keeps the token that
-        completed it) or matches ``decoding.stop`` (the text is cut at the match)."""
+        completed it) or matches ``decoding.stop`` (the text is cut at the match). A ``prefix`` the prompt
+        extends is not read again."""
         with self.lock:
             check_deadline()
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             self.check_fits(inputs.input_ids.shape[1] + max_new_tokens, "The prompt plus the answer")
             watch = _StopInGenerated(self.tokenizer, inputs.input_ids.shape[1], stop_strings or [], decoding.stop)
+            cached, reused = _cached_prefix(prefix, inputs.input_ids)
             out = self.model.generate(
-                **inputs, max_new_tokens=max_new_tokens, do_sample=False, output_logits=True,
+                **inputs, **cached, max_new_tokens=max_new_tokens, do_sample=False, output_logits=True,
                 return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id,
                 stopping_criteria=StoppingCriteriaList([watch, _DeadlinePassed()] if watch.active
                                                        else [_DeadlinePassed()]),
@@ -311,7 +344,7 @@ class LLMBackend:
             new_ids, logprobs, entropies = new_ids[:-1], logprobs[:-1], entropies[:-1]
         if counter:
             counter.forward_passes += len(out.logits)
-            counter.prompt_tokens += inputs.input_ids.shape[1]
+            counter.prompt_tokens += inputs.input_ids.shape[1] - reused
             counter.generated_tokens += len(out.logits)
         text, matched = decoding.cut(self.tokenizer.decode(new_ids, skip_special_tokens=True))
         stopped = finished or matched or watch.stopped
@@ -364,12 +397,14 @@ class LLMBackend:
         return [text.strip() for text in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
 
     def stream(self, prompt: str, max_new_tokens: int, cancel: threading.Event, counter: CallCounter | None = None,
-               decoding: Decoding = Decoding()) -> Generator[str, None, FinishReason]:
+               decoding: Decoding = Decoding(), prefix: PromptPrefix | None = None) -> Generator[str, None, FinishReason]:
         """Greedy generation yielding text pieces as they are decoded; returns the finish reason. Setting
         ``cancel`` (or closing the iterator) stops the model at its next decoding step; the backend lock is
         held until it has stopped. A ``decoding.stop`` match ends generation (the pieces already yielded
-        may run one token past it: cut the joined text with ``decoding.cut``)."""
+        may run one token past it: cut the joined text with ``decoding.cut``). A ``prefix`` the prompt extends is
+        not read again."""
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+        cached, reused = _cached_prefix(prefix, inputs.input_ids)
         self.check_fits(inputs.input_ids.shape[1] + max_new_tokens, "The prompt plus the answer")
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         criteria = _CancelOrCount(cancel, self.tokenizer.eos_token_id)
@@ -380,7 +415,7 @@ class LLMBackend:
             try:
                 with self.lock, torch.no_grad():
                     self.model.generate(
-                        **inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
+                        **inputs, **cached, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
                         stopping_criteria=StoppingCriteriaList([criteria, watch] if watch.active else [criteria]),
                         pad_token_id=self.tokenizer.pad_token_id, temperature=None, top_p=None, top_k=None,
                         **decoding.generate_kwargs(),
@@ -401,7 +436,7 @@ class LLMBackend:
             worker.join()
             if counter:
                 counter.forward_passes += criteria.steps
-                counter.prompt_tokens += inputs.input_ids.shape[1]
+                counter.prompt_tokens += inputs.input_ids.shape[1] - reused
                 counter.generated_tokens += criteria.steps
         if failure:
             raise failure[0]
@@ -444,6 +479,14 @@ class _CancelOrCount(StoppingCriteria):
         self.steps += 1
         self.ended = self.eos_token_id is not None and int(input_ids[0, -1]) == self.eos_token_id
         return torch.full((input_ids.shape[0],), self.cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def _cached_prefix(prefix: PromptPrefix | None, input_ids: torch.Tensor) -> tuple[dict[str, object], int]:
+    """(``generate`` keyword arguments, prompt tokens they spare): continue from ``prefix`` when the one prompt in
+    ``input_ids`` extends it."""
+    if prefix is None or input_ids.shape[0] != 1 or not prefix.reusable_for(input_ids[0].tolist()):
+        return {}, 0
+    return {"cache": prefix.cache}, len(prefix.ids)
 
 
 @lru_cache(maxsize=2)

@@ -84,6 +84,11 @@ def _hook(key: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tens
     return add_delta
 
 
+def current() -> LoraDelta | None:
+    """The delta active in this context (None: the base model)."""
+    return _ACTIVE.get()
+
+
 @contextmanager
 def active(delta: LoraDelta | None) -> Iterator[None]:
     """Make ``delta`` the one the hooks add, in this context only."""

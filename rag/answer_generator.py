@@ -12,7 +12,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 
 from core.adapters import shipped_adapters, split_model_name
 from core.errors import InvalidInputError, TooLargeError
-from core.llm_backend import CallCounter, Decoding, FinishReason, LLMBackend, get_llm
+from core.llm_backend import CallCounter, Decoding, FinishReason, LLMBackend, PromptPrefix, get_llm
 from core.settings import get_settings
 from rag.answer_formats import find_format
 from rag.answer_prompt import answer_messages, answer_template, cited_numbers, unknown_citations
@@ -125,22 +125,24 @@ class AnswerGenerator:
         prompt = self.prompt(query, documents)
         counter = CallCounter()
         began = time.perf_counter()
-        lead, decision = self.decide(prompt, bool(documents), counter)
+        lead, decision, prefix = self.decide(prompt, bool(documents), counter)
         max_new_tokens, decoding = self.continuation(bool(lead))
-        generation = self.llm.generate(prompt + lead, max_new_tokens, counter, decoding=decoding)
+        generation = self.llm.generate(prompt + lead, max_new_tokens, counter, decoding=decoding, prefix=prefix)
         finish_reason = "stop" if lead else generation.finish_reason  # a decided answer ended with its decision
         result = self.result(lead + generation.text, documents, counter, time.perf_counter() - began, finish_reason)
         if decision:
             result["meta"]["decision"] = decision
         return result
 
-    def decide(self, prompt: str, with_passages: bool, counter: CallCounter) -> tuple[str, dict[str, Any] | None]:
+    def decide(self, prompt: str, with_passages: bool,
+               counter: CallCounter) -> tuple[str, dict[str, Any] | None, PromptPrefix | None]:
         """With a yes/no head fitted on prompts like this one (with passages or closed-book): ("So the answer is:
-        X", what decided it) for the model to continue from; else ("", None)."""
+        X", what decided it, the prompt as the model has read it) for the model to continue from; else ("", None,
+        None)."""
         if self.decision_head is None or self.decision_head.with_passages != with_passages:
-            return "", None
-        answer, p_yes = self.decision_head.decide(self.llm, prompt, counter)
-        return f"{DECISION} {answer}", {"head": self.decision_head.name, "p_yes": round(p_yes, 4)}
+            return "", None, None
+        answer, p_yes, prefix = self.decision_head.decide(self.llm, prompt, counter)
+        return f"{DECISION} {answer}", {"head": self.decision_head.name, "p_yes": round(p_yes, 4)}, prefix
 
     def continuation(self, decided: bool) -> tuple[int, Decoding]:
         """(max new tokens, decoding) of the generation after ``decide``'s lead (``decided``: a head's)."""
@@ -153,11 +155,11 @@ class AnswerGenerator:
         """The output's text pieces as they are generated (returns the finish reason); ``cancel`` stops the
         model. The pieces may run a token past the end of the answer: ``finish`` cuts the joined text."""
         prompt = self.prompt(query, documents)
-        lead, _ = self.decide(prompt, bool(documents), counter)
+        lead, _, prefix = self.decide(prompt, bool(documents), counter)
         if lead:
             yield lead
         max_new_tokens, decoding = self.continuation(bool(lead))
-        reason = yield from self.llm.stream(prompt + lead, max_new_tokens, cancel, counter, decoding)
+        reason = yield from self.llm.stream(prompt + lead, max_new_tokens, cancel, counter, decoding, prefix)
         return "stop" if lead and reason == "length" else reason
 
     def finish(self, output: str) -> tuple[str, str]:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,9 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from core.adapters import ADAPTER_NAME, SHIPPED_MODELS, TRAINING_FILE
+from core.atomic_publish import publish_folder, staging_folder, written_aside
 from core.errors import InvalidInputError, NotFoundError
-from core.llm_backend import CallCounter, LLMBackend
+from core.llm_backend import CallCounter, LLMBackend, PromptPrefix
 from core.settings import get_settings
 
 DECISION = "So the answer is:"
@@ -64,29 +63,32 @@ class YesNoHead:
         logits = ((states[:, self.layer] - self.mean) / self.scale) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-logits))
 
-    def decide(self, llm: LLMBackend, prompt: str, counter: CallCounter | None = None) -> tuple[str, float]:
-        """("yes" or "no", P(yes)) for an answer prompt, from one forward pass over it plus ``DECISION``."""
-        p_yes = float(self.p_yes(llm.layer_states([prompt + DECISION], llm.context_length, counter).numpy())[0])
-        return ("yes" if p_yes > 0.5 else "no"), p_yes
+    def decide(self, llm: LLMBackend, prompt: str,
+               counter: CallCounter | None = None) -> tuple[str, float, PromptPrefix]:
+        """("yes" or "no", P(yes), the prompt plus ``DECISION`` as read) for an answer prompt, from one forward
+        pass; generation continues from the prefix without reading the prompt again."""
+        states, prefix = llm.prefill_states(prompt + DECISION, counter)
+        p_yes = float(self.p_yes(states[None].numpy())[0])
+        return ("yes" if p_yes > 0.5 else "no"), p_yes, prefix
 
     def save(self, folder: Path) -> None:
-        """Publish atomically: a reader sees the previous head or this one, never a half-written folder."""
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-        np.savez(staging / HEAD_FILE, layer=self.layer, mean=self.mean, scale=self.scale, coef=self.coef,
-                 intercept=self.intercept)
-        (staging / TRAINING_FILE).write_text(json.dumps(self.training, indent=1))
-        previous = folder.with_name(f".{folder.name}-previous")
-        if folder.exists():
-            shutil.rmtree(previous, ignore_errors=True)
-            os.replace(folder, previous)
-        os.replace(staging, folder)
-        shutil.rmtree(previous, ignore_errors=True)
+        """Publish with ``publish_folder``: a reader sees the previous head or this one, never a half-written one."""
+        with staging_folder(folder.parent, prefix=f".{folder.name}.staging-") as staging:
+            np.savez(staging / HEAD_FILE, layer=self.layer, mean=self.mean, scale=self.scale, coef=self.coef,
+                     intercept=self.intercept)
+            (staging / TRAINING_FILE).write_text(json.dumps(self.training, indent=1))
+            publish_folder(staging, folder)
 
 
 def load_head(folder: Path) -> YesNoHead:
+    """The head in ``folder``, read from disk once per published version."""
+    return _read_head(folder.name, folder.resolve(), (folder / TRAINING_FILE).stat().st_mtime)
+
+
+@lru_cache(maxsize=16)
+def _read_head(name: str, folder: Path, modified: float) -> YesNoHead:
     with np.load(folder / HEAD_FILE) as data:
-        return YesNoHead(folder.name, int(data["layer"]), data["mean"], data["scale"], data["coef"],
+        return YesNoHead(name, int(data["layer"]), data["mean"], data["scale"], data["coef"],
                          float(data["intercept"]), json.loads((folder / TRAINING_FILE).read_text()))
 
 
@@ -109,10 +111,8 @@ def default_head(base: str) -> YesNoHead | None:
     """The first shipped head (by name) trained on ``base``, which decides ``yes-no`` answers of the untrained
     base model when no model is named, or None."""
     root = SHIPPED_MODELS / KIND
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if (folder / HEAD_FILE).exists() and json.loads((folder / TRAINING_FILE).read_text())["base_model"] == base:
-            return load_head(folder)
-    return None
+    folders = sorted(p for p in root.iterdir() if (p / HEAD_FILE).exists()) if root.is_dir() else []
+    return next((head for head in map(load_head, folders) if head.base == base), None)
 
 
 def new_probe(c: float | None = None) -> Pipeline:
@@ -136,9 +136,17 @@ def fit_yes_no_head(name: str, states: np.ndarray, gold: np.ndarray, training: d
     scaler, regression = new_probe().fit(states[:, best], gold)
     return YesNoHead(name, best, scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32),
                      regression.coef_[0].astype(np.float32), float(regression.intercept_[0]),
-                     {**training, "layer": best, "C": float(regression.C_[0]),
-                      "cv_auc": float(regression.scores_[True].mean(axis=0).max()),
+                     {**training, "layer": best, "C": float(np.ravel(regression.C_)[0]),
+                      "cv_auc": _best_cv_score(regression),
                       "cv_auc_by_layer": cv_auc, "questions": int(len(gold)), "yes_rate": float(gold.mean())})
+
+
+def _best_cv_score(regression: LogisticRegressionCV) -> float:
+    """The best mean fold score over the C grid, read from ``scores_`` as a dict by class (scikit-learn < 1.10's
+    default) or as the [folds, l1 ratios, Cs] array that later versions return."""
+    scores = regression.scores_
+    folds = np.asarray(next(iter(scores.values())) if isinstance(scores, dict) else scores)
+    return float(folds.mean(axis=0).max())
 
 
 def decision_states(llm: LLMBackend, prompts: list[str], batch_size: int = 8, cache: Path | None = None,
@@ -161,8 +169,8 @@ def decision_states(llm: LLMBackend, prompts: list[str], batch_size: int = 8, ca
         for i, row in zip(rows, batch):
             states[i] = row
             if cache:
-                np.save(cache / f"{keys[i]}.tmp.npy", row)
-                os.replace(cache / f"{keys[i]}.tmp.npy", cache / f"{keys[i]}.npy")
+                with written_aside(cache / f"{keys[i]}.npy") as partial, partial.open("wb") as file:
+                    np.save(file, row)
         if progress:
             progress(done + start + len(rows), len(prompts))
     return np.stack(states)  # type: ignore[arg-type]

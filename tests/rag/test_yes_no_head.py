@@ -12,7 +12,7 @@ import pytest
 from core.errors import InvalidInputError, NotFoundError
 from evals.answer_runner import check_unseen
 from evals.qa_dataset import read_questions
-from rag.answer_generator import AnswerGenerator
+from rag.answer_generator import CITATION_TOKENS, AnswerGenerator
 from rag.yes_no_head import DECISION, decision_states, find_head, load_head
 from tests.conftest import SHARED_DATA
 from tests.test_cli import siftrag
@@ -40,7 +40,8 @@ def test_training_fits_on_questions_after_the_sample_and_records_them(tiny_head:
     rerun = siftrag("train", "yes-no-head", "--name", "tiny-head", *TRAIN, data_dir=data_dir)
     assert rerun.returncode == 0, rerun.stderr
     assert np.array_equal(load_head(tiny_head).coef, find_head("tiny-head").coef)
-    assert not [p for p in tiny_head.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
+    assert tiny_head.is_symlink()  # published by switching a link to the new version
+    assert not [p for p in tiny_head.parent.iterdir() if ".staging-" in p.name]  # no staging folder left
 
 
 def test_the_head_decides_and_the_model_adds_its_citation(tiny_head: Path) -> None:
@@ -59,6 +60,12 @@ def test_the_head_decides_and_the_model_adds_its_citation(tiny_head: Path) -> No
     assert result["answer"] == ("yes" if expected > 0.5 else "no")
     assert result["meta"]["output"].startswith(f"{DECISION} {result['answer']}")
     assert result["meta"]["generated_tokens"] <= 8 and result["meta"]["forward_passes"] >= 2
+    lead = f"{DECISION} {result['answer']}"
+    prompt_ids = generator.llm.tokenizer(generator.prompt(question, documents) + lead, add_special_tokens=False)
+    assert result["meta"]["prompt_tokens"] == len(prompt_ids.input_ids)  # the decision pass's cache was reused
+    fresh = generator.llm.generate(generator.prompt(question, documents) + lead, CITATION_TOKENS,
+                                   decoding=generator.decided_decoding)
+    assert result["meta"]["output"] == generator.finish(lead + fresh.text)[0]  # same text as reading it all again
     assert [d.id for d in result["documents"]] == [documents[n - 1].id for n in
                                                    _cited(result["meta"]["output"])]
     alone = AnswerGenerator(MODEL, answer_format="yes-no")  # naming the model runs it without a head
