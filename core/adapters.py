@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from core.errors import InvalidInputError, ModelUnavailableError
+from core.errors import InvalidInputError, NotFoundError
 from core.settings import get_settings
 
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -61,7 +61,7 @@ def split_model_name(name: str) -> tuple[str, Adapter | None]:
         base, _, adapter_name = name.partition("+")
         adapter = find_adapter(adapter_name)
         if adapter is None:
-            raise ModelUnavailableError(f"No adapter '{adapter_name}': train one with `siftrag train reranker`.")
+            raise NotFoundError(f"No adapter '{adapter_name}': train one with `siftrag train reranker`.")
         if adapter.base != base:
             raise InvalidInputError(
                 f"Adapter '{adapter_name}' was trained on '{adapter.base}', not on '{base}': use "

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from api.schemas import EvaluationRequest, RerankRequest
 from core.adapters import is_request_model_name, split_model_name
-from core.errors import InvalidInputError, ModelUnavailableError
+from core.errors import InvalidInputError, NotFoundError
 from evals.reranker_training_set import reranker_training_set
 from rerankers.training.examples import RankingExample
 from rerankers.training.objectives import first_token_ranknet, importance_weight, make_objective
@@ -164,7 +164,7 @@ def test_a_trained_adapter_loads_by_name_and_changes_the_scores(train_folder: Pa
         EvaluationRequest(dataset="d", pipelines=["bm25>first:model=/etc"])
     with pytest.raises(InvalidInputError, match="was trained on 'smollm2-135m-instruct'"):
         split_model_name("qwen2.5-0.5b-instruct+tiny-first")
-    with pytest.raises(ModelUnavailableError, match="No adapter 'never-trained'"):
+    with pytest.raises(NotFoundError, match="No adapter 'never-trained'"):  # the CLI's exit 3, not "unavailable"
         split_model_name(f"{MODEL}+never-trained")
 
 
