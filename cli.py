@@ -500,6 +500,8 @@ def train_reranker(
         "data/sample/scifact"),
     model: Annotated[str, typer.Option(help="base LLM (registry name)")] = "smollm2-135m-instruct",
     split: str = "train",
+    skip_questions: Annotated[int, typer.Option(help="QA folder (StrategyQA): leave out its first N questions, the "
+                                                     "eval-answers sample", min=0)] = 200,
     depth: Annotated[int, typer.Option(help="BM25 candidates per training query")] = 20,
     window: Annotated[int, typer.Option(help="candidates per prompt (first, fullrank)")] = 20,
     passage_words: Annotated[int, typer.Option(help="words per passage in the prompt")] = 30,
@@ -529,9 +531,10 @@ def train_reranker(
         raise NotFoundError(f"No dataset folder {dataset}.")
     from evals.reranker_training_set import training_split
 
-    training_split(dataset, split)  # leaks and empty splits fail before the job
+    training_split(dataset, split, skip_questions=skip_questions)  # leaks and empty splits fail before the job
     job = job_runner().submit("train_reranker", {"dataset": str(dataset.resolve()), "name": name,
-                                                 "objective": objective, "split": split, "depth": depth, **options})
+                                                 "objective": objective, "split": split, "depth": depth,
+                                                 "skip_questions": skip_questions, **options})
     out.print(f"job {job.id}: train reranker {name} ({objective} on {model})")
     if wait:
         _follow(job.id)

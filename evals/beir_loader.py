@@ -9,6 +9,7 @@ from haystack import Document
 
 from core.errors import InvalidInputError, NotFoundError
 from core.jsonl import iter_json_lines, open_text
+from evals.qa_dataset import is_qa_folder, read_questions
 
 
 @dataclass
@@ -68,6 +69,17 @@ def read_queries(path: Path) -> dict[str, str]:
     return {str(record["_id"]): str(record.get("text", "")) for _, record in _jsonl(path)}
 
 
+def read_split_queries(root: Path, split: str) -> dict[str, str]:
+    """Query texts by id: ``queries[.split].jsonl``, else, in a QA folder (2WikiMultihopQA, StrategyQA), the
+    questions of its questions file (the ids its qrels use)."""
+    try:
+        return read_queries(_queries_file(root, split))
+    except NotFoundError:
+        if not is_qa_folder(root):
+            raise
+    return {q.id: q.question for q in read_questions(root)}
+
+
 def read_qrels_tsv(path: Path) -> dict[str, dict[str, int]]:
     """BEIR qrels: a header line, then query-id, corpus-id, score (tab separated)."""
     qrels: dict[str, dict[str, int]] = {}
@@ -102,7 +114,7 @@ def load_beir(root: Path, split: str = "test") -> BeirDataset:
         raise NotFoundError(f"Dataset folder '{root}' does not exist.")
     corpus_file(root)
     qrels = read_qrels_tsv(find_file(root / "qrels", f"{split}.tsv"))
-    all_queries = read_queries(_queries_file(root, split))
+    all_queries = read_split_queries(root, split)
     queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}
     if not queries:
         raise InvalidInputError(f"No query in '{root}' has qrels for split '{split}'.")

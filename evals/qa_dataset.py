@@ -17,6 +17,11 @@ class QAItem:
     answers: tuple[str, ...]
 
 
+def is_qa_folder(root: Path) -> bool:
+    """Whether ``root`` holds questions with answers (``questions*.jsonl[.gz]``) rather than BEIR queries."""
+    return any(root.glob("questions*.jsonl*")) and not any(root.glob("queries*.jsonl*"))
+
+
 def questions_file(root: Path) -> Path:
     """The dataset's question file: ``questions*.jsonl[.gz]``, the dev500 sample when there are several."""
     found = sorted(root.glob("questions*.jsonl*"))

@@ -1,7 +1,8 @@
 """Reranker training data from a BEIR folder: the training split's queries, their BM25 top-k candidates
 (judged positives the first stage missed replace its last candidates), and the teacher order: judged
 positives first, then the first stage's order. Refuses a split that shares a query with any other split of
-the folder (those are the evaluation splits)."""
+the folder (those are the evaluation splits). A QA folder (StrategyQA: questions, their facts as qrels) trains
+on its ``train`` qrels only, minus the first ``skip_questions`` questions, which ``eval-answers`` reads."""
 from __future__ import annotations
 
 import hashlib
@@ -12,15 +13,16 @@ from haystack import Document
 
 from core.errors import InvalidInputError
 from evals.beir_loader import BeirDataset, load_beir, read_corpus, read_qrels_tsv
+from evals.qa_dataset import is_qa_folder, read_questions
 from indexes.bm25_index import bm25_rankings
 from indexes.document_store import indexable_text
 from rerankers.training.examples import RankingExample
 
 
-def reranker_training_set(dataset: Path, split: str = "train", depth: int = 20,
-                          min_queries: int = 1) -> tuple[list[RankingExample], dict[str, Any]]:
+def reranker_training_set(dataset: Path, split: str = "train", depth: int = 20, min_queries: int = 1,
+                          skip_questions: int = 200) -> tuple[list[RankingExample], dict[str, Any]]:
     """(examples, a record of the data for ``training.json``)."""
-    data, corpus, judged, checks = training_split(dataset, split, min_queries)
+    data, corpus, judged, checks = training_split(dataset, split, min_queries, skip_questions)
     rankings = bm25_rankings({d: indexable_text(doc) for d, doc in corpus.items()}, judged, depth)
     examples = [training_example(q, text, rankings[q], data.qrels[q], corpus, depth) for q, text in judged.items()]
     record = {"dataset": dataset.name, "split": split, "queries": len(examples),
@@ -30,20 +32,37 @@ def reranker_training_set(dataset: Path, split: str = "train", depth: int = 20,
     return examples, record
 
 
-def training_split(dataset: Path, split: str, min_queries: int = 1) -> tuple[BeirDataset, dict[str, Document],
-                                                                            dict[str, str], dict[str, Any]]:
+def training_split(dataset: Path, split: str, min_queries: int = 1, skip_questions: int = 200) -> tuple[
+        BeirDataset, dict[str, Document], dict[str, str], dict[str, Any]]:
     """(the split, the corpus by id, its judged queries minus repeated evaluation texts, a record of the checks);
     every refusal (leak, too few judged queries) happens here, before any candidate is retrieved."""
+    if is_qa_folder(dataset) and (split != "train" or not any((dataset / "qrels").glob("train.tsv*"))):
+        raise InvalidInputError(f"{dataset.name} is a QA folder: rerankers train on its 'train' qrels "
+                                f"(qrels/train.tsv) only, which it {'has' if split != 'train' else 'lacks'}; other "
+                                "gold passages are an evaluation sample.")
     data = load_beir(dataset, split)
     evaluation, repeated = check_disjoint(dataset, split, data.queries)
+    sample = answer_evaluation_sample(dataset, data.queries, skip_questions)
     corpus = {d.id: d for d in read_corpus(dataset)}
-    judged = {q: text for q, text in data.queries.items() if q not in repeated
+    judged = {q: text for q, text in data.queries.items() if q not in repeated and q not in sample
               and any(g > 0 and d in corpus for d, g in data.qrels.get(q, {}).items())}
     if len(judged) < min_queries:
         raise InvalidInputError(f"Split '{split}' of {dataset} has {len(judged)} queries with a judged relevant "
                                 f"passage in the corpus; at least {min_queries} are needed.")
-    return data, corpus, judged, {"checked_disjoint_from": evaluation,
-                                  "dropped_same_text_as_evaluation": sorted(repeated)}
+    checks = {"checked_disjoint_from": evaluation, "dropped_same_text_as_evaluation": sorted(repeated)}
+    if is_qa_folder(dataset):
+        checks["dropped_answer_evaluation_sample"] = f"the first {skip_questions} questions ({len(sample)} ids)"
+    return data, corpus, judged, checks
+
+
+def answer_evaluation_sample(dataset: Path, queries: dict[str, str], skip_questions: int) -> set[str]:
+    """In a QA folder, the ids of ``queries`` that are, or repeat the text of, one of the first ``skip_questions``
+    questions (the sample ``eval-answers`` reads); elsewhere none."""
+    if not is_qa_folder(dataset):
+        return set()
+    sample = read_questions(dataset, skip_questions) if skip_questions else []
+    texts = {normalized(q.question) for q in sample}
+    return {q.id for q in sample} | {q for q, text in queries.items() if normalized(text) in texts}
 
 
 def check_disjoint(dataset: Path, split: str, queries: dict[str, str]) -> tuple[dict[str, int], set[str]]:

@@ -8,7 +8,8 @@ import pytest
 
 from core.errors import InvalidInputError, NotFoundError
 from evals.beir_loader import load_beir, read_corpus
-from tests.conftest import SCIFACT
+from evals.qa_dataset import read_questions
+from tests.conftest import SCIFACT, SHARED_DATA
 
 
 def test_scifact_test_split_counts() -> None:
@@ -21,6 +22,13 @@ def test_scifact_test_split_counts() -> None:
 def test_train_split_uses_its_queries_file() -> None:
     data = load_beir(SCIFACT, "train")
     assert len(data.queries) > 700
+
+
+def test_a_qa_folder_evaluates_retrieval_on_its_questions_and_gold_passages() -> None:
+    data = load_beir(SHARED_DATA / "2wikimultihopqa", "dev500")  # `siftrag eval --split dev500` on 2Wiki
+    questions = {q.id: q.question for q in read_questions(SHARED_DATA / "2wikimultihopqa")}
+    assert len(data.queries) == 500 and data.queries == {q: questions[q] for q in data.qrels}
+    assert all(any(grade > 0 for grade in gold.values()) for gold in data.qrels.values())
 
 
 def test_plain_and_gz_read_the_same(scifact_slice: Path, tmp_path: Path) -> None:

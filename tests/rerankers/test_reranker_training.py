@@ -15,11 +15,12 @@ from pydantic import ValidationError
 from api.schemas import EvaluationRequest, RerankRequest
 from core.adapters import is_request_model_name, split_model_name
 from core.errors import InvalidInputError, NotFoundError
+from evals.qa_dataset import read_questions
 from evals.reranker_training_set import reranker_training_set
 from rerankers.training.examples import RankingExample
 from rerankers.training.objectives import first_token_ranknet, importance_weight, make_objective
 from rerankers.training.trainer import RerankerTraining, train_reranker
-from tests.conftest import TRAIN_QUERIES
+from tests.conftest import SHARED_DATA, TRAIN_QUERIES
 from tests.test_cli import siftrag
 
 MODEL = "smollm2-135m-instruct"
@@ -205,6 +206,22 @@ def test_bad_training_input_fails_before_training(train_folder: Path, tmp_path: 
         train_reranker(_config(), [RankingExample("q", "a query", [Document(id="1", content="x"),
                                                                    Document(id="2", content="y")], set(), [0, 1])],
                        tmp_path / "none", {})
+
+
+def test_a_qa_folder_trains_on_its_train_qrels_after_the_answer_sample(data_dir: Path) -> None:
+    strategyqa = SHARED_DATA / "strategyqa"
+    examples, record = reranker_training_set(strategyqa, depth=10)
+    sample = read_questions(strategyqa, 200)
+    trained = {e.query_id for e in examples}
+    assert len(trained) > 2000 and not trained & {q.id for q in sample}  # eval-answers reads the first 200
+    assert not {e.query for e in examples} & {q.question for q in sample}
+    assert record["dropped_answer_evaluation_sample"].startswith("the first 200 questions")
+    facts = examples[0]
+    assert facts.relevant and facts.teacher[:len(facts.relevant)] == [
+        i for i, d in enumerate(facts.documents) if d.id in facts.relevant]
+    wiki = siftrag("train", "reranker", "--name", "x", "--objective", "first", "--dataset",
+                   str(SHARED_DATA / "2wikimultihopqa"), "--split", "dev500", data_dir=data_dir)
+    assert wiki.returncode == 2 and "evaluation sample" in wiki.stderr  # 2Wiki's only gold is dev500
 
 
 def test_training_runs_as_a_celery_job(train_folder: Path, tmp_path: Path) -> None:
