@@ -12,13 +12,14 @@ from typing import Any
 import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from core.errors import InvalidInputError, NotFoundError
+from core.errors import NotFoundError
 from indexes.contract import ImpactIndex
 from indexes.document_store import indexable_text
 from indexes.retriever import collection_manager
 from indexes.tilde.scorer import score_passage
 from indexes.tilde.scorer_store import resolve_scorer
 from indexes.tilde_index import encode_impacts, load_expander, load_scorer
+from rerankers.score_fusion import check_first_stage_weight, with_first_stage
 
 
 @component
@@ -30,12 +31,10 @@ class TildeReranker:
         """``expansion_top_k`` expands unindexed candidates when the collection has no ``tilde`` index (with
         one, they are expanded as the index was built). ``first_stage_weight`` > 0 interpolates min-max normalized TILDEv2 and first-stage scores (the
         candidates' incoming ``score``), as TILDE (v1) does with BM25; 0, the default, is pure TILDEv2."""
-        if not 0.0 <= first_stage_weight <= 1.0:
-            raise InvalidInputError("first_stage_weight must be between 0 and 1.")
         self.collection = collection
         self.model = model
         self.expansion_top_k = expansion_top_k
-        self.first_stage_weight = first_stage_weight
+        self.first_stage_weight = check_first_stage_weight(first_stage_weight)
         self.top_k = top_k
 
     def _index(self) -> ImpactIndex | None:
@@ -82,10 +81,7 @@ class TildeReranker:
             counts = scorer.query_counts(query)
             for i, passage in zip(unindexed, impacts):
                 scores[i] = score_passage(counts, passage)
-        if self.first_stage_weight > 0 and documents:
-            first_stage = np.array([d.score if d.score is not None else 0.0 for d in documents], dtype=np.float32)
-            scores = ((1 - self.first_stage_weight) * min_max(scores)
-                      + self.first_stage_weight * min_max(first_stage))
+        scores = with_first_stage(scores, documents, self.first_stage_weight)
         order = np.argsort(-scores, kind="stable")[: top_k or self.top_k]
         ranked = [Document(id=documents[i].id, content=documents[i].content, meta=documents[i].meta,
                            score=float(scores[i])) for i in order]
@@ -101,8 +97,3 @@ class TildeReranker:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TildeReranker:
         return default_from_dict(cls, data)
-
-
-def min_max(values: np.ndarray) -> np.ndarray:
-    spread = float(values.max() - values.min())
-    return (values - values.min()) / spread if spread > 0 else np.zeros_like(values)

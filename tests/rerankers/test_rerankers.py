@@ -1,6 +1,7 @@
 """LLM rerankers with the real bundled model: mechanism, cost accounting, bad input."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from haystack import Document, Pipeline
@@ -10,6 +11,7 @@ from rerankers.icr import calibrated_document_scores, parse_layers
 from rerankers.identifiers import single_token_identifiers
 from rerankers.permutation import parse_permutation
 from rerankers.registry import make_reranker
+from rerankers.score_fusion import with_first_stage
 from rerankers.sliding_window import apply_window, windows
 
 MODEL = "smollm2-135m-instruct"
@@ -115,6 +117,28 @@ def test_icr_calibration_and_masking() -> None:
     assert list(parse_layers("10:20", 30)) == list(range(10, 20))
     with pytest.raises(InvalidInputError):
         parse_layers("5:5", 30)
+
+
+def test_pointwise_interpolates_with_the_first_stage() -> None:
+    query, texts, _ = CASES["atp"]
+    documents = [Document(id=d.id, content=d.content, score=float(10 - 2 * i)) for i, d in enumerate(_docs(texts))]
+    alone = make_reranker("pointwise", model=MODEL, top_k=5).run(query=query, documents=documents)["documents"]
+    kept = make_reranker("pointwise", model=MODEL, top_k=5, first_stage_weight=1.0).run(query=query,
+                                                                                        documents=documents)
+    assert [d.id for d in kept["documents"]] == [d.id for d in documents]  # weight 1: the first-stage order
+    half = make_reranker("pointwise", model=MODEL, top_k=5, first_stage_weight=0.5).run(query=query,
+                                                                                        documents=documents)
+    llm = {d.id: d.score for d in alone}
+    low, high = min(llm.values()), max(llm.values())
+    expected = {d.id: 0.5 * (llm[d.id] - low) / (high - low) + 0.5 * (d.score - 2) / 8 for d in documents}
+    assert {d.id: d.score for d in half["documents"]} == pytest.approx(expected, abs=1e-5)
+    assert [d.id for d in half["documents"]] == sorted(expected, key=lambda i: -expected[i])
+    with pytest.raises(InvalidInputError, match="first_stage_weight"):
+        make_reranker("pointwise", model=MODEL, first_stage_weight=-0.1)
+    extreme = [Document(id=str(i), content="x", score=s) for i, s in enumerate([1e308, -1e308, 0.0])]
+    assert with_first_stage(np.array([0.1, 0.2, 0.3]), extreme, 0.5) == pytest.approx([0.5, 0.25, 0.75])
+    with pytest.raises(InvalidInputError, match="finite"):
+        with_first_stage(np.array([0.1, 0.2]), [Document(content="x", score=float("nan"))] * 2, 0.5)
 
 
 def test_bad_input() -> None:
