@@ -68,7 +68,8 @@ def make_reranker(method: str, **options: Any) -> Any:
 
 def with_trained_defaults(method: str, options: dict[str, Any]) -> dict[str, Any]:
     """With no model named, an LLM method runs the shipped adapter trained for it on the default LLM; an
-    adapter's recorded ``passage_words`` is the default (the prompt it was trained on)."""
+    adapter's recorded ``passage_words`` is the default (the prompt it was trained on), and so are its
+    ``serving_defaults`` (options it was measured with, e.g. a pointwise adapter's ``first_stage_weight``)."""
     if method not in LLM_METHODS:
         return options
     options = dict(options)
@@ -80,6 +81,10 @@ def with_trained_defaults(method: str, options: dict[str, Any]) -> dict[str, Any
     _, adapter = split_model_name(options["model"])
     if adapter is not None and options.get("passage_words") is None:
         options["passage_words"] = int(adapter.training["passage_words"])
+    accepted = inspect.signature(_component_class(method).__init__).parameters
+    for key, value in (adapter.training.get("serving_defaults", {}) if adapter else {}).items():
+        if key in accepted and options.get(key) is None:
+            options[key] = value
     return options
 
 

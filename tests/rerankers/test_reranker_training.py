@@ -224,6 +224,20 @@ def test_a_qa_folder_trains_on_its_train_qrels_after_the_answer_sample(data_dir:
     assert wiki.returncode == 2 and "evaluation sample" in wiki.stderr  # 2Wiki's only gold is dev500
 
 
+def test_the_shipped_pointwise_adapter_is_the_default_and_never_saw_a_test_query() -> None:
+    from evals.beir_loader import load_beir
+    from rerankers.registry import make_reranker
+
+    reranker = make_reranker("pointwise")
+    assert reranker.model == f"{MODEL}+pointwise-smollm2-scifact"
+    assert reranker.passage_words == 60 and reranker.first_stage_weight == 0.5  # what it was measured with
+    assert make_reranker("pointwise", first_stage_weight=0.0).first_stage_weight == 0.0
+    assert make_reranker("pointwise", model=MODEL).first_stage_weight == 0.0  # the base model runs alone
+    training = json.loads((split_model_name(reranker.model)[1].folder / "training.json").read_text())
+    test_ids = set(load_beir(SHARED_DATA / "scifact", "test").queries)
+    assert len(training["data"]["query_ids"]) == 500 and not set(training["data"]["query_ids"]) & test_ids
+
+
 def test_training_runs_as_a_celery_job(train_folder: Path, tmp_path: Path) -> None:
     """`siftrag train reranker` submitted to a real Celery worker over Redis, followed to the end."""
     import subprocess
