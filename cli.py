@@ -540,6 +540,55 @@ def train_reranker(
         _follow(job.id)
 
 
+@train_app.command("cross-encoder")
+def train_cross_encoder(
+    name: Annotated[str, typer.Option(help="model name, saved under <data_dir>/models/rerankers/")],
+    dataset: Annotated[list[Path], typer.Option(help="BEIR (or QA) folder with a training split; repeat to pool "
+                                                     "several")] = [Path("data/sample/scifact")],  # noqa: B006
+    init: Annotated[str, typer.Option(help="BERT-family encoder to start from (registry name)")] = "all-minilm-l6-v2",
+    loss: Annotated[str, typer.Option(help="bce (pairs) | lambda (LambdaLoss over each query's list)")] = "bce",
+    negatives: Annotated[int, typer.Option(help="hard negatives per query", min=1, max=50)] = 7,
+    depth: Annotated[int, typer.Option(help="negatives come from each first stage's top-N", min=1)] = 30,
+    dense_negatives: Annotated[bool, typer.Option(help="mine negatives from the dense encoder too")] = True,
+    split: str = "train",
+    skip_questions: Annotated[int, typer.Option(help="QA folder: leave out its first N questions, the eval-answers "
+                                                     "sample", min=0)] = 200,
+    epochs: int = 1,
+    batch_size: int = 32,
+    learning_rate: float = 5e-5,
+    max_length: Annotated[int, typer.Option(help="tokens of query + passage")] = 256,
+    max_queries: Annotated[Optional[int], typer.Option(help="train on this many queries (seeded choice)")] = None,
+    seed: int = 13,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
+) -> None:
+    """Train a cross-encoder reranker as a job (sentence-transformers' CrossEncoderTrainer; judged positives and
+    BM25 + dense hard negatives); resumes if interrupted. Use it as `bm25>cross-encoder:model=NAME`."""
+    _check_background(wait)
+    from core.adapters import ADAPTER_NAME
+    from core.settings import get_settings
+    from evals.reranker_training_set import training_split
+    from rerankers.training.cross_encoder_trainer import CrossEncoderTraining, init_encoder
+    from workers.runner import job_runner
+
+    options = {"init": init, "loss": loss, "epochs": epochs, "batch_size": batch_size,
+               "learning_rate": learning_rate, "max_length": max_length, "max_queries": max_queries, "seed": seed}
+    _check_options(CrossEncoderTraining, **options)
+    if not ADAPTER_NAME.fullmatch(name):
+        raise InvalidInputError(f"'{name}' is not a model name (letters, digits, '.', '_', '-').")
+    init_encoder(init)  # another architecture or a missing package fails before the job
+    for folder in dataset:
+        if not folder.is_dir():
+            raise NotFoundError(f"No dataset folder {folder}.")
+        training_split(folder, split, skip_questions=skip_questions)  # leaks and empty splits fail before the job
+    job = job_runner().submit("train_cross_encoder", {
+        "datasets": [str(folder.resolve()) for folder in dataset], "name": name, "negatives": negatives,
+        "depth": depth, "dense_model": get_settings().embedding_model if dense_negatives else None, "split": split,
+        "skip_questions": skip_questions, **options})
+    out.print(f"job {job.id}: train cross-encoder {name} (from {init}, {loss})")
+    if wait:
+        _follow(job.id)
+
+
 @train_app.command("reader")
 def train_reader(
     name: Annotated[str, typer.Option(help="adapter name, saved under <data_dir>/models/readers/")],

@@ -13,6 +13,7 @@ from core.model_registry import resolve_model
 from core.settings import get_settings
 from evals.pipelines import parse_pipeline, pipeline_options, required_kinds
 from indexes.collection import Collection
+from rerankers.cross_encoder_models import cross_encoder_dir, default_cross_encoder
 from rerankers.registry import LLM_METHODS, with_trained_defaults
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -95,4 +96,7 @@ def pipeline_provenance(pipeline: str, collection: Collection, rerank_options: d
         provenance["reranker_model"] = model_fingerprint(model)
     elif method == "embedding":
         provenance["reranker_model"] = model_fingerprint(rerank_options.get("model") or get_settings().embedding_model)
+    elif method == "cross-encoder":
+        name = rerank_options.get("model") or default_cross_encoder()
+        provenance["reranker_model"] = f"{name} sha256:{weights_hash(cross_encoder_dir(name))}"
     return provenance

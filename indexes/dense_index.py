@@ -44,6 +44,28 @@ def encode_with_cache(
     return np.stack(vectors).astype(np.float32)
 
 
+def embedding_cache_path(model_name: str) -> Path:
+    """Where the embeddings of ``model_name`` are cached by content hash (shared by every build and tool)."""
+    return get_settings().data_dir / "cache" / f"embeddings-{Path(model_name).name}.sqlite"
+
+
+def dense_rankings(corpus: dict[str, str], queries: dict[str, str], depth: int, model_name: str,
+                   progress: ProgressCallback | None = None) -> dict[str, list[str]]:
+    """Per query id, the ids of the top-``depth`` passages of ``corpus`` by embedding cosine (exact search; the
+    passages' embeddings come from the shared cache), best first."""
+    doc_ids = list(corpus)
+    vectors = encode_with_cache([corpus[d] for d in doc_ids], model_name, embedding_cache_path(model_name), progress)
+    query_ids = list(queries)
+    hits = LoadedDense(_exact_index(vectors), doc_ids, model_name).search([queries[q] for q in query_ids], depth)
+    return {query_id: [doc_id for doc_id, _ in row] for query_id, row in zip(query_ids, hits)}
+
+
+def _exact_index(vectors: np.ndarray) -> Any:
+    index = _faiss().IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    return index
+
+
 class LoadedDense:
     """A FAISS index (moved to the GPUs when faiss has any) and the doc ids of its rows."""
 
@@ -73,13 +95,11 @@ class DenseKind:
         progress: ProgressCallback | None, options: dict[str, Any],
     ) -> dict[str, Any]:
         faiss = _faiss()
-        settings = get_settings()
         model_name = self.model_for(options)
         index_type = options.get("index_type", "flat")
         if index_type not in INDEX_TYPES:
             raise InvalidInputError(f"Unknown dense index_type '{index_type}': use one of {', '.join(INDEX_TYPES)}.")
-        cache_path = settings.data_dir / "cache" / f"embeddings-{Path(model_name).name}.sqlite"
-        vectors = encode_with_cache(texts, model_name, cache_path, progress)
+        vectors = encode_with_cache(texts, model_name, embedding_cache_path(model_name), progress)
         dim = vectors.shape[1]
         if index_type == "hnsw":
             index = faiss.IndexHNSWFlat(dim, int(options.get("hnsw_m", 32)), faiss.METRIC_INNER_PRODUCT)

@@ -3,7 +3,6 @@ FLAT (exact) inner product by default, HNSW as an option."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from core.errors import InvalidInputError
 from core.settings import get_settings
 from indexes.contract import Hits, ProgressCallback
-from indexes.dense_index import INDEX_TYPES, encode_with_cache
+from indexes.dense_index import INDEX_TYPES, embedding_cache_path, encode_with_cache
 from indexes.encoder import get_encoder
 from indexes.milvus_build import fill_collection, id_schema
 from indexes.milvus_connection import milvus_client
@@ -55,8 +54,7 @@ class MilvusDenseKind:
         index_type = options.get("index_type", "flat")
         if index_type not in INDEX_TYPES:
             raise InvalidInputError(f"Unknown dense index_type '{index_type}': use one of {', '.join(INDEX_TYPES)}.")
-        cache_path = get_settings().data_dir / "cache" / f"embeddings-{Path(model_name).name}.sqlite"
-        vectors = encode_with_cache(texts, model_name, cache_path, progress)
+        vectors = encode_with_cache(texts, model_name, embedding_cache_path(model_name), progress)
         client = milvus_client()
         schema = id_schema(client)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(vectors.shape[1]))

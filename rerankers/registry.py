@@ -35,6 +35,8 @@ RERANK_METHODS: dict[str, MethodSpec] = {
     "fullrank-logits": MethodSpec(_FULL_RANKING, {"mode": "logits"}, llm=True),
     "pointwise": MethodSpec("rerankers.pointwise:PointwiseReranker", llm=True, objective="pointwise"),
     "embedding": MethodSpec("rerankers.embedding_reranker:EmbeddingReranker"),
+    # its ``model`` is a trained cross-encoder (``siftrag train cross-encoder``), not an LLM
+    "cross-encoder": MethodSpec("rerankers.cross_encoder:CrossEncoderReranker", ignores=("model", "passage_words")),
     # its ``model`` is a TILDEv2 scorer, not the LLM an evaluation's shared options name
     "tilde": MethodSpec("rerankers.tilde_reranker:TildeReranker", index_kinds=("tilde",),
                         ignores=("model", "passage_words")),

@@ -38,15 +38,17 @@ def build_index(ctx: JobContext, collection: str, kind: str, options: dict[str, 
 
 def ingest_documents(ctx: JobContext, collection: str, upload: str, delete_ids: list[str] | None = None) -> dict[str, Any]:
     """Upsert the staged upload and delete ``delete_ids`` in one store transaction (a crash lands nothing);
-    removes the upload."""
-    target = collection_manager().get(collection)
-    documents = read_upload(upload) if upload else []
-    total = len(documents) + len(delete_ids or [])
-    ctx.progress(0, total)
-    written, deleted = target.store.apply(documents, delete_ids or [])
-    ctx.progress(total, total)
-    if upload:
-        remove_upload(upload)
+    removes the upload, also when the job fails (jobs are not retried: nothing would read it again)."""
+    try:
+        target = collection_manager().get(collection)
+        documents = read_upload(upload) if upload else []
+        total = len(documents) + len(delete_ids or [])
+        ctx.progress(0, total)
+        written, deleted = target.store.apply(documents, delete_ids or [])
+        ctx.progress(total, total)
+    finally:
+        if upload:
+            remove_upload(upload)
     return {"collection": collection, "upserted": written, "deleted": deleted, "revision": target.store.revision}
 
 
@@ -135,6 +137,26 @@ def train_reranker(ctx: JobContext, dataset: str, name: str, objective: str, spl
     examples, record = reranker_training_set(Path(dataset), split, depth, skip_questions=skip_questions)
     return _train_adapter(ctx, "rerankers", name, config.model,
                           lambda out, progress: train_reranker(config, examples, out, record, progress))
+
+
+def train_cross_encoder(ctx: JobContext, datasets: list[str], name: str, negatives: int = 7, depth: int = 30,
+                        dense_model: str | None = None, split: str = "train", skip_questions: int = 200,
+                        **options: Any) -> dict[str, Any]:
+    """Train a cross-encoder on the training splits of ``datasets`` (BM25 and dense hard negatives) and publish it
+    as ``<data_dir>/models/rerankers/<name>``; trainings of the same name queue on a lock, a rerun resumes."""
+    from core.adapters import adapter_dir
+    from evals.cross_encoder_training_set import cross_encoder_training_set
+    from rerankers.training.cross_encoder_trainer import CrossEncoderTraining, train_cross_encoder as train
+
+    config = CrossEncoderTraining(**options)
+    with exclusive(f"train/rerankers/{name}", wait_s=get_settings().job_timeout_s) as lock:
+        ctx.locks.append(lock)
+        examples, record = cross_encoder_training_set([Path(d) for d in datasets], negatives, depth, dense_model,
+                                                      split, skip_questions, config.seed)
+        result = train(config, examples, adapter_dir("rerankers", name), record,
+                       lambda step, total, loss: ctx.progress(step, total))
+    return {"cross_encoder": name, "queries": result["data"]["examples_used"], "steps": result["steps"],
+            "final_loss": result["final_loss"], "seconds": result["seconds"]}
 
 
 def train_reader(ctx: JobContext, dataset: str, name: str, skip_questions: int = 200, depth: int = 20,

@@ -15,6 +15,7 @@ from workers.job_functions import (
     build_index,
     ingest_documents,
     run_evaluation_in_process,
+    train_cross_encoder,
     train_dyprag,
     train_reader,
     train_reranker,
@@ -98,6 +99,7 @@ class EmbeddedRunner(JobRunner):
     def _dispatch(self, job: Job) -> None:
         bodies = {"build": build_index, "ingest": ingest_documents, "evaluate": run_evaluation_in_process,
                   "train_dyprag": train_dyprag, "train_reranker": train_reranker,
+                  "train_cross_encoder": train_cross_encoder,
                   "train_reader": train_reader, "train_tilde": train_tilde,
                   "train_yes_no_head": train_yes_no_head}
         body = bodies[job.type]

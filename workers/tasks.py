@@ -13,6 +13,7 @@ from workers.job_functions import (
     ingest_documents,
     merge_evaluation,
     prepare_evaluation,
+    train_cross_encoder,
     train_dyprag,
     train_reader,
     train_reranker,
@@ -84,6 +85,12 @@ def train_tilde_task(job_id: str) -> None:
 def train_reranker_task(job_id: str) -> None:
     ctx, params = _context(job_id)
     ctx.run(lambda c: train_reranker(c, **params))
+
+
+@celery_app.task(name="siftrag.train_cross_encoder")
+def train_cross_encoder_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: train_cross_encoder(c, **params))
 
 
 @celery_app.task(name="siftrag.train_reader")

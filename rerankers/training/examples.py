@@ -1,4 +1,5 @@
-"""What reranker training consumes: one query with its candidates and the teacher's order of them."""
+"""What reranker training consumes: one query with its candidates and the teacher's order of them (LLM adapters),
+or with its judged positives and mined negatives (cross-encoders)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,3 +17,13 @@ class RankingExample:
     relevant: set[str]
     teacher: list[int]
 
+
+
+@dataclass(frozen=True)
+class PairedExample:
+    """One training query, its judged relevant passages and its mined hard negatives (texts)."""
+
+    query_id: str
+    query: str
+    positives: list[str]
+    negatives: list[str]
