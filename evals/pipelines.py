@@ -42,8 +42,12 @@ def split_options(pipeline: str) -> tuple[str, dict[str, Any]]:
 
 
 def pipeline_options(pipeline: str, shared: dict[str, Any]) -> dict[str, Any]:
-    """The rerank options of ``pipeline``: the shared ones, overridden by its own."""
-    return {**shared, **split_options(pipeline)[1]}
+    """The rerank options of ``pipeline``: the shared ones its method takes (its table entry's ``ignores`` are
+    dropped), overridden by its own (which it always gets: ``bm25>tilde:model=NAME`` names a scorer)."""
+    name, own = split_options(pipeline)
+    method = name.partition(">")[2]
+    ignored = method_spec(method).ignores if method in METHODS else ()
+    return {**{k: v for k, v in shared.items() if k not in ignored}, **own}
 
 
 def parse_pipeline(pipeline: str) -> tuple[str, str | None]:
@@ -59,10 +63,8 @@ def parse_pipeline(pipeline: str) -> tuple[str, str | None]:
 
 def options_for(method: str, collection: str, options: dict[str, Any]) -> dict[str, Any]:
     """The options a pipeline's reranker gets: a method that reads the collection's indexes (``tilde``: its
-    stored impacts) gets ``collection``; the shared options the method's table entry ignores are dropped."""
-    spec = method_spec(method)
-    own = {k: v for k, v in options.items() if k not in spec.ignores}
-    return ({"collection": collection} | own) if spec.index_kinds else own
+    stored impacts) gets ``collection``."""
+    return ({"collection": collection} | options) if method_spec(method).index_kinds else options
 
 
 def check_pipeline_options(pipeline: str, options: dict[str, Any]) -> None:

@@ -123,3 +123,13 @@ def test_the_shipped_cross_encoder_never_saw_an_evaluation_query() -> None:
     seen = {q.split("/", 1)[1] for q in training["data"]["query_ids"] if q.startswith("scifact/")}
     assert len(seen) > 500 and not seen & set(load_beir(SCIFACT, "test").queries)
     assert make_reranker("cross-encoder").model == names[0]
+
+
+def test_a_pipeline_names_its_cross_encoder_while_the_shared_llm_options_are_dropped() -> None:
+    from evals.pipelines import pipeline_options
+
+    shared = {"model": "smollm2-135m-instruct", "passage_words": 30}
+    assert pipeline_options("bm25>cross-encoder:model=ce-x,first_stage_weight=0.3", shared) == {
+        "model": "ce-x", "first_stage_weight": 0.3}
+    assert pipeline_options("bm25>cross-encoder", shared) == {}
+    assert pipeline_options("bm25>first", shared) == shared
