@@ -4,7 +4,9 @@ so a reader never finds an artefact missing or half-written and a crash leaves t
 - ``written_aside(path)``: a file written beside ``path`` replaces it with ``os.replace`` (atomic on POSIX).
 - ``staging_folder(parent)``: a fresh folder to build into, removed if the build raises.
 - ``publish_folder(staging, target)``: ``target`` becomes a symbolic link to a versioned sibling folder; a new
-  publish writes the new version beside the old one and replaces the link (the two newest versions are kept).
+  publish writes the new version beside the old one and replaces the link. The current and the previous version
+  are kept, and an older one until it has been retired for ``RETIRED_GRACE_S`` (a reader that resolved the link
+  just before two quick republishes still finds its files).
 - ``publish_once(staging, target)``: for content-addressed targets (the same input always gives the same output):
   the first finished copy wins, a later one is discarded.
 """
@@ -13,10 +15,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+RETIRED_GRACE_S = 120.0  # how long a retired version outlives the publish after the one that retired it
 
 
 @contextmanager
@@ -51,11 +56,12 @@ def staging_folder(parent: Path, prefix: str = "staging-") -> Iterator[Path]:
         raise
 
 
-def publish_folder(staging: Path, target: Path) -> Path:
+def publish_folder(staging: Path, target: Path, grace_s: float | None = None) -> Path:
     """Move the complete folder ``staging`` into place as ``target`` in one atomic switch; returns ``target``.
 
-    The version it replaces stays on disk until the next publish (as indexes keep two versions), so a reader that
-    resolved the old link just before the switch still finds its files."""
+    The version it replaces stays on disk (its mtime marks when it was retired); older versions are removed once
+    retired for ``grace_s`` seconds, so a reader that resolved the link before any number of quick republishes
+    still finds its files for that long."""
     tag = uuid.uuid4().hex[:12]
     version = target.with_name(f".{target.name}.v-{tag}")
     staging.rename(version)
@@ -66,8 +72,11 @@ def publish_folder(staging: Path, target: Path) -> Path:
     link = target.with_name(f".{target.name}.link-{tag}")
     os.symlink(version.name, link)
     os.replace(link, target)
+    if previous is not None and previous.exists():
+        os.utime(previous)  # retired now
+    grace_s = RETIRED_GRACE_S if grace_s is None else grace_s
     for old in target.parent.glob(f".{target.name}.v-*"):
-        if old not in (version, previous):
+        if old not in (version, previous) and time.time() - old.stat().st_mtime >= grace_s:
             shutil.rmtree(old, ignore_errors=True)
     return target
 

@@ -35,7 +35,7 @@ def test_publish_switches_atomically_and_keeps_two_versions(tmp_path: Path) -> N
     for version in ("one", "two", "three"):
         with staging_folder(tmp_path) as staging:
             (staging / "weights").write_text(version)
-        publish_folder(staging, target)
+        publish_folder(staging, target, grace_s=0.0)
         assert (target / "weights").read_text() == version
     kept = sorted((p / "weights").read_text() for p in tmp_path.iterdir() if p.name.startswith(".adapter.v-"))
     assert kept == ["three", "two"]
@@ -75,3 +75,23 @@ def test_publish_once_keeps_the_first_copy_and_discards_a_later_one(tmp_path: Pa
         publish_once(staging, target)
     assert (target / "config.json").read_text() == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["converted"]
+
+
+def test_a_version_outlives_quick_republishes_for_its_grace_period(tmp_path: Path) -> None:
+    """A reader that resolved the link, then stalled while two publishes went by (what a loaded machine does to
+    the threaded test above), still finds its version; versions retired longer than the grace period go."""
+    target = tmp_path / "model"
+
+    def publish(content: str, grace_s: float | None = None) -> None:
+        with staging_folder(tmp_path) as staging:
+            (staging / "weights").write_text(content)
+        publish_folder(staging, target, grace_s)
+
+    publish("0")
+    resolved = target.resolve()
+    publish("1")
+    publish("2")
+    assert (resolved / "weights").read_text() == "0"
+    publish("3", grace_s=0.0)
+    assert not resolved.exists() and (target / "weights").read_text() == "3"
+    assert len(list(tmp_path.glob(".model.v-*"))) == 2  # the current and the previous version
