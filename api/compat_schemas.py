@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.valid_text import ValidText
 from core.adapters import is_request_model_name
 from core.errors import InvalidInputError
 from rerankers.registry import LLM_METHODS, METHODS
@@ -26,7 +27,7 @@ def method_and_model(name: str) -> tuple[str, str | None]:
     return method, model or None
 
 
-class CohereRerankRequest(BaseModel):
+class CohereRerankRequest(ValidText):
     """Cohere v2 (``documents`` as strings), v1 (objects with ``rank_fields``, ``return_documents``,
     ``max_chunks_per_doc``) and Jina (``return_documents``) in one shape."""
 
@@ -64,7 +65,7 @@ class CohereRerankRequest(BaseModel):
         return texts
 
 
-class TeiRerankRequest(BaseModel):
+class TeiRerankRequest(ValidText):
     """Hugging Face TEI's ``/rerank``; ``model`` (our extension) picks the method, default the setting."""
 
     model_config = ConfigDict(extra="forbid")

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas import AnswerFormatName, Compressor, RerankMethod, Retriever, known_model
+from api.valid_text import ValidText
 
 RAG_PREFIX = "rag:"
 
@@ -25,7 +26,7 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(ValidText):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, description="rag:COLLECTION, or an LLM / adapter name with `collection`")

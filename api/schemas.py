@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from api.valid_text import ValidText
 from core.adapters import is_request_model_name
 from core.errors import InvalidInputError, ModelUnavailableError
 from core.model_registry import REGISTRY, resolve_model
@@ -44,8 +45,8 @@ Text = Annotated[str, Field(json_schema_extra={"minLength": 1, "pattern": r"\S"}
 Retriever = Literal[RETRIEVERS]
 
 
-class Strict(BaseModel):
-    """Request bodies: unknown fields are an error, not silently ignored."""
+class Strict(ValidText):
+    """Request bodies: unknown fields are an error, not silently ignored; strings must be valid Unicode."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -8,6 +8,7 @@ from typing import Any
 from haystack import Document
 
 from core.errors import InvalidInputError
+from core.json_values import lone_surrogate, too_deep
 from core.jsonl import iter_json_lines
 
 
@@ -15,6 +16,9 @@ def document_from_record(record: Any, where: str) -> Document:
     """``{id|_id, text|content, title?, meta?}`` → Document; InvalidInputError naming ``where``."""
     if not isinstance(record, dict):
         raise InvalidInputError(f"{where}: expected a JSON object.")
+    problem = lone_surrogate(record, where) or too_deep(record.get("meta"), f"{where}: 'meta'")
+    if problem:
+        raise InvalidInputError(problem)
     doc_id = record.get("id", record.get("_id"))
     text = record.get("text", record.get("content"))
     if not isinstance(doc_id, (str, int)) or str(doc_id) == "":
