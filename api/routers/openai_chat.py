@@ -103,8 +103,10 @@ def _deltas(pipeline: AnswerPipeline, prepared: Any, cancel: threading.Event,
 
 
 @router.get("/models", summary="What `model` can name (OpenAI compatible)")
-def models() -> dict[str, Any]:
+def models(who: CallerDep) -> dict[str, Any]:
+    """The served LLMs and ``rag:NAME`` for each collection this caller may read (as ``GET /v1/collections``)."""
     created = int(time.time())
-    names = [RAG_PREFIX + name for name in collection_manager().names()] + list(SERVED_LLMS)
+    readable = [name for name in collection_manager().names() if who.can("read", name)]
+    names = [RAG_PREFIX + name for name in readable] + list(SERVED_LLMS)
     return {"object": "list", "data": [{"id": name, "object": "model", "created": created, "owned_by": "siftrag"}
                                        for name in names]}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import get_settings
-from tests.api.test_security import Client, _wait, client  # noqa: F401
+from tests.api.test_security import ADMIN, READ_A, SCOPED_KEYS, Client, _wait, client, settings_env  # noqa: F401
 
 
 def _post_raw(client: Client, url: str, text: str, content_type: str = "application/json"):
@@ -19,6 +19,26 @@ def _post_raw(client: Client, url: str, text: str, content_type: str = "applicat
 def _uploads() -> set[Path]:
     folder = get_settings().data_dir / "uploads"
     return set(folder.glob("*")) if folder.is_dir() else set()
+
+
+# 4. the model list shows only the collections the key reaches
+def test_models_list_only_collections_the_key_may_read(built_slice, settings_env) -> None:
+    settings_env.setenv("SIFTRAG_API_KEYS", SCOPED_KEYS)
+    settings_env.setenv("SIFTRAG_PROTECT_QUERIES", "true")
+    get_settings.cache_clear()
+    client = Client(client_host="203.0.113.9")
+    admin, reader = {"X-API-Key": ADMIN}, {"X-API-Key": READ_A}
+    for name in ("tenant-a-listed", "tenant-b-hidden"):
+        assert client.request("POST", "/v1/collections", headers=admin, json={"name": name}).status_code == 201
+    assert client.request("GET", "/v1/models").status_code == 401
+    seen = {m["id"] for m in client.request("GET", "/v1/models", headers=reader).json()["data"]}
+    assert "rag:tenant-a-listed" in seen and not {s for s in seen if s.startswith("rag:tenant-b")}
+    assert "rag:slice" not in seen and "smollm2-135m-instruct" in seen
+    everything = {m["id"] for m in client.request("GET", "/v1/models", headers=admin).json()["data"]}
+    assert {"rag:tenant-a-listed", "rag:tenant-b-hidden", "rag:slice"} <= everything
+    for name in ("tenant-a-listed", "tenant-b-hidden"):
+        assert client.request("DELETE", f"/v1/collections/{name}", headers=admin).status_code == 204
+    client.close()
 
 
 # 8. lone surrogates are a 422 naming the field, everywhere
