@@ -6,10 +6,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from api.model_names import LLM, LLM_NAMES, check_option_models, check_rerank_model
 from api.valid_text import ValidText
-from core.adapters import is_request_model_name
+from core.adapters import ADAPTER_NAME
 from core.errors import InvalidInputError, ModelUnavailableError
-from core.model_registry import REGISTRY, resolve_model
+from core.model_registry import resolve_model
 from evals.pipelines import split_options
 from rag.answer_formats import ANSWER_FORMATS
 from rag.compressors.registry import COMPRESSORS
@@ -18,14 +19,11 @@ from rag.retrieval import RETRIEVERS
 from rerankers.registry import METHODS
 from workers.job_model import Job
 
-MODEL_NAMES = ("{field} must be one of {names}, a trained adapter's name, BASE+ADAPTER, or a model the operator "
-               "allowed in SIFTRAG_ALLOWED_MODELS; other paths and hub ids are server settings")
 
-
-def known_model(model: str | None) -> str | None:
+def known_model(model: str | None, field: str = "model") -> str | None:
     """A request's LLM: the registry's causal LMs, trained adapters, BASE+ADAPTER, or the operator's allow-list."""
-    if model is not None and (not is_request_model_name(model) or (model in REGISTRY and model not in LLM_NAMES)):
-        raise ValueError(MODEL_NAMES.format(field="model", names=", ".join(LLM_NAMES)))
+    if model is not None:
+        LLM.check(model, field)
     return model
 
 
@@ -36,10 +34,22 @@ def _installed(name: str) -> bool:
         return False
 
 
-LLM_NAMES = sorted(name for name, spec in REGISTRY.items() if spec.kind.endswith("causal-lm"))
 SERVED_LLMS = [name for name in LLM_NAMES if _installed(name)] or LLM_NAMES  # what the schema offers
 RequestModel = Annotated[str | SkipJsonSchema[None], AfterValidator(known_model),
                          Field(json_schema_extra={"enum": SERVED_LLMS})]
+RerankModel = Annotated[str | SkipJsonSchema[None], AfterValidator(lambda model: known_model(model, "rerank_model")),
+                        Field(json_schema_extra={"enum": SERVED_LLMS})]
+
+
+def translator_name(name: str) -> str:
+    """A translator named by a request: a simple name, looked up in the data dir and the shipped models only."""
+    if not ADAPTER_NAME.fullmatch(name):
+        raise ValueError("translator must be a name (letters, digits, '.', '_', '-'; at most 100), not a path")
+    return name
+
+
+TranslatorName = Annotated[str, AfterValidator(translator_name),
+                          Field(json_schema_extra={"pattern": f"^{ADAPTER_NAME.pattern}$"})]
 RerankMethod = Annotated[str, Field(json_schema_extra={"enum": list(METHODS)})]  # checked by the registry
 Text = Annotated[str, Field(json_schema_extra={"minLength": 1, "pattern": r"\S"})]  # checked with a sentence
 Retriever = Literal[RETRIEVERS]
@@ -167,6 +177,7 @@ class RerankRequest(Strict):
             raise ValueError("No candidate documents to rerank: 'documents' is empty")
         if not self.query.strip():
             raise ValueError("query must be a non-empty string")
+        check_rerank_model(self.method, self.model, "model")
         return self
 
 
@@ -204,12 +215,10 @@ class EvaluationRequest(Strict):
         """Per-pipeline rerank options ("bm25>first:model=NAME") name models as ``rerank_options`` does."""
         for pipeline in pipelines:
             try:
-                model = split_options(pipeline)[1].get("model")
+                options = split_options(pipeline)[1]
             except InvalidInputError as error:
                 raise ValueError(str(error)) from None
-            if model is not None and not is_request_model_name(str(model)):
-                raise ValueError(MODEL_NAMES.format(field=f"the model of pipeline '{pipeline}'",
-                                                    names=", ".join(sorted(REGISTRY))))
+            check_option_models(options, f"pipeline '{pipeline}' option")
         return pipelines
 
     @field_validator("rerank_options")
@@ -217,9 +226,7 @@ class EvaluationRequest(Strict):
     def registry_models_only(cls, options: dict[str, Any]) -> dict[str, Any]:
         """A request names models from the registry only (paths and hub ids are server settings) and never the
         collection (the evaluation sets it to the dataset's)."""
-        model = options.get("model")
-        if model is not None and not is_request_model_name(str(model)):
-            raise ValueError(MODEL_NAMES.format(field="rerank_options.model", names=", ".join(sorted(REGISTRY))))
+        check_option_models(options, "rerank_options")
         if "collection" in options:
             raise ValueError("rerank_options.collection is not a request field (the dataset's collection is used)")
         return options
@@ -250,8 +257,11 @@ class AnswerRequest(Strict):
     candidates: int = Field(default=20, ge=1)
     compressor: Compressor | SkipJsonSchema[None] = None
     compressor_options: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="e.g. {'ratio': 0.5} (tcra-*) or {'max_clusters': 3} (crag)")
+        default_factory=dict, description="e.g. {'ratio': 0.5} (tcra-*) or {'max_clusters': 3} (crag); "
+        "'model' (the compressor's LLM, default `model`) and 'embedding_model' name models as `model` does")
     model: RequestModel = Field(default=None, description="LLM or BASE+ADAPTER; default from settings")
+    rerank_model: RerankModel = Field(default=None, description="the LLM (or BASE+ADAPTER) of an LLM `rerank` "
+                                      "method; default: the method's shipped adapter, else the settings' LLM")
 
     max_new_tokens: int = Field(default=128, ge=1, le=2048)
     answer_format: AnswerFormatName = Field(default="short", description="short: brief reasoning ending in \"So "
@@ -266,8 +276,14 @@ class AnswerRequest(Strict):
                                     f"passages each time): {', '.join(POLICIES)}; or turn the top_k passages into "
                                     f"LoRA weights for this request: {', '.join(PARAMETRIC)} (-combine: the passages "
                                     "in the prompt too, not only the question)")
-    translator: Annotated[str, Field(min_length=1)] | SkipJsonSchema[None] = Field(
+    translator: TranslatorName | SkipJsonSchema[None] = Field(
         default=None, description="DyPRAG translator name (default 'dyprag'), trained with `siftrag train dyprag`")
+
+    @field_validator("compressor_options")
+    @classmethod
+    def compressor_models_known(cls, options: dict[str, Any]) -> dict[str, Any]:
+        check_option_models(options, "compressor_options", {"model": LLM})
+        return options
 
     @model_validator(mode="after")
     def question_has_text(self) -> "AnswerRequest":
@@ -275,6 +291,9 @@ class AnswerRequest(Strict):
             raise ValueError("question must contain text")
         if self.dynamic and (self.compressor or self.rerank):
             raise ValueError("dynamic retrieval does not combine with rerank or compressor")
+        if self.rerank_model is not None and not self.rerank:
+            raise ValueError("rerank_model applies only with rerank")
+        check_rerank_model(self.rerank, self.rerank_model, "rerank_model")
         if self.translator and self.dynamic not in PARAMETRIC:
             raise ValueError(f"translator applies to dynamic {' or '.join(map(repr, PARAMETRIC))} only")
         if self.answer_format not in ANSWER_FORMATS:
@@ -322,6 +341,8 @@ class AnswerResponse(BaseModel):
                                                                            "name no passage given")
     passages: list[PassageOut]
     compression: dict[str, Any] | None = None
+    rerank: dict[str, Any] | None = Field(default=None, description="the reranker's meta (its model, calls, "
+                                          "latency) when `rerank` is set")
     timings_ms: dict[str, float]
     tokens: dict[str, int]
     dynamic: dict[str, Any] | None = Field(default=None, description="queries, retrieval and LM calls")

@@ -6,16 +6,20 @@ from typing import Any
 
 from core.adapters import split_model_name
 from core.device import torch_device
-from core.errors import ModelUnavailableError
+from core.errors import InvalidInputError, ModelUnavailableError, SiftragError
 from core.gguf_conversion import converted_model_dir
 from core.model_registry import resolve_model
 from core.settings import get_settings
 
 
-def _hub_error(name: str, hf_id: str, error: Exception) -> ModelUnavailableError:
-    return ModelUnavailableError(
-        f"Model '{name}' is not bundled here and the hub id '{hf_id}' could not be loaded ({error})."
-    )
+def _load_error(name: str, source: str, error: Exception) -> SiftragError:
+    """A hub model that could not be fetched (OSError: 503), or a folder that holds no such model (ValueError:
+    422, e.g. an allowed path to a folder without a config)."""
+    if isinstance(error, OSError):
+        return ModelUnavailableError(
+            f"Model '{name}' is not bundled here and the hub id '{source}' could not be loaded ({error}).")
+    first_line = next(iter(str(error).splitlines()), type(error).__name__)
+    return InvalidInputError(f"Model '{name}' is not a model that can be loaded here ({first_line.rstrip(': ')}).")
 
 
 def load_sentence_embedder(name: str) -> Any:
@@ -26,8 +30,8 @@ def load_sentence_embedder(name: str) -> Any:
     source = str(resolved.local_path) if resolved.is_local else resolved.hf_id
     try:
         return SentenceTransformer(source, device=torch_device())
-    except OSError as error:
-        raise _hub_error(name, str(source), error) from error
+    except (OSError, ValueError) as error:
+        raise _load_error(name, str(source), error) from error
 
 
 def causal_lm_dir(name: str, cache_root: Path | None = None) -> str:
@@ -57,8 +61,8 @@ def load_causal_lm(name: str, attn_implementation: str = "eager") -> tuple[Any, 
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=dtype, attn_implementation=attn_implementation
         )
-    except OSError as error:
-        raise _hub_error(name, source, error) from error
+    except (OSError, ValueError) as error:
+        raise _load_error(name, source, error) from error
     if adapter is not None:
         from peft import PeftModel
 

@@ -23,7 +23,7 @@ from rerankers.registry import check_options, shared_reranker
 
 @dataclass(frozen=True)
 class AnswerConfig:
-    """How to answer: which index, how many passages, which reranker and compressor, which LLM."""
+    """How to answer: which index, how many passages, which reranker and compressor, which LLMs."""
 
     retriever: str = "bm25"
     top_k: int = 5
@@ -31,7 +31,8 @@ class AnswerConfig:
     candidates: int = 20
     compressor: str | None = None
     compressor_options: tuple[tuple[str, Any], ...] = ()
-    model: str | None = None
+    model: str | None = None  # the answering LLM (and the compressor's, unless its options name one)
+    rerank_model: str | None = None  # the LLM of an LLM rerank method (None: the method's default)
     max_new_tokens: int = 64
     answer_format: str = "free"
     passage_words: int | None = None
@@ -46,7 +47,7 @@ class AnswerConfig:
         if not 0 <= self.min_passages <= self.top_k:
             raise InvalidInputError("min_passages must be between 0 and top_k.")
         if self.rerank:
-            check_options(self.rerank, {})
+            check_options(self.rerank, {"model": self.rerank_model} if self.rerank_model else {})
             if self.candidates < self.top_k:
                 raise InvalidInputError("candidates must be ≥ top_k when rerank is set.")
         if self.compressor:
@@ -63,6 +64,7 @@ class Prepared:
     timings_ms: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     compression: dict[str, Any] | None = None
+    rerank: dict[str, Any] | None = None
     began: float = field(default_factory=time.perf_counter)
 
 
@@ -93,8 +95,9 @@ class AnswerPipeline:
                                     f"min_passages={config.min_passages}: no answer was written.")
         if config.rerank and documents:
             began = time.perf_counter()
-            documents = shared_reranker(config.rerank, config.model, collection=self.collection).run(
-                query=question, documents=documents, top_k=config.top_k)["documents"]
+            result = shared_reranker(config.rerank, config.rerank_model, collection=self.collection).run(
+                query=question, documents=documents, top_k=config.top_k)
+            documents, prepared.rerank = result["documents"], result["meta"]
             prepared.timings_ms["rerank"] = _ms(began)
         prepared.retrieved = documents
         prepared.context = documents
@@ -161,6 +164,7 @@ class AnswerPipeline:
             "unknown_citations": unknown_citations(output, len(context)),
             "passages": [passage_out(n, d) for n, d in enumerate(context, 1)],
             "compression": prepared.compression,
+            "rerank": prepared.rerank,
             "timings_ms": {**prepared.timings_ms, "total": _ms(prepared.began)},
             "tokens": {**prepared.tokens, "generated": generated_tokens},
         }

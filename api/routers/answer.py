@@ -29,7 +29,8 @@ def _pipeline(body: AnswerRequest) -> AnswerPipeline:
     """The request's pipeline; an invalid field (422) is reported before a size limit (413)."""
     config = AnswerConfig(retriever=body.retriever, top_k=body.top_k, rerank=body.rerank, candidates=body.candidates,
                           compressor=body.compressor, compressor_options=tuple(sorted(body.compressor_options.items())),
-                          model=body.model, max_new_tokens=body.max_new_tokens, answer_format=body.answer_format,
+                          model=body.model, rerank_model=body.rerank_model, max_new_tokens=body.max_new_tokens,
+                          answer_format=body.answer_format,
                           passage_words=body.passage_words, min_passages=body.min_passages,
                           repetition_penalty=body.repetition_penalty)
     config.check()

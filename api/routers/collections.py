@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import CallerDep, require_admin, require_read, require_write
+from api.model_names import ANY_MODEL, EMBEDDER, TILDE_SCORER, check_option_models
 from api.schemas import BuildRequest, CollectionCreate, CollectionOut, DocumentIds
 from core.errors import InvalidInputError, TooLargeError
 from core.settings import get_settings
@@ -19,6 +20,7 @@ from workers.runner import job_runner
 from workers.upload_staging import stage_upload
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
+BUILD_MODELS = {"dense": EMBEDDER, "tilde": TILDE_SCORER}  # what each index kind's ``model`` option names
 
 
 @router.post("", status_code=201, response_model=CollectionOut)
@@ -111,6 +113,12 @@ def delete_documents(name: str, body: DocumentIds) -> Job:
 @router.post("/{name}/indexes/{kind}:build", status_code=202, response_model=Job,
              dependencies=[Depends(require_write)])
 def build_index(name: str, kind: str, body: BuildRequest | None = None) -> Job:
+    """A build job; a model option names a registry or trained model (or one the operator allowed), never a path."""
     index_kind(kind)
+    options = (body or BuildRequest()).options
+    try:
+        check_option_models(options, "options", {"model": BUILD_MODELS.get(kind, ANY_MODEL)})
+    except ValueError as error:
+        raise InvalidInputError(f"{error}.") from None
     collection_manager().get(name)
-    return job_runner().submit("build", {"collection": name, "kind": kind, "options": (body or BuildRequest()).options})
+    return job_runner().submit("build", {"collection": name, "kind": kind, "options": options})

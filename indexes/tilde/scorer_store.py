@@ -4,25 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.adapters import SHIPPED_MODELS
 from core.errors import ModelUnavailableError, NotFoundError
 from core.settings import get_settings
+from core.trained_models import trained_folder
 from indexes.tilde.scorer import CONFIG_FILE
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "tilde"
+KIND = "tilde"
+SHIPPED = SHIPPED_MODELS / KIND
 
 
 def scorer_dir(name: str) -> Path:
-    return get_settings().data_dir / "models" / "tilde" / name
+    return get_settings().data_dir / "models" / KIND / name
+
+
+def find_scorer(name: str) -> Path | None:
+    """The trained or shipped scorer called ``name`` (or at that path), or None."""
+    return trained_folder(KIND, name, CONFIG_FILE)
 
 
 def resolve_scorer(name_or_path: str | None) -> Path:
     """A trained scorer folder for a name (default: settings ``tilde_model``) or a path. A scorer the caller named
     that does not exist is a NotFoundError (404: the request's mistake); the default one missing is a
-    ModelUnavailableError (503: the server's)."""
+    ModelUnavailableError (503: the server's). Neither message names a server path."""
     name = name_or_path or get_settings().tilde_model
-    for candidate in (Path(name).expanduser(), scorer_dir(name), SHIPPED / name):
-        if (candidate / CONFIG_FILE).exists():
-            return candidate.resolve()
+    folder = find_scorer(name)
+    if folder is not None:
+        return folder
     error = NotFoundError if name_or_path else ModelUnavailableError
     raise error(f"No trained TILDEv2 scorer '{name}': train one with `siftrag train tilde --name {name}` "
-                f"(it is written to {scorer_dir(name)}).")
+                f"(it is written to the data directory's models/{KIND}/).")

@@ -43,5 +43,6 @@ def make_compressor(name: str, **options: Any) -> Any:
 
 @lru_cache(maxsize=16)
 def compressor(name: str, model: str | None = None, options: tuple[tuple[str, Any], ...] = ()) -> Any:
-    """A shared instance per configuration (what the API uses)."""
-    return make_compressor(name, **({"model": model} if model else {}), **dict(options))
+    """A shared instance per configuration (what the API uses); a ``model`` among the options is the compressor's
+    own LLM, else ``model`` (the answering one)."""
+    return make_compressor(name, **{**({"model": model} if model else {}), **dict(options)})

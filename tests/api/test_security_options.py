@@ -10,6 +10,9 @@ import pytest
 from core.settings import get_settings
 from tests.api.test_security import ADMIN, READ_A, SCOPED_KEYS, Client, _wait, client, settings_env  # noqa: F401
 
+QUESTION = "Does vitamin D deficiency affect bone health?"
+GGUF = "/usr/share/siftrag/any.gguf"
+
 
 def _post_raw(client: Client, url: str, text: str, content_type: str = "application/json"):
     """POST a body as written (httpx would refuse to encode a lone surrogate itself)."""
@@ -19,6 +22,86 @@ def _post_raw(client: Client, url: str, text: str, content_type: str = "applicat
 def _uploads() -> set[Path]:
     folder = get_settings().data_dir / "uploads"
     return set(folder.glob("*")) if folder.is_dir() else set()
+
+
+# 1. every model option a request can pass goes through the allow-list
+@pytest.mark.parametrize("url", ["/v1/answer", "/v1/answer/stream"])
+@pytest.mark.parametrize("compressor, options, field", [
+    ("tcra-semantic", {"model": GGUF}, "compressor_options.model"),
+    ("tcra-semantic", {"model": "HuggingFaceTB/SmolLM2-360M-Instruct"}, "compressor_options.model"),
+    ("tcra-semantic", {"model": "all-minilm-l6-v2"}, "compressor_options.model"),
+    ("crag", {"embedding_model": "/etc/passwd"}, "compressor_options.embedding_model"),
+    ("crag", {"embedding_model": "sentence-transformers/all-MiniLM-L6-v2"}, "compressor_options.embedding_model"),
+    ("crag", {"embedding_model": "smollm2-135m-instruct"}, "compressor_options.embedding_model"),
+    ("crag", {"draft_model": "/etc"}, "compressor_options.draft_model"),
+])
+def test_compressor_options_name_models_like_model(client, url, compressor, options, field) -> None:
+    response = client.request("POST", url, json={"collection": "slice", "question": QUESTION,
+                                                 "compressor": compressor, "compressor_options": options})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert f"{field} must be" in detail and "SIFTRAG_ALLOWED_MODELS" in detail
+
+
+def test_evaluation_options_and_rerank_models_name_models_like_model(client) -> None:
+    for body, field in [({"dataset": "/tmp", "rerank_options": {"embedding_model": "/etc"}},
+                         "rerank_options.embedding_model"),
+                        ({"dataset": "/tmp", "pipelines": ["bm25>first:model=/etc/passwd"]}, "option.model")]:
+        response = client.request("POST", "/v1/evaluations", json=body)
+        assert response.status_code == 422 and field in response.json()["detail"], response.text
+    response = client.request("POST", "/v1/rerank", json={"query": "x", "method": "tilde", "model":
+                                                          "smollm2-135m-instruct", "documents": [{"id": "1",
+                                                                                                  "content": "y"}]})
+    assert response.status_code == 422 and "LLM rerank methods" in response.json()["detail"]
+
+
+def test_allowed_and_registry_option_models_pass_validation(settings_env) -> None:
+    from api.schemas import AnswerRequest
+
+    body = {"collection": "slice", "question": "q", "compressor": "crag",
+            "compressor_options": {"embedding_model": "all-minilm-l6-v2", "model": "smollm2-135m-instruct"}}
+    assert AnswerRequest.model_validate(body).compressor_options["embedding_model"] == "all-minilm-l6-v2"
+    settings_env.setenv("SIFTRAG_ALLOWED_MODELS", json.dumps([GGUF]))
+    get_settings.cache_clear()
+    assert AnswerRequest.model_validate({**body, "compressor_options": {"model": GGUF}}).compressor_options
+
+
+# 2. translators by name only, and a 404 without server paths
+@pytest.mark.parametrize("translator", ["/etc", "/tmp/x", "../dyprag", "~root"])
+def test_translator_paths_are_422(client, translator) -> None:
+    response = client.request("POST", "/v1/answer", json={"collection": "slice", "question": "q",
+                                                          "dynamic": "dyprag", "translator": translator})
+    assert response.status_code == 422 and "translator must be a name" in response.json()["detail"], response.text
+
+
+def test_unknown_translator_404_names_no_server_path(client) -> None:
+    response = client.request("POST", "/v1/answer", json={"collection": "slice", "question": "q",
+                                                          "dynamic": "dyprag", "translator": "never-trained"})
+    detail = response.json()["detail"]
+    assert response.status_code == 404 and "never-trained" in detail
+    assert str(get_settings().data_dir) not in detail and "/tmp" not in detail
+
+
+# 3. index builds name models by the same rule
+@pytest.mark.parametrize("kind, model", [("dense", "/usr/lib"), ("dense", "sentence-transformers/all-mpnet-base-v2"),
+                                         ("dense", "smollm2-135m-instruct"), ("tilde", "/etc"),
+                                         ("tilde", "../../models/tilde/tilde-scifact")])
+def test_builds_refuse_models_outside_the_allow_list(client, kind, model) -> None:
+    response = client.request("POST", f"/v1/collections/slice/indexes/{kind}:build", json={"options": {"model": model}})
+    assert response.status_code == 422, response.text
+    assert "options.model must be" in response.json()["detail"]
+
+
+def test_builds_accept_registry_and_trained_models(client) -> None:
+    assert client.request("POST", "/v1/collections", json={"name": "named-models"}).status_code == 201
+    job = client.request("POST", "/v1/collections/named-models/documents",
+                         json=[{"id": "1", "text": "vitamin D and bone"}, {"id": "2", "text": "statins"}]).json()
+    assert _wait(client, job["id"])["state"] == "succeeded"
+    for kind, model in (("dense", "all-minilm-l6-v2"), ("tilde", "tilde-scifact")):
+        build = client.request("POST", f"/v1/collections/named-models/indexes/{kind}:build",
+                               json={"options": {"model": model}})
+        assert build.status_code == 202 and _wait(client, build.json()["id"])["state"] == "succeeded", build.text
+    assert client.request("DELETE", "/v1/collections/named-models").status_code == 204
 
 
 # 4. the model list shows only the collections the key reaches
@@ -39,6 +122,47 @@ def test_models_list_only_collections_the_key_may_read(built_slice, settings_env
     for name in ("tenant-a-listed", "tenant-b-hidden"):
         assert client.request("DELETE", f"/v1/collections/{name}", headers=admin).status_code == 204
     client.close()
+
+
+# 9. a model for the compressor beside the answer's, and a folder that is no model
+def test_compressor_model_beside_the_answer_model_is_the_compressors(client) -> None:
+    response = client.request("POST", "/v1/answer", json={
+        "collection": "slice", "question": QUESTION, "top_k": 1, "max_new_tokens": 2, "model": "smollm2-135m-instruct",
+        "compressor": "tcra-semantic", "compressor_options": {"model": "reader-2wiki", "ratio": 0.9}})
+    assert response.status_code == 200, response.text
+    assert response.json()["compression"]["model"] == "reader-2wiki"
+
+
+def test_a_folder_without_a_model_is_422(built_slice, settings_env, tmp_path: Path) -> None:
+    settings_env.setenv("SIFTRAG_ALLOWED_MODELS", json.dumps([str(tmp_path)]))
+    get_settings.cache_clear()
+    client = Client()
+    response = client.request("POST", "/v1/answer", json={"collection": "slice", "question": "q", "model": str(tmp_path)})
+    assert response.status_code == 422 and "is not a model that can be loaded" in response.json()["detail"]
+    client.close()
+
+
+# 13. the reranker gets its own model, never the answer's
+def test_answer_model_is_not_the_rerankers(client) -> None:
+    body = {"collection": "slice", "question": QUESTION, "top_k": 1, "candidates": 2, "max_new_tokens": 1,
+            "model": "smollm2-135m-instruct"}
+    tilde = client.request("POST", "/v1/answer", json={**body, "rerank": "tilde"})
+    assert tilde.status_code == 200 and "latency_ms" in tilde.json()["rerank"], tilde.text
+    pointwise = client.request("POST", "/v1/answer", json={**body, "rerank": "pointwise"})
+    assert pointwise.json()["rerank"]["model"] == "smollm2-135m-instruct+pointwise-smollm2-scifact"
+    named = client.request("POST", "/v1/answer", json={**body, "rerank": "pointwise",
+                                                       "rerank_model": "smollm2-135m-instruct"})
+    assert named.json()["rerank"]["model"] == "smollm2-135m-instruct"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"rerank": "first", "rerank_model": "/etc/passwd"}, "rerank_model must be"),
+    ({"rerank": "tilde", "rerank_model": "smollm2-135m-instruct"}, "rerank_model applies to the LLM rerank methods"),
+    ({"rerank_model": "smollm2-135m-instruct"}, "rerank_model applies only with rerank"),
+])
+def test_rerank_model_is_checked(client, extra, message) -> None:
+    response = client.request("POST", "/v1/answer", json={"collection": "slice", "question": "q", **extra})
+    assert response.status_code == 422 and message in response.json()["detail"], response.text
 
 
 # 8. lone surrogates are a 422 naming the field, everywhere
