@@ -4,7 +4,7 @@ under an advisory lock (a handful of tables need no migration framework; Alembic
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from core.errors import BackendUnavailableError
 
@@ -19,7 +19,7 @@ MIGRATIONS = (
 )
 MIGRATION_LOCK = 0x51F7  # pg_advisory_xact_lock key: one process migrates at a time
 
-_POOLS: dict[str, Any] = {}
+_POOLS: dict[tuple[str, str], Any] = {}
 _POOLS_LOCK = threading.Lock()
 
 
@@ -34,11 +34,14 @@ def migrate(connection: Any) -> None:
             connection.execute("INSERT INTO siftrag_schema VALUES (%s)", (version,))
 
 
-def connection_pool(url: str) -> Any:
-    """One psycopg pool per database URL per process (autocommit connections), the schema migrated on first use;
-    BackendUnavailableError with a sentence when psycopg is missing or the server does not answer."""
+def connection_pool(url: str, role: Literal["queries", "locks"] = "queries") -> Any:
+    """One psycopg pool per database URL and role per process (autocommit connections), the schema migrated on first
+    use; BackendUnavailableError with a sentence when psycopg is missing or the server does not answer.
+
+    ``locks`` holds the connections that keep session advisory locks: a lock holder takes a ``queries`` connection
+    for each statement, so holders and waiters (any number) never take the connections the holders wait for."""
     with _POOLS_LOCK:
-        pool = _POOLS.get(url)
+        pool = _POOLS.get((url, role))
         if pool is None:
             try:
                 from psycopg_pool import ConnectionPool
@@ -53,13 +56,13 @@ def connection_pool(url: str) -> Any:
             except Exception as error:
                 pool.close()
                 raise BackendUnavailableError(f"PostgreSQL is unreachable: {type(error).__name__}.") from None
-            _POOLS[url] = pool
+            _POOLS[(url, role)] = pool
     return pool
 
 
 def close_pool(url: str) -> None:
-    """Close this process's pool for ``url`` (if any)."""
+    """Close this process's pools for ``url`` (if any)."""
     with _POOLS_LOCK:
-        pool = _POOLS.pop(url, None)
-    if pool is not None:
+        pools = [_POOLS.pop(key) for key in list(_POOLS) if key[0] == url]
+    for pool in pools:
         pool.close()

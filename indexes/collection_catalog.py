@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -84,10 +85,14 @@ class FileCatalog:
 
 
 class PostgresCatalog:
-    """Collections as rows of ``siftrag_collections``; locks are PostgreSQL advisory locks on the name."""
+    """Collections as rows of ``siftrag_collections``; locks are PostgreSQL advisory locks on the name, each held on
+    a connection of the separate ``locks`` pool (the work under the lock takes connections of the other), and taken
+    by one thread per name per process at a time (the others wait here, holding no connection)."""
 
     def __init__(self, url: str) -> None:
         self.pool = connection_pool(url)
+        self.lock_pool = connection_pool(url, "locks")
+        self._local_locks: dict[str, threading.Lock] = {}
 
     def names(self) -> list[str]:
         with self.pool.connection() as connection:
@@ -96,7 +101,7 @@ class PostgresCatalog:
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
         key = f"siftrag-collection:{name}"
-        with self.pool.connection() as connection:
+        with self._local_locks.setdefault(name, threading.Lock()), self.lock_pool.connection() as connection:
             connection.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
             try:
                 yield
