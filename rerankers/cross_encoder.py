@@ -13,6 +13,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 
 from core.device import torch_device
 from core.errors import InvalidInputError
+from core.quiet_loading import quiet_transformers
 from indexes.document_store import indexable_text
 from rerankers.cross_encoder_models import cross_encoder_dir, default_cross_encoder, training_record
 from rerankers.score_fusion import check_first_stage_weight, with_first_stage
@@ -24,7 +25,8 @@ class LoadedCrossEncoder:
     def __init__(self, folder: Path, max_length: int) -> None:
         from sentence_transformers.cross_encoder import CrossEncoder
 
-        self.model = CrossEncoder(str(folder), device=torch_device(), max_length=max_length)
+        with quiet_transformers():
+            self.model = CrossEncoder(str(folder), device=torch_device(), max_length=max_length)
         self._lock = threading.Lock()
 
     def logits(self, pairs: list[tuple[str, str]], batch_size: int) -> np.ndarray:

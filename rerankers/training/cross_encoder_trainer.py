@@ -14,9 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.atomic_publish import publish_folder, staging_folder
+from core.device import torch_device
 from core.errors import InvalidInputError
 from core.lora_training import Progress
 from core.model_registry import REGISTRY, resolve_model
+from core.quiet_loading import quiet_transformers
 from rerankers.cross_encoder_models import CROSS_ENCODER_KIND
 from rerankers.training.examples import PairedExample
 
@@ -56,7 +58,6 @@ def init_encoder(name: str) -> Path:
 def train_cross_encoder(config: CrossEncoderTraining, examples: list[PairedExample], out: Path,
                         data_record: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
     """Train, then publish the model folder ``out`` (weights, tokenizer, ``training.json``); returns the record."""
-    import torch
     from sentence_transformers.cross_encoder import (
         CrossEncoder,
         CrossEncoderTrainer,
@@ -67,8 +68,9 @@ def train_cross_encoder(config: CrossEncoderTraining, examples: list[PairedExamp
     began = time.time()
     examples = chosen_examples(config, examples)
     set_seed(config.seed)
-    model = CrossEncoder(str(init_encoder(config.init)), num_labels=1, max_length=config.max_length, device="cpu"
-                         if not torch.cuda.is_available() else None)
+    with quiet_transformers():  # the new one-logit head is reported "missing": expected
+        model = CrossEncoder(str(init_encoder(config.init)), num_labels=1, max_length=config.max_length,
+                             device=torch_device())
     dataset, loss = training_dataset(config, examples, model)
     checkpoints = out.with_name(f".{out.name}.checkpoints")
     args = CrossEncoderTrainingArguments(
