@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCIFACT = REPO / "data" / "sample" / "scifact"
-SHARED_DATA = REPO.parent / "shared" / "data"
+SAMPLE_DATA = REPO / "data" / "sample"  # in the repository: a clone tests itself
+SCIFACT = SAMPLE_DATA / "scifact"
 SLICE_QUERIES = 40
 SLICE_EXTRA_DOCS = 300
 TRAIN_QUERIES = 6

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, SAMPLE_DATA, SCIFACT
 
 
 def siftrag(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
@@ -60,7 +60,7 @@ def test_eval_over_two_worker_processes_gives_the_same_numbers(built_slice, scif
 
 
 def test_score_run_self_check(data_dir: Path) -> None:
-    folder = SHARED_DATA / "trec-dl-2019"
+    folder = SAMPLE_DATA / "trec-dl-2019"
     result = siftrag("score-run", "--run", str(folder / "runs" / "bm25.top100.trec.gz"),
                      "--qrels", str(folder / "qrels" / "qrels.dl19-passage.txt.gz"), "--rel-level", "2",
                      data_dir=data_dir)
@@ -141,7 +141,7 @@ def test_answer_prints_the_answer_and_its_costs(built_slice, data_dir: Path) -> 
 
 
 def test_eval_answers_scores_variants_on_2wikimultihopqa(data_dir: Path, tmp_path: Path) -> None:
-    result = siftrag("eval-answers", "--dataset", str(SHARED_DATA / "2wikimultihopqa"), "--variant", "none",
+    result = siftrag("eval-answers", "--dataset", str(SAMPLE_DATA / "2wikimultihopqa"), "--variant", "none",
                      "--variant", "rag@2", "--variant", "tcra-semantic@2", "--max-questions", "3",
                      "--max-new-tokens", "8",
                      "--out", str(tmp_path / "a"), data_dir=data_dir)
@@ -161,13 +161,13 @@ def test_eval_answers_scores_variants_on_2wikimultihopqa(data_dir: Path, tmp_pat
     assert em["test"] == "mcnemar" and f1["test"] == "t-test" and f1["n"] == 3
     assert f1["delta"] == pytest.approx(variants["rag@2"]["F1"] - variants["none"]["F1"], abs=1e-4)
     assert len((tmp_path / "a" / "per_question.tsv").read_text().splitlines()) == 1 + 3 * 3
-    bad = siftrag("eval-answers", "--dataset", str(SHARED_DATA / "2wikimultihopqa"), "--variant", "rag",
+    bad = siftrag("eval-answers", "--dataset", str(SAMPLE_DATA / "2wikimultihopqa"), "--variant", "rag",
                   "--out", str(tmp_path / "b"), data_dir=data_dir)
     assert bad.returncode == 2 and "Variant 'rag'" in bad.stderr
 
 
 def test_eval_dynamic_reports_calls_per_question_on_strategyqa(data_dir: Path, tmp_path: Path) -> None:
-    result = siftrag("eval-dynamic", "--dataset", str(SHARED_DATA / "strategyqa"), "--policy", "none",
+    result = siftrag("eval-dynamic", "--dataset", str(SAMPLE_DATA / "strategyqa"), "--policy", "none",
                      "--policy", "single", "--skip-questions", "1", "--max-questions", "2", "--max-new-tokens", "16",
                      "--out", str(tmp_path / "d"), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
@@ -177,18 +177,18 @@ def test_eval_dynamic_reports_calls_per_question_on_strategyqa(data_dir: Path, t
     assert report["policies"]["none"]["retrieval_calls"] == 0 and report["policies"]["single"]["retrieval_calls"] == 1
     accuracy = report["policies"]["single"]["statistics"]["EM"]
     assert accuracy["test"] == "mcnemar" and accuracy["wins"] + accuracy["ties"] + accuracy["losses"] == 2
-    bad = siftrag("eval-dynamic", "--dataset", str(SHARED_DATA / "strategyqa"), "--policy", "dragin",
+    bad = siftrag("eval-dynamic", "--dataset", str(SAMPLE_DATA / "strategyqa"), "--policy", "dragin",
                   "--option", "theta=2", "--out", str(tmp_path / "e"), data_dir=data_dir)
     assert bad.returncode == 2 and "Invalid options for dynamic retrieval" in bad.stderr
 
 
 def test_train_dyprag_rejects_bad_input_before_submitting(data_dir: Path, tmp_path: Path) -> None:
-    zero = siftrag("train", "dyprag", "--dataset", str(SHARED_DATA / "strategyqa"), "--documents", "0",
+    zero = siftrag("train", "dyprag", "--dataset", str(SAMPLE_DATA / "strategyqa"), "--documents", "0",
                    data_dir=data_dir)
     assert zero.returncode == 2 and "at least 1" in zero.stderr
     missing = siftrag("train", "dyprag", "--dataset", str(tmp_path / "nowhere"), data_dir=data_dir)
     assert missing.returncode == 3 and "No dataset folder" in missing.stderr
-    untrained = siftrag("eval-dynamic", "--dataset", str(SHARED_DATA / "strategyqa"), "--policy", "dyprag",
+    untrained = siftrag("eval-dynamic", "--dataset", str(SAMPLE_DATA / "strategyqa"), "--policy", "dyprag",
                         "--translator", "never-trained", "--out", str(tmp_path / "e"), data_dir=data_dir)
     assert untrained.returncode == 3 and "siftrag train dyprag --name never-trained" in untrained.stderr
 
@@ -209,6 +209,6 @@ def test_no_wait_without_a_worker_is_refused_before_submitting(data_dir: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SIFTRAG_REDIS_URL", raising=False)
     result = siftrag("train", "reranker", "--objective", "pointwise", "--name", "never", "--dataset",
-                     str(SHARED_DATA / "scifact"), "--no-wait", data_dir=data_dir)
+                     str(SCIFACT), "--no-wait", data_dir=data_dir)
     assert result.returncode == 2 and result.stderr.startswith("error: --no-wait needs a Celery worker"), result.stderr
     assert "train_reranker" not in siftrag("jobs", "list", data_dir=data_dir).stdout

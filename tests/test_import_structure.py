@@ -1,9 +1,9 @@
-"""The package structure DESIGN.md agrees on: no import cycle between our modules, and no import that climbs
+"""The package structure docs/architecture.md agrees on: no import cycle between our modules, and no import that climbs
 the layer order (``api → workers → rag → rerankers → indexes → core``, with ``evals`` above ``rag`` and
 ``cli`` on top).
 
 Every ``import`` statement counts, wherever it stands (module level, inside a function, under
-``TYPE_CHECKING``): DESIGN.md allows no exception. The imports are read with ``ast``, nothing is imported."""
+``TYPE_CHECKING``): docs/architecture.md allows no exception. The imports are read with ``ast``, nothing is imported."""
 from __future__ import annotations
 
 import ast
@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# DESIGN.md's layout table, lowest first: each folder may import the ones before it (``workers`` runs the batch
+# docs/architecture.md's layout table, lowest first: each folder may import the ones before it (``workers`` runs the batch
 # evaluations, so ``evals`` — which may import core, indexes, rerankers and rag — sits below it).
 LAYERS = ("core", "indexes", "rerankers", "rag", "evals", "workers", "api", "cli")
 PACKAGES = LAYERS[:-1]
@@ -166,7 +166,7 @@ def test_no_upward_imports() -> None:
     upward = [f"{files[m].relative_to(REPO)}:{line}: {m} imports {t}"
               for m, targets in sorted(graph.items()) for t, line in sorted(targets.items())
               if _layer(t) > _layer(m) and (m, t) not in KNOWN_UPWARD]
-    assert not upward, "imports against DESIGN.md's layer order:\n" + "\n".join(upward)
+    assert not upward, "imports against docs/architecture.md's layer order:\n" + "\n".join(upward)
 
 
 def _class_paths(path: Path) -> list[tuple[str, str, int]]:

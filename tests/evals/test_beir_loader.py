@@ -9,7 +9,7 @@ import pytest
 from core.errors import InvalidInputError, NotFoundError
 from evals.beir_loader import load_beir, read_corpus
 from evals.qa_dataset import read_questions
-from tests.conftest import SCIFACT, SHARED_DATA
+from tests.conftest import SAMPLE_DATA, SCIFACT
 
 
 def test_scifact_test_split_counts() -> None:
@@ -25,8 +25,8 @@ def test_train_split_uses_its_queries_file() -> None:
 
 
 def test_a_qa_folder_evaluates_retrieval_on_its_questions_and_gold_passages() -> None:
-    data = load_beir(SHARED_DATA / "2wikimultihopqa", "dev500")  # `siftrag eval --split dev500` on 2Wiki
-    questions = {q.id: q.question for q in read_questions(SHARED_DATA / "2wikimultihopqa")}
+    data = load_beir(SAMPLE_DATA / "2wikimultihopqa", "dev500")  # `siftrag eval --split dev500` on 2Wiki
+    questions = {q.id: q.question for q in read_questions(SAMPLE_DATA / "2wikimultihopqa")}
     assert len(data.queries) == 500 and data.queries == {q: questions[q] for q in data.qrels}
     assert all(any(grade > 0 for grade in gold.values()) for gold in data.qrels.values())
 

@@ -1,4 +1,4 @@
-"""The evaluator reproduces published Pyserini numbers from the shared runs (trec_eval conventions)."""
+"""The evaluator reproduces published Pyserini numbers from the runs in data/sample (trec_eval conventions)."""
 from __future__ import annotations
 
 import json
@@ -9,14 +9,14 @@ import pytest
 from evals.beir_loader import read_qrels_tsv
 from evals.metrics import evaluate
 from evals.trec_files import read_qrels, read_run, write_run
-from tests.conftest import SHARED_DATA
+from tests.conftest import SAMPLE_DATA
 
-REFERENCE = json.loads((SHARED_DATA / "reference_scores.json").read_text())
+REFERENCE = json.loads((SAMPLE_DATA / "reference_scores.json").read_text())
 
 
 @pytest.mark.parametrize("year, key", [("2019", "dl19-passage"), ("2020", "dl20-passage")])
 def test_trec_dl_bm25_reproduces_pyserini(year: str, key: str) -> None:
-    folder = SHARED_DATA / f"trec-dl-{year}"
+    folder = SAMPLE_DATA / f"trec-dl-{year}"
     run = read_run(folder / "runs" / "bm25.top100.trec.gz")
     qrels = read_qrels(next((folder / "qrels").glob("qrels.dl*-passage.txt.gz")))
     scores = evaluate(run, qrels, rel_level=2)
@@ -24,7 +24,7 @@ def test_trec_dl_bm25_reproduces_pyserini(year: str, key: str) -> None:
 
 
 def test_trec_covid_bm25_with_beir_qrels() -> None:
-    folder = SHARED_DATA / "trec-covid"
+    folder = SAMPLE_DATA / "trec-covid"
     scores = evaluate(read_run(folder / "runs" / "bm25.top100.trec.gz"), read_qrels_tsv(folder / "qrels" / "test.tsv.gz"))
     assert scores["nDCG@10"] == pytest.approx(REFERENCE["beir"]["bm25-flat"]["trec-covid"]["nDCG@10"], abs=5e-5)
 

@@ -25,12 +25,12 @@ from rag.reader_training import (
     reasoning_reply,
     shown_passages,
 )
-from tests.conftest import SHARED_DATA
+from tests.conftest import SAMPLE_DATA
 from tests.test_cli import siftrag
 
 MODEL = "smollm2-135m-instruct"
-STRATEGYQA = SHARED_DATA / "strategyqa"
-TWOWIKI = SHARED_DATA / "2wikimultihopqa"
+STRATEGYQA = SAMPLE_DATA / "strategyqa"
+TWOWIKI = SAMPLE_DATA / "2wikimultihopqa"
 
 
 def test_strategyqa_training_set_skips_the_evaluation_sample_and_reasons_with_the_facts() -> None:

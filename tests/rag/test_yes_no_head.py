@@ -14,11 +14,11 @@ from evals.answer_runner import check_unseen
 from evals.qa_dataset import read_questions
 from rag.answer_generator import CITATION_TOKENS, AnswerGenerator
 from rag.yes_no_head import DECISION, decision_states, find_head, load_head
-from tests.conftest import SHARED_DATA
+from tests.conftest import SAMPLE_DATA
 from tests.test_cli import siftrag
 
 MODEL = "smollm2-135m-instruct"
-STRATEGYQA = SHARED_DATA / "strategyqa"
+STRATEGYQA = SAMPLE_DATA / "strategyqa"
 TRAIN = ("--dataset", str(STRATEGYQA), "--skip-questions", "200", "--max-questions", "40", "--top-k", "2",
          "--passage-words", "20", "--layer", "20")
 

@@ -20,7 +20,7 @@ from evals.reranker_training_set import reranker_training_set
 from rerankers.training.examples import RankingExample
 from rerankers.training.objectives import first_token_ranknet, importance_weight, make_objective
 from rerankers.training.trainer import RerankerTraining, train_reranker
-from tests.conftest import SHARED_DATA, TRAIN_QUERIES
+from tests.conftest import SAMPLE_DATA, SCIFACT, TRAIN_QUERIES
 from tests.test_cli import siftrag
 
 MODEL = "smollm2-135m-instruct"
@@ -209,7 +209,7 @@ def test_bad_training_input_fails_before_training(train_folder: Path, tmp_path: 
 
 
 def test_a_qa_folder_trains_on_its_train_qrels_after_the_answer_sample(data_dir: Path) -> None:
-    strategyqa = SHARED_DATA / "strategyqa"
+    strategyqa = SAMPLE_DATA / "strategyqa"
     examples, record = reranker_training_set(strategyqa, depth=10)
     sample = read_questions(strategyqa, 200)
     trained = {e.query_id for e in examples}
@@ -220,7 +220,7 @@ def test_a_qa_folder_trains_on_its_train_qrels_after_the_answer_sample(data_dir:
     assert facts.relevant and facts.teacher[:len(facts.relevant)] == [
         i for i, d in enumerate(facts.documents) if d.id in facts.relevant]
     wiki = siftrag("train", "reranker", "--name", "x", "--objective", "first", "--dataset",
-                   str(SHARED_DATA / "2wikimultihopqa"), "--split", "dev500", data_dir=data_dir)
+                   str(SAMPLE_DATA / "2wikimultihopqa"), "--split", "dev500", data_dir=data_dir)
     assert wiki.returncode == 2 and "evaluation sample" in wiki.stderr  # 2Wiki's only gold is dev500
 
 
@@ -234,7 +234,7 @@ def test_the_shipped_pointwise_adapter_is_the_default_and_never_saw_a_test_query
     assert make_reranker("pointwise", first_stage_weight=0.0).first_stage_weight == 0.0
     assert make_reranker("pointwise", model=MODEL).first_stage_weight == 0.0  # the base model runs alone
     training = json.loads((split_model_name(reranker.model)[1].folder / "training.json").read_text())
-    test_ids = set(load_beir(SHARED_DATA / "scifact", "test").queries)
+    test_ids = set(load_beir(SCIFACT, "test").queries)
     assert len(training["data"]["query_ids"]) == 500 and not set(training["data"]["query_ids"]) & test_ids
 
 
