@@ -111,3 +111,10 @@ def train_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / "qrels" / f"{split}.tsv").write_text(
             "query-id\tcorpus-id\tscore\n" + "".join("\t".join(r) + "\n" for r in rows))
     return root
+
+
+def pytest_sessionfinish() -> None:
+    """Give back this run's Redis database (``tests/redis_db.py``) if it claimed one."""
+    from tests.redis_db import release_run_redis
+
+    release_run_redis()

@@ -1,4 +1,5 @@
-"""Start the real service for tests: a Celery worker and the uvicorn API, over the real Redis."""
+"""Start the real service for tests: a Celery worker and the uvicorn API, over the real Redis (this run's own
+database, ``tests/redis_db.py``)."""
 from __future__ import annotations
 
 import os
@@ -16,13 +17,13 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
+from tests.redis_db import run_redis_url
 
-TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
 API_KEY = "test-admin-key"
 
 
 def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "SIFTRAG_DATA_DIR": str(data_dir), "SIFTRAG_REDIS_URL": TEST_REDIS_URL,
+    return {**os.environ, "SIFTRAG_DATA_DIR": str(data_dir), "SIFTRAG_REDIS_URL": run_redis_url(),
             "SIFTRAG_API_KEYS": f'["{API_KEY}"]', **extra}
 
 
@@ -34,7 +35,7 @@ def start_worker(data_dir: Path, concurrency: int = 2, **extra: str) -> subproce
     )
     from workers.celery_app import make_celery
 
-    app = make_celery(TEST_REDIS_URL)
+    app = make_celery(run_redis_url())
     deadline = time.time() + 90
     while time.time() < deadline:
         assert process.poll() is None, "worker exited during start-up"

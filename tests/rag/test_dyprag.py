@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import redis
 import torch
 from torch.nn import functional as F
 
@@ -35,7 +34,8 @@ from rag.parametric.translator import ParameterTranslator, TranslatorConfig
 from rag.parametric.translator_store import load_translator
 from rag.parametric.translator_training import DocumentPair, DypragTraining, _losses
 from tests.conftest import REPO
-from tests.service_processes import TEST_REDIS_URL, service_env, start_worker, stop
+from tests.redis_db import reset_run_redis, run_redis_url
+from tests.service_processes import service_env, start_worker, stop
 from workers.job_store import RedisJobStore
 
 MODEL = "smollm2-135m-instruct"
@@ -74,7 +74,7 @@ def fictional_qa(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(fictional_qa: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """`siftrag train dyprag` submitted to a real Celery worker (over Redis), followed to the end."""
     data_dir = tmp_path_factory.mktemp("dyprag-service")
-    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    reset_run_redis()
     worker = start_worker(data_dir, concurrency=1)
     try:
         command = [sys.executable, str(REPO / "cli.py"), "train", "dyprag", "--dataset", str(fictional_qa),
@@ -87,7 +87,7 @@ def trained(fictional_qa: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         stop(worker)
     assert finished.returncode == 0, finished.stderr[-3000:]
     job_id = finished.stdout.split("job ", 1)[1].split(":", 1)[0]
-    job = RedisJobStore(TEST_REDIS_URL).get(job_id)
+    job = RedisJobStore(run_redis_url()).get(job_id)
     return {"job": job, "folder": Path(job.result["translator"])}
 
 

@@ -243,15 +243,14 @@ def test_training_runs_as_a_celery_job(train_folder: Path, tmp_path: Path) -> No
     import subprocess
     import sys
 
-    import redis
-
     from tests.conftest import REPO
-    from tests.service_processes import TEST_REDIS_URL, service_env, start_worker, stop
+    from tests.redis_db import reset_run_redis, run_redis_url
+    from tests.service_processes import service_env, start_worker, stop
     from workers.job_store import RedisJobStore
 
     data_dir = tmp_path / "service-data"
     data_dir.mkdir()
-    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    reset_run_redis()
     worker = start_worker(data_dir, concurrency=1)
     try:
         command = [sys.executable, str(REPO / "cli.py"), "train", "reranker", "--objective", "first", "--name",
@@ -262,7 +261,7 @@ def test_training_runs_as_a_celery_job(train_folder: Path, tmp_path: Path) -> No
     finally:
         stop(worker)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    job = RedisJobStore(TEST_REDIS_URL).get(finished.stdout.split("job ", 1)[1].split(":", 1)[0])
+    job = RedisJobStore(run_redis_url()).get(finished.stdout.split("job ", 1)[1].split(":", 1)[0])
     assert job.type == "train_reranker" and job.state.value == "succeeded" and job.done == job.total == 3
     assert job.result["model"] == f"{MODEL}+celery-first"
     training = json.loads((data_dir / "models" / "rerankers" / "celery-first" / "training.json").read_text())

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tests.conftest import REPO
+from tests.redis_db import reset_run_redis
 from tests.service_processes import (
     API_KEY,
-    TEST_REDIS_URL,
     service_env,
     start_api,
     start_worker,
@@ -30,7 +29,7 @@ PORT = 8765
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("service-data")
-    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    reset_run_redis()
     worker = start_worker(data_dir, SIFTRAG_EMBEDDING_BATCH_SIZE="8")
     api = start_api(data_dir, PORT)
     state = {"worker": worker, "data_dir": data_dir}

@@ -6,13 +6,13 @@ import threading
 import pytest
 
 from core.settings import get_settings
-from tests.service_processes import TEST_REDIS_URL
+from tests.redis_db import run_redis_url
 from workers.locks import exclusive
 
 
 @pytest.fixture
 def redis_settings(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("SIFTRAG_REDIS_URL", TEST_REDIS_URL)
+    monkeypatch.setenv("SIFTRAG_REDIS_URL", run_redis_url())
     get_settings.cache_clear()
     yield
     monkeypatch.delenv("SIFTRAG_REDIS_URL")

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
+from tests.redis_db import reset_run_redis
 from tests.service_processes import (
     API_KEY,
-    TEST_REDIS_URL,
     free_port,
     milvus_lite_server,
     postgres_database,
@@ -27,7 +26,7 @@ from tests.service_processes import (
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    reset_run_redis()
     with milvus_lite_server(tmp_path_factory.mktemp("milvus")) as milvus_uri, postgres_database() as database_url:
         shared = {"SIFTRAG_INDEX_BACKEND": "milvus", "SIFTRAG_MILVUS_URI": milvus_uri,
                   "SIFTRAG_DATABASE_URL": database_url}
