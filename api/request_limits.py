@@ -28,7 +28,22 @@ def check_rerank_documents(count: int, field: str | None = None) -> None:
     if count > limit and field is not None:
         raise InvalidInputError(f"{field}: {count} exceeds the rerank limit of {limit}.")
     if count > limit:
-        raise TooLargeError(f"{count} documents exceed the rerank limit of {limit}.")
+        raise TooLargeError(f"{count} documents exceed the rerank limit of {limit} (max_rerank_documents).")
+
+
+def check_rerank_texts(texts: list[str], field: str) -> None:
+    """Before any tokenizing (``/v2/rerank``, ``/rerank``): the document count (``max_rerank_documents``), each
+    document's length (``max_document_chars``) and their total (``max_rerank_chars``); over any of them is a 413."""
+    settings = get_settings()
+    check_rerank_documents(len(texts))
+    for number, text in enumerate(texts):
+        if len(text) > settings.max_document_chars:
+            raise TooLargeError(f"{field}.{number}: {len(text)} characters exceed the limit of "
+                                f"{settings.max_document_chars} per document (max_document_chars).")
+    total = sum(map(len, texts))
+    if total > settings.max_rerank_chars:
+        raise TooLargeError(f"{field}: {total} characters in all exceed the limit of {settings.max_rerank_chars} "
+                            "per rerank request (max_rerank_chars).")
 
 
 def check_answer_limits(question: str, top_k: int, candidates: int) -> None:

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     max_rerank_documents: int = 200
     max_ingest_documents: int = 10000
     max_document_chars: int = 200_000
+    max_rerank_chars: int = Field(default=2_000_000, description="characters of all documents of one "
+                                  "/v2/rerank or /rerank request, checked before they are tokenized")
     job_timeout_s: int = 3600
 
     @field_validator("api_keys", mode="before")

@@ -21,7 +21,7 @@ from api.compat_schemas import (
     TeiResult,
     method_and_model,
 )
-from api.request_limits import check_search_limits
+from api.request_limits import check_rerank_texts, check_search_limits
 from api.schemas import ErrorOut
 from core.settings import get_settings
 from rerankers.chunked_rerank import rerank_chunked
@@ -45,6 +45,7 @@ def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
     check_search_limits([body.query], 1)
     method, model = method_and_model(body.model)
     texts = body.texts()
+    check_rerank_texts(texts, "documents")
     began = time.perf_counter()
     scores, meta = rerank_chunked(shared_reranker(method, model), body.query, texts, body.max_tokens_per_doc,
                                   body.max_chunks_per_doc, get_settings().max_rerank_documents)
@@ -68,6 +69,7 @@ def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
              responses=_errors(TeiError))
 def tei_rerank(body: TeiRerankRequest) -> list[dict[str, Any]]:
     check_search_limits([body.query], 1)
+    check_rerank_texts(body.texts, "texts")
     method, model = method_and_model(body.model or TEI_DEFAULT_METHOD)
     scores, _ = rerank_chunked(shared_reranker(method, model), body.query, body.texts, TEI_MAX_TOKENS,
                                1 if body.truncate else 10, get_settings().max_rerank_documents,
