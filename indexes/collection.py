@@ -7,7 +7,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,9 +77,10 @@ class Collection:
             return MilvusVersions(physical_name("sr", self.name, self.uid or "", kind))
         return IndexVersions(self.root / "indexes" / kind)
 
-    def build(self, kind: str, options: dict[str, Any] | None = None,
-              progress: ProgressCallback | None = None) -> str:
-        """Build a new version of ``kind`` from the current documents and publish it atomically."""
+    def build(self, kind: str, options: dict[str, Any] | None = None, progress: ProgressCallback | None = None,
+              before_publish: Callable[[], None] | None = None) -> str:
+        """Build a new version of ``kind`` from the current documents and publish it atomically; ``before_publish``
+        runs right before the publish and may raise to publish nothing (a job's cancellation check)."""
         builder = index_kind(kind)
         versions = self.versions(kind)
         versions.remove_stale_staging()
@@ -103,6 +104,8 @@ class Collection:
             with self.catalog.lock(self.name):  # fenced: a collection deleted (or re-created) meanwhile gets nothing
                 if not self.is_live():
                     raise deleted
+                if before_publish is not None:
+                    before_publish()
                 return versions.publish(staging, manifest)
 
     def is_live(self) -> bool:

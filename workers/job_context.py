@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 class JobContext:
-    """Progress callback + heartbeat for one job. ``heartbeat`` also keeps held locks alive."""
+    """Progress callback + heartbeat for one job. The heartbeat also keeps the held ``locks`` alive (and drops
+    them once released)."""
 
     def __init__(self, store: JobStore, job_id: str) -> None:
         self.store = store
@@ -39,48 +40,73 @@ class JobContext:
             self.check_cancelled()
 
     def check_cancelled(self) -> None:
-        if self.store.get(self.job_id).cancel_requested:
+        """Stop the job (JobCancelled) if a cancel was requested or it already ended (reaped, shut down): call it
+        right before a step that cannot be undone, such as publishing."""
+        job = self.store.get(self.job_id)
+        if job.cancel_requested or job.state.finished:
             raise JobCancelled()
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_EVERY_S):
             try:  # a transient store/lock error must not end the heartbeats of a running job
                 self.store.update(self.job_id, heartbeat_at=time.time())
-                for lock in self.locks:
-                    lock.refresh()
+                for lock in list(self.locks):
+                    if lock.released:
+                        self.locks.remove(lock)
+                    else:
+                        lock.refresh()
             except Exception:
                 logger.exception("heartbeat of job %s failed; retrying", self.job_id)
 
+    def heartbeat_while(self, waiting: Callable[[], bool]) -> None:
+        """Until the job ends, send its heartbeat (from a daemon thread) whenever ``waiting()``: a job whose next
+        steps wait in a queue (Celery evaluation chunks, the merge) has no running step to send it."""
+        def beat() -> None:
+            while True:
+                try:
+                    if self.store.get(self.job_id).state.finished:
+                        return
+                    if waiting():
+                        self.store.update(self.job_id, heartbeat_at=time.time())
+                except Exception:
+                    logger.exception("heartbeat of waiting job %s failed; retrying", self.job_id)
+                time.sleep(HEARTBEAT_EVERY_S)
+
+        threading.Thread(target=beat, daemon=True).start()
+
+    def _start(self) -> bool:
+        """queued → running unless a cancel came first (then → cancelled); whether the job is running now (a
+        later step, e.g. a chunk, finds it running already)."""
+        now = time.time()
+        self.store.transition(self.job_id, lambda job: job.state is JobState.queued and not job.cancel_requested,
+                              state=JobState.running, started_at=now, heartbeat_at=now)
+        job = self.store.get(self.job_id)
+        if job.cancel_requested:
+            self.store.finish(self.job_id, JobState.cancelled)
+            return False
+        return job.state is JobState.running
+
     def run(self, body: Callable[["JobContext"], dict[str, Any] | None], finish: bool = True) -> None:
-        """Run ``body`` as this job: running → succeeded / failed / cancelled, with heartbeats.
+        """Run ``body`` as this job: running → succeeded / failed / cancelled, with heartbeats. Only an unfinished
+        job ends: a job cancelled, reaped or shut down meanwhile keeps the state it was given.
 
         ``finish=False`` leaves a successful job running (a later step, e.g. a merge, finishes it).
         """
-        job = self.store.get(self.job_id)
-        if job.state.finished:
+        if not self._start():
             return
-        if job.cancel_requested:
-            self.store.update(self.job_id, state=JobState.cancelled, finished_at=time.time())
-            return
-        now = time.time()
-        if job.state is JobState.queued:
-            self.store.update(self.job_id, state=JobState.running, started_at=now, heartbeat_at=now)
         beater = threading.Thread(target=self._beat, daemon=True)
         beater.start()
         try:
             result = body(self)
             if finish:
-                self.store.update(self.job_id, state=JobState.succeeded, result=result or {},
-                                  finished_at=time.time())
+                self.store.finish(self.job_id, JobState.succeeded, result=result or {})
         except JobCancelled:
-            if not self.store.get(self.job_id).state.finished:  # a shutdown already marked it failed
-                self.store.update(self.job_id, state=JobState.cancelled, finished_at=time.time())
+            self.store.finish(self.job_id, JobState.cancelled)
         except (SiftragError, TimeoutError) as error:
-            self.store.update(self.job_id, state=JobState.failed, error=str(error), finished_at=time.time())
+            self.store.finish(self.job_id, JobState.failed, error=str(error))
         except Exception as error:  # unexpected: keep the job record useful, keep the trace in the log
             traceback.print_exc()
-            self.store.update(self.job_id, state=JobState.failed, error=f"{type(error).__name__}: {error}",
-                              finished_at=time.time())
+            self.store.finish(self.job_id, JobState.failed, error=f"{type(error).__name__}: {error}")
         finally:
             self._stop.set()
             beater.join()

@@ -16,7 +16,6 @@ from evals.report import PRIMARY_METRIC
 from indexes.index_kind import index_kind
 from indexes.retriever import collection_manager
 from workers.job_context import JobContext
-from workers.job_store import advance
 from workers.locks import exclusive
 from workers.upload_staging import read_upload, remove_upload
 
@@ -29,7 +28,7 @@ def build_index(ctx: JobContext, collection: str, kind: str, options: dict[str, 
         ctx.locks.append(lock)
         locked_at = time.time()
         ctx.check_cancelled()
-        version = target.build(kind, options or {}, progress=ctx.progress)
+        version = target.build(kind, options or {}, progress=ctx.progress, before_publish=ctx.check_cancelled)
         released_at = time.time()
     manifest = target.versions(kind).manifest(version)
     return {"collection": collection, "kind": kind, "version": version, "documents": manifest["documents"],
@@ -68,7 +67,7 @@ def evaluate_chunk(ctx: JobContext, params: dict[str, Any], pipeline: str, qids:
     """Run one pipeline over some queries (the engine's chunk), then count them as done."""
     ctx.check_cancelled()
     part = engine_chunk(evaluation_spec(params), pipeline, qids)
-    advance(ctx.store, ctx.job_id, len(qids))
+    ctx.store.advance(ctx.job_id, len(qids))
     return part
 
 

@@ -17,13 +17,14 @@ LOCK_TTL_S = 15.0
 
 
 class HeldLock:
-    """A held lock; ``refresh`` keeps a Redis lock alive (no-op for file locks)."""
+    """A held lock; ``refresh`` keeps a Redis lock alive (no-op for file locks and once released)."""
 
     def __init__(self, redis_lock: Any | None = None) -> None:
         self.redis_lock = redis_lock
+        self.released = False
 
     def refresh(self) -> None:
-        if self.redis_lock is not None:
+        if self.redis_lock is not None and not self.released:
             self.redis_lock.reacquire()
 
 
@@ -39,9 +40,11 @@ def exclusive(name: str, wait_s: float) -> Iterator[HeldLock]:
         lock = client.lock(f"siftrag:lock:{name}", timeout=LOCK_TTL_S, blocking_timeout=wait_s, thread_local=False)
         if not lock.acquire():
             raise TimeoutError(f"Lock '{name}' is held by another job.")
+        held = HeldLock(lock)
         try:
-            yield HeldLock(lock)
+            yield held
         finally:
+            held.released = True
             try:
                 lock.release()
             except Exception:  # expired or taken over: nothing left to release
@@ -59,7 +62,9 @@ def exclusive(name: str, wait_s: float) -> Iterator[HeldLock]:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"Lock '{name}' is held by another job.") from None
                 time.sleep(0.1)
+        held = HeldLock()
         try:
-            yield HeldLock()
+            yield held
         finally:
+            held.released = True
             fcntl.flock(handle, fcntl.LOCK_UN)

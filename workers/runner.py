@@ -46,9 +46,8 @@ class JobRunner(ABC):
         job = self.store.get(job_id)
         if job.state.finished:
             return job
-        self.store.update(job_id, cancel_requested=True)
-        if job.state is JobState.queued:
-            self.store.update(job_id, state=JobState.cancelled, finished_at=time.time())
+        self.store.update(job_id, cancel_requested=True)  # a start after this finds it and does not run the job
+        self.store.transition(job_id, _queued, state=JobState.cancelled, finished_at=time.time())
         self._revoke(job_id)
         return self.store.get(job_id)
 
@@ -76,10 +75,9 @@ class EmbeddedRunner(JobRunner):
         failed = []
         for job in self.store.list(500):
             pid = _local_pid(job.runner)
-            if job.state is JobState.queued and pid is not None and not _alive(pid):
-                self.store.update(job.id, state=JobState.failed, finished_at=time.time(),
-                                  error="The server process that accepted this job stopped before it ran; "
-                                        "submit it again.")
+            if job.state is JobState.queued and pid is not None and not _alive(pid) and self.store.transition(
+                    job.id, _queued, state=JobState.failed, finished_at=time.time(),
+                    error="The server process that accepted this job stopped before it ran; submit it again."):
                 failed.append(job.id)
         return failed
 
@@ -92,7 +90,7 @@ class EmbeddedRunner(JobRunner):
         """Fail (and stop at their next progress check) this process's unfinished jobs; drop queued ones."""
         for job in self.store.list(500):
             if job.runner == self.runner_id and not job.state.finished:
-                self.store.update(job.id, state=JobState.failed, cancel_requested=True, finished_at=time.time(),
+                self.store.finish(job.id, JobState.failed, cancel_requested=True,
                                   error="The server shut down before this job finished; submit it again.")
         self.pool.shutdown(wait=False, cancel_futures=True)
 
@@ -118,6 +116,10 @@ class CeleryRunner(JobRunner):
         from workers.celery_app import current_celery
 
         current_celery().control.revoke(job_id)
+
+
+def _queued(job: Job) -> bool:
+    return job.state is JobState.queued
 
 
 def _local_pid(runner: str | None) -> int | None:

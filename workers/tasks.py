@@ -1,7 +1,7 @@
 """Celery tasks: thin wrappers that run the job bodies with a JobContext."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from celery import chord
 
@@ -21,12 +21,30 @@ from workers.job_functions import (
     train_yes_no_head,
 )
 from workers.job_model import JobState
+from workers.job_store import RedisJobStore
 from workers.stores import job_store
 
 
 def _context(job_id: str) -> tuple[JobContext, dict[str, Any]]:
     store = job_store()
     return JobContext(store, job_id), store.get(job_id).params
+
+
+def _step_context(job_id: str) -> tuple[JobContext, dict[str, Any]]:
+    """The context of a queued step of an evaluation (a chunk, the merge), counted as no longer waiting."""
+    ctx, params = _context(job_id)
+    cast(RedisJobStore, ctx.store).add_queued_steps(job_id, -1)
+    return ctx, params
+
+
+def _step_waiting(store: RedisJobStore, job_id: str) -> bool:
+    """Whether a step of the evaluation waits in the queue: a chunk that has not started, or the merge once every
+    chunk is done (a chunk whose worker died leaves the merge unqueued: the job is then reaped)."""
+    queued = store.queued_steps(job_id)
+    if queued != 1:
+        return queued > 1
+    job = store.get(job_id)
+    return job.total is not None and job.done >= job.total
 
 
 @celery_app.task(name="siftrag.build")
@@ -47,16 +65,19 @@ def evaluate_task(job_id: str) -> None:
     ctx, params = _context(job_id)
     chunks: list[tuple[str, list[str]]] = []
     ctx.run(lambda c: chunks.extend(prepare_evaluation(c, **params)), finish=False)
-    if ctx.store.get(job_id).state is not JobState.running:
+    store = cast(RedisJobStore, ctx.store)
+    if store.get(job_id).state is not JobState.running:
         return
+    store.add_queued_steps(job_id, len(chunks) + 1)
     chord(
         evaluate_chunk_task.s(job_id, pipeline, qids) for pipeline, qids in chunks
     )(merge_evaluation_task.s(job_id))
+    ctx.heartbeat_while(lambda: _step_waiting(store, job_id))
 
 
 @celery_app.task(name="siftrag.evaluate_chunk")
 def evaluate_chunk_task(job_id: str, pipeline: str, qids: list[str]) -> dict[str, Any]:
-    ctx, params = _context(job_id)
+    ctx, params = _step_context(job_id)
     parts: list[dict[str, Any]] = []
     ctx.run(lambda c: parts.append(evaluate_chunk(c, params, pipeline, qids)), finish=False)
     return parts[0] if parts else {"pipeline": pipeline, "run": {}, "seconds": 0.0, "costs": [], "pid": 0,
@@ -65,7 +86,7 @@ def evaluate_chunk_task(job_id: str, pipeline: str, qids: list[str]) -> dict[str
 
 @celery_app.task(name="siftrag.evaluate_merge")
 def merge_evaluation_task(parts: list[dict[str, Any]], job_id: str) -> None:
-    ctx, params = _context(job_id)
+    ctx, params = _step_context(job_id)
     ctx.run(lambda c: merge_evaluation(c, parts, **params))
 
 
