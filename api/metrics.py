@@ -1,6 +1,8 @@
 """Prometheus metrics: request latency by route, job counts by state, index sizes."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -9,6 +11,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from core.model_cache import load_counts
 
 REGISTRY = CollectorRegistry()
 REQUEST_SECONDS = Histogram(
@@ -24,6 +30,19 @@ REQUESTS_SHED = Counter("siftrag_requests_shed", "Requests answered 503 because 
                         registry=REGISTRY)
 ANSWER_STREAMS = Counter("siftrag_answer_streams", "Streamed answers by outcome (completed, disconnected, failed)",
                          ["outcome"], registry=REGISTRY)
+
+
+class ModelLoads(Collector):
+    """``siftrag_model_loads_total{cache="llm"}``: models this process loaded (a request found it not held)."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("siftrag_model_loads", "Models loaded by this process, by cache", labels=["cache"])
+        for cache, count in sorted({"llm": 0, **load_counts()}.items()):
+            family.add_metric([cache], count)
+        yield family
+
+
+REGISTRY.register(ModelLoads())
 
 
 def render() -> tuple[bytes, str]:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from itertools import chain
 from typing import Literal
 
 import torch
@@ -29,6 +29,7 @@ from transformers import PretrainedConfig, StoppingCriteria, StoppingCriteriaLis
 from core.deadline import DeadlineExceeded, check_deadline
 from core.errors import InvalidInputError
 from core.lora_delta import LoraDelta, active, current, install_delta_hooks
+from core.model_cache import ModelCache
 from core.model_loading import load_causal_lm
 from core.next_token_batcher import NextTokenBatcher
 from core.settings import get_settings
@@ -132,6 +133,11 @@ class LLMBackend:
             batch_tokens = GPU_BATCH_TOKENS if self.device.type == "cuda" else 0
         self.batcher = NextTokenBatcher(self.forward_next_token, self.encode_prompts, model_name,
                                         settings.batch_wait_ms, batch_tokens) if batch_tokens > 0 else None
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of the weights and buffers: what holding this backend costs."""
+        return sum(t.numel() * t.element_size() for t in chain(self.model.parameters(), self.model.buffers()))
 
     @property
     def config(self) -> PretrainedConfig:
@@ -489,8 +495,11 @@ def _cached_prefix(prefix: PromptPrefix | None, input_ids: torch.Tensor) -> tupl
     return {"cache": prefix.cache}, len(prefix.ids)
 
 
-@lru_cache(maxsize=2)
+LLM_CACHE: ModelCache[LLMBackend] = ModelCache("llm", LLMBackend, lambda llm: llm.memory_bytes,
+                                               lambda: get_settings().llm_cache_mb * 2**20)
+
+
 def get_llm(model_name: str) -> LLMBackend:
-    """One loaded backend per model name per process."""
-    return LLMBackend(model_name)
+    """One loaded backend per model name per process, held while ``SIFTRAG_LLM_CACHE_MB`` allows."""
+    return LLM_CACHE.get(model_name)
 

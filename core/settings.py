@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     embedding_model: str = "all-minilm-l6-v2"
     llm_model: str = "smollm2-135m-instruct"
+    llm_cache_mb: int = Field(default=2048, ge=1, description="memory for loaded LLMs (weights) per process; the "
+                              "least recently used leave beyond it (the newest always stays). The default holds the "
+                              "default LLM and its two shipped adapters (about 540 MB each in fp32)")
     tilde_model: str = Field(default="tilde-scifact", description="trained TILDEv2 scorer: name or folder")
     embedding_batch_size: int = 64
     batch_wait_ms: float = Field(default=0.0, ge=0, le=1000, description="how long a query waits for concurrent "

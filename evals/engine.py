@@ -108,7 +108,7 @@ def prepare(spec: EvaluationSpec, progress: Callable[[int, int | None], None] | 
 def evaluate_chunk(spec: EvaluationSpec, pipeline: str, qids: list[str]) -> dict[str, Any]:
     """One pipeline over ``qids``: the partial run, search seconds, per-query reranking cost, and which
     process ran it with how many LLM loads so far (models load once per worker process)."""
-    from core.llm_backend import get_llm
+    from core.model_cache import load_counts
 
     data = load_dataset(spec)
     search = batch_search(pipeline, collection_name_for(Path(spec.dataset)), spec.candidates, spec.rerank_options)
@@ -124,7 +124,7 @@ def evaluate_chunk(spec: EvaluationSpec, pipeline: str, qids: list[str]) -> dict
             run[qid] = {d.id: float(d.score or 0.0) for d in documents}
     costs = [{k: float(c.get(k, 0) or 0) for k in COST_KEYS} for c in search.costs]
     return {"pipeline": pipeline, "run": run, "seconds": seconds, "costs": costs, "pid": os.getpid(),
-            "llm_loads": get_llm.cache_info().misses}
+            "llm_loads": load_counts().get("llm", 0)}
 
 
 def mean_costs(costs: list[dict[str, float]]) -> dict[str, float]:
