@@ -16,8 +16,8 @@ class FirstReranker(WindowedListwiseReranker):
 
     def _order_windows(self, jobs: list[WindowJob]) -> list[list[int]]:
         prompts, token_ids = [], []
-        for query, documents, _ in jobs:
-            prompt, identifiers = self.prompt(query, documents, primed=True)
+        for query, documents, counter in jobs:
+            prompt, identifiers = self.prompt(query, documents, primed=True, counter=counter)
             prompts.append(prompt)
             token_ids.append(list(identifiers.token_ids))
         logprobs = self.llm.next_token_logprobs(prompts, batch_size=self.batch_size)

@@ -25,7 +25,7 @@ from rerankers.icr_prompt import (
     resolve_instruction,
     role_markers,
 )
-from rerankers.llm_reranker import LLMReranker, Ranking
+from rerankers.llm_reranker import LLMReranker, Ranking, RerankCounter
 
 CALIBRATION_QUERY = "N/A"
 
@@ -94,17 +94,17 @@ class ICRReranker(LLMReranker):
         """The prompt of ``query`` over ``passages`` with this reranker's instruction and template."""
         return build_icr_prompt(self.llm.tokenizer, markers, self.instruction, query, passages, self.template)
 
-    def fitted_passages(self, query: str, documents: list[Document]) -> list[str]:
-        """The documents' passages, cut shorter than ``passage_words`` (as rank_llm does for listwise windows)
-        until the prompt fits the model's context: the reference's 300 words assume a 128k-token model."""
-        words = min(self.passage_words, max((len((d.content or "").split(" ")) for d in documents), default=1))
+    def fitted_words(self, query: str, documents: list[Document]) -> int:
+        """``passage_words``, or fewer words per passage (as rank_llm does for listwise windows) until the prompt
+        fits the model's context: the reference's 300 words assume a 128k-token model. A prompt too long even at
+        one word per passage is the backend's error naming its token count."""
+        start = words = min(self.passage_words, max((len((d.content or "").split(" ")) for d in documents), default=1))
         markers = role_markers(self.llm.tokenizer)
         longest = max(query, CALIBRATION_QUERY, key=self.llm.count_tokens)
         while True:
-            passages = self.passages(documents, words)
-            length = len(self.build_prompt(markers, longest, passages).ids)
+            length = len(self.build_prompt(markers, longest, self.passages(documents, words)).ids)
             if length <= self.llm.context_length or words <= 1:
-                return passages
+                return self.passage_words if words == start else words
             words = max(1, min(words - 1, words * self.llm.context_length // length))
 
     def attention_scores(self, query: str, passages: list[str], counter: CallCounter | None = None) -> list[float]:
@@ -123,11 +123,14 @@ class ICRReranker(LLMReranker):
         )
         return calibrated_document_scores(a_query, a_na, real.document_spans)
 
-    def _rank(self, query: str, documents: list[Document], counter: CallCounter) -> Ranking:
+    def _rank(self, query: str, documents: list[Document], counter: RerankCounter) -> Ranking:
         order = list(range(len(documents)))
         if self.reverse_order:  # the first-stage best goes last, closest to the query
             order.reverse()
-        passages = self.fitted_passages(query, [documents[i] for i in order])
+        ordered = [documents[i] for i in order]
+        words = self.fitted_words(query, ordered)
+        counter.note_passage_words(words)  # below passage_words: the passages were shortened to fit
+        passages = self.passages(ordered, words)
         scores = self.attention_scores(query, passages, counter)
         by_document = {index: score for index, score in zip(order, scores)}
         return sorted(by_document.items(), key=lambda item: (-item[1], item[0]))

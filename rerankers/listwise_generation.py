@@ -18,7 +18,7 @@ class GenerationListwiseReranker(WindowedListwiseReranker):
     def _order_windows(self, jobs: list[WindowJob]) -> list[list[int]]:
         orders = []
         for query, documents, counter in jobs:
-            prompt, identifiers = self.prompt(query, documents)
+            prompt, identifiers = self.prompt(query, documents, counter=counter)
             generation = self.llm.generate(prompt, TOKENS_PER_IDENTIFIER * len(documents) + 8, counter)
             orders.append(parse_permutation(generation.text, list(identifiers.labels)))
         return orders

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
@@ -12,6 +13,22 @@ from core.settings import get_settings
 from indexes.document_store import indexable_text
 
 Ranking = list[tuple[int, float]]  # (index into the candidates, score), best first
+
+
+@dataclass
+class RerankCounter(CallCounter):
+    """A request's model cost and, where prompts are shortened to fit the context (ICR, windowed listwise), the
+    fewest words any prompt kept per passage: ``passage_words_used`` in the meta."""
+
+    passage_words_used: int | None = None
+
+    def note_passage_words(self, words: int) -> None:
+        """Record one prompt's words per passage."""
+        self.passage_words_used = words if self.passage_words_used is None else min(self.passage_words_used, words)
+
+    def as_dict(self) -> dict[str, int]:
+        counts = CallCounter.as_dict(self)
+        return counts if self.passage_words_used is None else {**counts, "passage_words_used": self.passage_words_used}
 
 
 def truncate_words(text: str, words: int) -> str:
@@ -53,14 +70,14 @@ class LLMReranker:
     def passages(self, documents: list[Document]) -> list[str]:
         return [truncate_words(indexable_text(d).replace("\n", " "), self.passage_words) for d in documents]
 
-    def _rank(self, query: str, documents: list[Document], counter: CallCounter) -> Ranking:
+    def _rank(self, query: str, documents: list[Document], counter: RerankCounter) -> Ranking:
         raise NotImplementedError
 
     @component.output_types(documents=list[Document], meta=dict)
     def run(self, query: str, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:
         """Reorder ``documents`` for ``query``; meta carries latency, forward passes and tokens."""
         self.validate(query, documents)
-        counter = CallCounter()
+        counter = RerankCounter()
         began = time.perf_counter()
         ranking = self._rank(query, documents, counter)
         return self.package(documents, ranking, counter, time.perf_counter() - began, top_k)
@@ -71,7 +88,7 @@ class LLMReranker:
         if not documents:
             raise InvalidInputError("No candidate documents to rerank.")
 
-    def package(self, documents: list[Document], ranking: Ranking, counter: CallCounter, seconds: float,
+    def package(self, documents: list[Document], ranking: Ranking, counter: RerankCounter, seconds: float,
                 top_k: int | None) -> dict[str, Any]:
         ranked = [Document(id=documents[i].id, content=documents[i].content, meta=documents[i].meta, score=score)
                   for i, score in ranking[: top_k or self.top_k]]

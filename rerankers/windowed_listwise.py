@@ -7,13 +7,12 @@ from typing import Any
 from haystack import Document
 
 from core.device import torch_device
-from core.llm_backend import CallCounter
 from rerankers.identifiers import Identifiers, single_token_identifiers
 from rerankers.listwise_prompt import fix_prompt, listwise_template, passage_content
-from rerankers.llm_reranker import LLMReranker, Ranking, scores_from_order
+from rerankers.llm_reranker import LLMReranker, Ranking, RerankCounter, scores_from_order
 from rerankers.sliding_window import apply_window, windows
 
-WindowJob = tuple[str, list[Document], CallCounter]  # (query, documents of the window, that query's counter)
+WindowJob = tuple[str, list[Document], RerankCounter]  # (query, documents of the window, that query's counter)
 
 
 class WindowedListwiseReranker(LLMReranker):
@@ -38,9 +37,11 @@ class WindowedListwiseReranker(LLMReranker):
                 "batch_size": self.batch_size, "template": self.template.model_dump(),
                 "context_size": self.context_size}
 
-    def prompt(self, query: str, documents: list[Document], primed: bool = False) -> tuple[str, Identifiers]:
+    def prompt(self, query: str, documents: list[Document], primed: bool = False,
+               counter: RerankCounter | None = None) -> tuple[str, Identifiers]:
         """The ftfy-fixed chat prompt (rank_llm's ``create_prompt``, passages shortened until it fits
-        ``context_size``); ``primed`` appends the identifiers' primer (FIRST reads the next token)."""
+        ``context_size``; ``counter`` notes the words per passage kept); ``primed`` appends the identifiers' primer
+        (FIRST reads the next token)."""
         identifiers = single_token_identifiers(self.llm.tokenizer, len(documents))
         labels = list(identifiers.labels)
         output_tokens = self.llm.count_tokens(" > ".join(f"[{label}]" for label in labels))
@@ -52,16 +53,18 @@ class WindowedListwiseReranker(LLMReranker):
             if excess <= 0 or words <= 1:
                 break
             words -= max(1, excess // (len(documents) * 4))
+        if counter is not None:
+            counter.note_passage_words(words)
         return prompt + (identifiers.primer if primed else ""), identifiers
 
     def _order_windows(self, jobs: list[WindowJob]) -> list[list[int]]:
         raise NotImplementedError
 
-    def _rank(self, query: str, documents: list[Document], counter: CallCounter) -> Ranking:
+    def _rank(self, query: str, documents: list[Document], counter: RerankCounter) -> Ranking:
         return self.rank_many([query], [documents], [counter])[0]
 
     def rank_many(self, queries: list[str], documents: list[list[Document]],
-                  counters: list[CallCounter]) -> list[Ranking]:
+                  counters: list[RerankCounter]) -> list[Ranking]:
         """Window round r of every query goes into one batch: rounds are sequential, queries are not."""
         orders = [list(range(len(docs))) for docs in documents]
         schedules = [windows(len(docs), self.window, self.stride) for docs in documents]
@@ -79,7 +82,7 @@ class WindowedListwiseReranker(LLMReranker):
         """Rerank several queries' candidates together (batch evaluation); per-query meta as in ``run``."""
         for query, docs in zip(queries, documents):
             self.validate(query, docs)
-        counters = [CallCounter() for _ in queries]
+        counters = [RerankCounter() for _ in queries]
         began = time.perf_counter()
         rankings = self.rank_many(queries, documents, counters)
         seconds = (time.perf_counter() - began) / max(len(queries), 1)

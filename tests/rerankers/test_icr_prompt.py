@@ -110,7 +110,8 @@ def test_passages_are_cut_shorter_until_the_prompt_fits_the_model(icr) -> None:
         return len(build_icr_prompt(icr.llm.tokenizer, markers, icr.instruction, QUERY, passages).ids)
 
     assert length(icr.passages(documents)) > icr.llm.context_length
-    fitted = icr.fitted_passages(QUERY, documents)
+    words = icr.fitted_words(QUERY, documents)
+    fitted = icr.passages(documents, words)
     assert length(fitted) <= icr.llm.context_length
-    assert 1 < len(fitted[0].split(" ")) < 300 and length(fitted) > 0.8 * icr.llm.context_length
-    assert icr.fitted_passages(QUERY, DOCS) == icr.passages(DOCS)  # short candidates stay whole
+    assert 1 < words < 300 and len(fitted[0].split(" ")) == words and length(fitted) > 0.8 * icr.llm.context_length
+    assert icr.fitted_words(QUERY, DOCS) == icr.passage_words  # short candidates stay whole
