@@ -3,7 +3,7 @@ first): observation and load shedding, trusted hosts, cross-site refusal, body l
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -43,9 +43,17 @@ def _error_body(request: Request, message: Any) -> dict[str, Any]:
     return (compat_error_body(request.url.path, message) if isinstance(message, str) else None) or {"detail": message}
 
 
+def _endpoint_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every endpoint route, also those inside included routers (FastAPI ≥ 0.16x keeps those nested)."""
+    for route in routes:
+        nested = getattr(route, "effective_candidates", None)
+        yield from _endpoint_routes(nested()) if callable(nested) else (route,)
+
+
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods of every route whose path matches the request's (a 405's ``Allow``)."""
     methods: set[str] = set()
-    for route in app.router.routes:
+    for route in _endpoint_routes(app.router.routes):
         match, _ = route.matches(request.scope)
         if match is not Match.NONE:
             methods |= set(getattr(route, "methods", None) or ())

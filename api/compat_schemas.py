@@ -36,13 +36,13 @@ class CohereRerankRequest(ValidText):
     model: str = Field(description="rerank method, optionally :LLM, e.g. tilde, first, icr:qwen2.5-0.5b-instruct")
     query: Text
     documents: list[str | dict[str, Any]] = Field(min_length=1)
-    top_n: int | None = Field(default=None, ge=1)
+    top_n: int | None = Field(default=None, ge=1, strict=True)
     max_tokens_per_doc: int = Field(default=4096, ge=16, le=32768, description="longer documents are split into "
                                     "chunks of this many tokens; a document scores its best chunk")
     max_chunks_per_doc: int = Field(default=10, ge=1, le=100)
     rank_fields: list[str] | None = Field(default=None, min_length=1, description="v1: fields of object documents "
                                           "ranked on, joined (default: text)")
-    return_documents: bool = False
+    return_documents: bool = Field(default=False, strict=True)
 
     @field_validator("model")
     @classmethod
@@ -72,11 +72,11 @@ class TeiRerankRequest(ValidText):
 
     query: Text
     texts: list[str] = Field(min_length=1)
-    truncate: bool = Field(default=False, description="keep only the first max_tokens of each text (else: chunk "
-                                                      "and score the best chunk)")
+    truncate: bool = Field(default=False, strict=True, description="keep only the first max_tokens of each text "
+                                                                   "(else: chunk and score the best chunk)")
     truncation_direction: Literal["Right", "Left"] = "Right"
-    raw_scores: bool = False
-    return_text: bool = False
+    raw_scores: bool = Field(default=False, strict=True)
+    return_text: bool = Field(default=False, strict=True)
     model: str | None = None
 
     @field_validator("model")

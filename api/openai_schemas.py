@@ -41,7 +41,7 @@ class ChatCompletionRequest(ValidText):
     stream_options: dict[str, Any] | None = None
     # ours, sent through the SDK's extra_body
     collection: str | None = Field(default=None, min_length=1)
-    top_k: int = Field(default=5, ge=0, le=100)
+    top_k: int = Field(default=5, ge=0, le=100, strict=True)
     retriever: Retriever = "bm25"
     rerank: RerankMethod | None = None
     candidates: int = Field(default=20, ge=1)

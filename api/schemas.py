@@ -115,7 +115,7 @@ class SearchRequest(Strict):
     queries: Annotated[list[Text], Field(min_length=1)] | SkipJsonSchema[None] = Field(
         default=None, description="a batch of queries")
     retriever: Retriever = "bm25"
-    top_k: int = Field(default=10, ge=1)
+    top_k: int = Field(default=10, ge=1, strict=True)
     filters: dict[str, Any] | None = Field(default=None, description="Haystack filter syntax over meta")
     rerank: RerankMethod | SkipJsonSchema[None] = Field(default=None, description="rerank method applied to the first `candidates` "
                                                                   "hits")
@@ -158,7 +158,7 @@ class RerankRequest(Strict):
     model: RequestModel = Field(default=None, description="LLM or BASE+ADAPTER (default: the method's shipped "
                                                            "adapter, else the settings' LLM)")
     passage_words: int | None = Field(default=None, ge=1, le=2000)
-    top_k: int = Field(default=10, ge=1)
+    top_k: int = Field(default=10, ge=1, strict=True)
     documents: Annotated[list[DocumentOut], Field(json_schema_extra={"minItems": 1})] | SkipJsonSchema[None] = Field(
         default=None, description="candidates given inline")
     collection: str | SkipJsonSchema[None] = Field(default=None, description="or take candidates from this "
@@ -198,7 +198,7 @@ class EvaluationRequest(Strict):
                                  description="retrievers, optionally reranked: bm25, dense, hybrid, bm25>icr, …")
     candidates: int = Field(default=100, ge=1, le=1000, description="first-stage depth for reranking pipelines")
     split: str = Field(default="test", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    top_k: int = Field(default=100, ge=1, le=1000)
+    top_k: int = Field(default=100, ge=1, le=1000, strict=True)
     max_queries: int | None = Field(default=None, ge=1)
     chunk_queries: int = Field(default=25, ge=1, le=10000, description="queries per worker task")
     rerank_options: dict[str, str | int | float | bool] = Field(
@@ -251,7 +251,8 @@ class AnswerRequest(Strict):
     collection: str = Field(min_length=1)
     question: Text = Field(description="the question to answer")
     retriever: Retriever = "bm25"
-    top_k: int = Field(default=5, ge=0, le=100, description="passages in the context; 0 answers without retrieval")
+    top_k: int = Field(default=5, ge=0, le=100, strict=True,
+                       description="passages in the context; 0 answers without retrieval")
     rerank: RerankMethod | SkipJsonSchema[None] = Field(default=None, description="rerank method applied to the first `candidates` "
                                                                   "hits")
     candidates: int = Field(default=20, ge=1)

@@ -52,8 +52,11 @@ def get_job(job_id: str, who: CallerDep) -> Job:
     return _redacted(_check_own_job(job_id, who), who)
 
 
-@router.delete("/jobs/{job_id}", response_model=Job)
+@router.delete("/jobs/{job_id}", response_model=Job, summary="Cancel Job")
 def cancel_job(job_id: str, who: CallerDep) -> Job:
+    """Cancels the job; it does not delete it. A queued job is cancelled at once, a running one at its next
+    check; a finished job is returned unchanged. The job stays readable like any other (``GET`` answers 200,
+    state ``cancelled``)."""
     _check_own_job(job_id, who)
     return _redacted(job_runner().cancel(job_id), who)
 
