@@ -1,6 +1,6 @@
 """Request shapes of the rerank APIs that clients already speak: Cohere ``/v2/rerank`` (also v1's and Jina's
 fields) and Hugging Face TEI ``/rerank``. ``model`` names one of our methods, optionally with its LLM:
-``tilde``, ``first``, ``icr:qwen2.5-0.5b-instruct``."""
+``tilde``, ``first``, ``icr:qwen2.5-coder-0.5b-instruct``."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -20,7 +20,7 @@ def method_and_model(name: str) -> tuple[str, str | None]:
     method, _, model = name.partition(":")
     if method not in METHODS:
         raise ValueError(f"model '{name}' names no rerank method: use one of {', '.join(METHODS)}, optionally "
-                         "followed by ':LLM' for the LLM methods (e.g. icr:qwen2.5-0.5b-instruct)")
+                         "followed by ':LLM' for the LLM methods (e.g. icr:qwen2.5-coder-0.5b-instruct)")
     if model and (method not in LLM_METHODS or not is_request_model_name(model)):
         raise ValueError(f"model '{name}': only the LLM methods ({', '.join(LLM_METHODS)}) take ':LLM', and the LLM "
                          "must be a registry LLM, a trained adapter or one the operator allowed")
@@ -33,7 +33,7 @@ class CohereRerankRequest(ValidText):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="rerank method, optionally :LLM, e.g. tilde, first, icr:qwen2.5-0.5b-instruct")
+    model: str = Field(description="rerank method, optionally :LLM, e.g. tilde, first, icr:qwen2.5-coder-0.5b-instruct")
     query: Text
     documents: list[str | dict[str, Any]] = Field(min_length=1)
     top_n: int | None = Field(default=None, ge=1, strict=True)

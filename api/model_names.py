@@ -13,8 +13,9 @@ from core.settings import get_settings
 from indexes.tilde.scorer_store import find_scorer
 from rerankers.registry import LLM_METHODS, RERANK_METHODS
 
-LLM_NAMES = sorted(name for name, spec in REGISTRY.items() if spec.kind.endswith("causal-lm"))
-EMBEDDER_NAMES = sorted(name for name, spec in REGISTRY.items() if spec.kind == "sentence-transformer")
+MODEL_NAMES = sorted(name for name, spec in REGISTRY.items() if name == spec.name)  # listed; aliases are accepted
+LLM_NAMES = [name for name in MODEL_NAMES if REGISTRY[name].kind.endswith("causal-lm")]
+EMBEDDER_NAMES = [name for name in MODEL_NAMES if REGISTRY[name].kind == "sentence-transformer"]
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,11 @@ class ModelRule:
                          "other paths and hub ids are server settings")
 
 
-LLM = ModelRule(lambda name: is_request_model_name(name) and (name not in REGISTRY or name in LLM_NAMES),
+LLM = ModelRule(lambda name: is_request_model_name(name) and (name not in REGISTRY or
+                                                               REGISTRY[name].kind.endswith("causal-lm")),
                 f"one of {', '.join(LLM_NAMES)}, a trained adapter's name, BASE+ADAPTER")
 EMBEDDER = ModelRule(lambda name: name in EMBEDDER_NAMES, f"one of the sentence-transformers {', '.join(EMBEDDER_NAMES)}")
-ANY_MODEL = ModelRule(is_request_model_name, f"one of {', '.join(sorted(REGISTRY))}, a trained adapter's name, "
+ANY_MODEL = ModelRule(is_request_model_name, f"one of {', '.join(MODEL_NAMES)}, a trained adapter's name, "
                                              "BASE+ADAPTER")
 TILDE_SCORER = ModelRule(lambda name: bool(ADAPTER_NAME.fullmatch(name)) and find_scorer(name) is not None,
                          "the name of a trained or shipped TILDEv2 scorer")

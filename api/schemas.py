@@ -202,7 +202,7 @@ class EvaluationRequest(Strict):
     max_queries: int | None = Field(default=None, ge=1)
     chunk_queries: int = Field(default=25, ge=1, le=10000, description="queries per worker task")
     rerank_options: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="passed to the reranker, e.g. {'model': 'qwen2.5-0.5b-instruct', "
+        default_factory=dict, description="passed to the reranker, e.g. {'model': 'qwen2.5-coder-0.5b-instruct', "
                                           "'passage_words': 100, 'window': 20}")
     baseline: str | None = Field(default=None, description="pipeline the others are tested against "
                                                            "(default: the first)")

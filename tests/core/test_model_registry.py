@@ -57,3 +57,13 @@ def test_gguf_conversion_is_cached_and_matches_gguf_logits(data_dir) -> None:
     assert torch.allclose(ours, theirs, atol=1e-3)
     assert tokenizer.decode(ours.argmax()) == AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).decode(theirs.argmax())
     assert reload_seconds < 10
+
+
+def test_the_qwen_coder_model_has_its_own_name_and_the_old_one_is_an_alias() -> None:
+    from api.model_names import LLM, LLM_NAMES
+
+    coder = resolve_model("qwen2.5-coder-0.5b-instruct")
+    assert coder.spec.name == "qwen2.5-coder-0.5b-instruct" and "Qwen2.5-Coder" in (coder.hf_id or coder.spec.hf_id)
+    assert resolve_model("qwen2.5-0.5b-instruct").spec is coder.spec  # the earlier name loads the same model
+    assert "qwen2.5-coder-0.5b-instruct" in LLM_NAMES and "qwen2.5-0.5b-instruct" not in LLM_NAMES  # listed once
+    LLM.check("qwen2.5-0.5b-instruct", "model")  # still accepted in requests

@@ -164,7 +164,7 @@ def test_a_trained_adapter_loads_by_name_and_changes_the_scores(train_folder: Pa
     with pytest.raises(ValidationError, match="pipeline 'bm25>first:model=/etc'"):
         EvaluationRequest(dataset="d", pipelines=["bm25>first:model=/etc"])
     with pytest.raises(InvalidInputError, match="was trained on 'smollm2-135m-instruct'"):
-        split_model_name("qwen2.5-0.5b-instruct+tiny-first")
+        split_model_name("qwen2.5-coder-0.5b-instruct+tiny-first")
     with pytest.raises(NotFoundError, match="No adapter 'never-trained'"):  # the CLI's exit 3, not "unavailable"
         split_model_name(f"{MODEL}+never-trained")
 
