@@ -1,5 +1,5 @@
-"""A clone tests itself: tests, README commands, docs and scripts read only what the repository holds (no
-``../shared`` beside it), and every sample dataset they read carries its licence note."""
+"""A clone tests itself: tests, README commands, docs and scripts read only what the repository holds (nothing
+from a folder beside the checkout), and every sample dataset they read carries its licence note."""
 from __future__ import annotations
 
 from pathlib import Path
