@@ -63,7 +63,7 @@ def train_cross_encoder(config: CrossEncoderTraining, examples: list[PairedExamp
         CrossEncoderTrainer,
         CrossEncoderTrainingArguments,
     )
-    from transformers import TrainerCallback, set_seed
+    from transformers import PrinterCallback, TrainerCallback, set_seed
 
     began = time.time()
     examples = chosen_examples(config, examples)
@@ -88,6 +88,7 @@ def train_cross_encoder(config: CrossEncoderTraining, examples: list[PairedExamp
 
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss,
                                   callbacks=[ReportProgress()])
+    trainer.remove_callback(PrinterCallback)  # progress reaches the job instead of stdout
     resume = any(checkpoints.glob("checkpoint-*"))
     trainer.train(resume_from_checkpoint=True if resume else None)
     losses = [[entry["step"], round(entry["loss"], 4)] for entry in trainer.state.log_history if "loss" in entry]
