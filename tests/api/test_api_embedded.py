@@ -113,8 +113,8 @@ def test_search_then_rerank_with_icr(client) -> None:
     ("post", "/v1/rerank", {"json": {"query": "x", "method": "magic", "documents": [{"id": "1", "content": "y"}]}}, 422,
      "Unknown rerank"),
     ("post", "/v1/evaluations", {"json": {"dataset": "/no/such"}}, 404, "does not exist"),
-    ("post", "/v1/rerank", {"json": {"query": "x", "method": "tilde", "model": "smollm2-135m-instruct",  # an LLM,
-                                     "documents": [{"id": "1", "content": "y"}]}}, 404, "No trained TILDEv2"),  # no scorer
+    ("post", "/v1/rerank", {"json": {"query": "x", "method": "tilde", "model": "smollm2-135m-instruct",  # an LLM
+                                     "documents": [{"id": "1", "content": "y"}]}}, 422, "model"),  # for a non-LLM method
 ])
 def test_bad_requests_get_a_message(client, method, url, kwargs, status, message) -> None:
     response = getattr(client, method)(url, **kwargs)
