@@ -16,7 +16,7 @@ from rag.answer_formats import ANSWER_FORMATS
 from rag.compressors.registry import COMPRESSORS
 from rag.dynamic.methods import DYNAMIC_METHODS, PARAMETRIC, POLICIES
 from rag.retrieval import RETRIEVERS
-from rerankers.registry import METHODS
+from rerankers.registry import METHODS, served_methods
 from workers.job_model import Job
 
 
@@ -50,7 +50,7 @@ def translator_name(name: str) -> str:
 
 TranslatorName = Annotated[str, AfterValidator(translator_name),
                           Field(json_schema_extra={"pattern": f"^{ADAPTER_NAME.pattern}$"})]
-RerankMethod = Annotated[str, Field(json_schema_extra={"enum": list(METHODS)})]  # checked by the registry
+RerankMethod = Annotated[str, Field(json_schema_extra={"enum": served_methods()})]  # checked by the registry
 Text = Annotated[str, Field(json_schema_extra={"minLength": 1, "pattern": r"\S"})]  # checked with a sentence
 Retriever = Literal[RETRIEVERS]
 

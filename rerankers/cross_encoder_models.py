@@ -8,6 +8,7 @@ from typing import Any
 
 from core.adapters import ADAPTER_NAME, SHIPPED_MODELS, TRAINING_FILE, adapter_dir
 from core.errors import InvalidInputError, ModelUnavailableError, NotFoundError
+from core.settings import get_settings
 
 CROSS_ENCODER_KIND = "cross-encoder"  # ``kind`` in the training.json of a cross-encoder folder
 
@@ -21,18 +22,31 @@ def training_record(folder: Path) -> dict[str, Any] | None:
     return record if record.get("kind") == CROSS_ENCODER_KIND else None
 
 
-def shipped_cross_encoders() -> list[str]:
-    """Names of the cross-encoders that ship with the project, sorted."""
-    root = SHIPPED_MODELS / "rerankers"
+def _cross_encoders_in(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if training_record(p)) if root.is_dir() else []
 
 
+def shipped_cross_encoders() -> list[str]:
+    """Names of the cross-encoders that ship with the project, sorted."""
+    return _cross_encoders_in(SHIPPED_MODELS / "rerankers")
+
+
 def default_cross_encoder() -> str:
-    """The first shipped cross-encoder; ModelUnavailableError when none ships."""
-    names = shipped_cross_encoders()
+    """The first shipped cross-encoder, else the first trained into the data dir; ModelUnavailableError when there
+    is none."""
+    names = shipped_cross_encoders() or _cross_encoders_in(get_settings().data_dir / "models" / "rerankers")
     if not names:
-        raise ModelUnavailableError("No cross-encoder is installed: train one with `siftrag train cross-encoder`.")
+        raise ModelUnavailableError("No cross-encoder is installed: train one with `siftrag train cross-encoder "
+                                    "--name NAME` (none ships yet: see docs/rerankers.md).")
     return names[0]
+
+
+def any_cross_encoder() -> bool:
+    """Whether ``rerank=cross-encoder`` can run with no model named."""
+    try:
+        return bool(default_cross_encoder())
+    except ModelUnavailableError:
+        return False
 
 
 def cross_encoder_dir(name: str) -> Path:

@@ -48,6 +48,14 @@ SERVES = {objective: tuple(name for name, spec in RERANK_METHODS.items() if spec
           for objective in OBJECTIVES}  # the methods an adapter trained with the objective serves
 
 
+def served_methods() -> list[str]:
+    """The methods that can run with no model named: all of them, but ``cross-encoder`` only once a cross-encoder
+    has been trained or shipped (what the API schema offers)."""
+    from rerankers.cross_encoder_models import any_cross_encoder
+
+    return [name for name in METHODS if name != "cross-encoder" or any_cross_encoder()]
+
+
 def method_spec(method: str) -> MethodSpec:
     """The table's entry for ``method``; InvalidInputError naming the choices for an unknown one."""
     if method not in RERANK_METHODS:
