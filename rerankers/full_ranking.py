@@ -42,12 +42,13 @@ class FullRankingReranker(LLMReranker):
     method = "fullrank"
 
     def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100,
-                 mode: str = "generate", template: dict[str, str] | None = None) -> None:
+                 mode: str = "generate", template: dict[str, str] | None = None,
+                 first_stage_weight: float = 0.0) -> None:
         """``template``: rank_llm-style sections; None = the authors' prompt (generate) or rank_zephyr alpha
         (logits)."""
         if mode not in MODES:
             raise InvalidInputError(f"Unknown full-ranking mode '{mode}': use one of {', '.join(MODES)}.")
-        LLMReranker.__init__(self, model, top_k, passage_words)
+        LLMReranker.__init__(self, model, top_k, passage_words, first_stage_weight)
         self.mode = mode
         self.method = method_name(FullRankingReranker, mode=mode)
         self.template = listwise_template(template if template is not None

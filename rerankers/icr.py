@@ -65,12 +65,12 @@ class ICRReranker(LLMReranker):
 
     def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 300,
                  layers: str | None = None, reverse_order: bool = True, instruction: str = INSTRUCTIONS["ie"],
-                 template: dict[str, str] | None = None) -> None:
+                 template: dict[str, str] | None = None, first_stage_weight: float = 0.0) -> None:
         """``instruction``: the late instruction text, or "ie" / "qa" for the reference's two wordings
         (it uses "qa" for trec-covid, fiqa, webis-touche2020, dbpedia-entity and nq). ``template``: the
         sections ``header``, ``passage`` ({number}, {passage}) and ``query`` ({query}); None = the
         reference's."""
-        LLMReranker.__init__(self, model, top_k, passage_words)
+        LLMReranker.__init__(self, model, top_k, passage_words, first_stage_weight)
         self.layers = layers
         self.reverse_order = reverse_order
         self.instruction = resolve_instruction(instruction)

@@ -5,12 +5,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter, LLMBackend, get_llm
 from core.settings import get_settings
 from indexes.document_store import indexable_text
+from rerankers.score_fusion import check_first_stage_weight, with_first_stage
 
 Ranking = list[tuple[int, float]]  # (index into the candidates, score), best first
 
@@ -42,12 +44,16 @@ class LLMReranker:
 
     method = "llm"
 
-    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100) -> None:
+    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100,
+                 first_stage_weight: float = 0.0) -> None:
+        """``first_stage_weight`` > 0 interpolates the min-max normalized scores (rank positions for the
+        permutation methods) with the candidates' first-stage scores (``score_fusion``)."""
         if passage_words < 1:
             raise InvalidInputError("passage_words must be at least 1.")
         self.model = model or get_settings().llm_model
         self.top_k = top_k
         self.passage_words = passage_words
+        self.first_stage_weight = check_first_stage_weight(first_stage_weight)
 
     @property
     def llm(self) -> LLMBackend:
@@ -90,14 +96,27 @@ class LLMReranker:
 
     def package(self, documents: list[Document], ranking: Ranking, counter: RerankCounter, seconds: float,
                 top_k: int | None) -> dict[str, Any]:
+        ranking = self.fused(ranking, documents)
         ranked = [Document(id=documents[i].id, content=documents[i].content, meta=documents[i].meta, score=score)
                   for i, score in ranking[: top_k or self.top_k]]
         meta = {"method": self.method, "model": self.model, "latency_ms": round(1000 * seconds, 3),
                 "candidates": len(documents), **counter.as_dict()}
         return {"documents": ranked, "meta": meta}
 
+    def fused(self, ranking: Ranking, documents: list[Document]) -> Ranking:
+        """``ranking`` re-sorted by its scores interpolated with the first stage's (unchanged at weight 0); a
+        candidate the ranking left out counts as scoring below all the others."""
+        if self.first_stage_weight <= 0:
+            return ranking
+        scores = np.full(len(documents), min((s for _, s in ranking), default=0.0) - 1.0)
+        for index, score in ranking:
+            scores[index] = score
+        fused = with_first_stage(scores, documents, self.first_stage_weight)
+        return sorted(((i, float(s)) for i, s in enumerate(fused)), key=lambda pair: (-pair[1], pair[0]))
+
     def init_parameters(self) -> dict[str, Any]:
-        return {"model": self.model, "top_k": self.top_k, "passage_words": self.passage_words}
+        return {"model": self.model, "top_k": self.top_k, "passage_words": self.passage_words,
+                "first_stage_weight": self.first_stage_weight}
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, **self.init_parameters())

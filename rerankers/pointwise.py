@@ -9,7 +9,6 @@ from haystack import Document, component
 from core.llm_backend import CallCounter
 from core.prompt_template import PromptTemplate, parse_template
 from rerankers.llm_reranker import LLMReranker, Ranking
-from rerankers.score_fusion import check_first_stage_weight, with_first_stage
 
 
 class PointwiseTemplate(PromptTemplate):
@@ -39,14 +38,13 @@ class PointwiseReranker(LLMReranker):
         """``template``: the sections ``system_message`` (empty: none), ``user`` ({passage}, {query}), ``yes``
         and ``no``; None = the prompt the shipped pointwise adapters were trained on. ``first_stage_weight`` > 0
         interpolates the min-max normalized scores with the candidates' first-stage scores (``score_fusion``)."""
-        LLMReranker.__init__(self, model, top_k, passage_words)
+        LLMReranker.__init__(self, model, top_k, passage_words, first_stage_weight)
         self.batch_size = batch_size
         self.template = parse_template(PointwiseTemplate, template, "pointwise")
-        self.first_stage_weight = check_first_stage_weight(first_stage_weight)
 
     def init_parameters(self) -> dict[str, Any]:
         return {**LLMReranker.init_parameters(self), "batch_size": self.batch_size,
-                "template": self.template.model_dump(), "first_stage_weight": self.first_stage_weight}
+                "template": self.template.model_dump()}
 
     def prompt(self, query: str, passage: str) -> str:
         """The chat prompt for one pair; the next token is read as "Yes" or "No" (training uses it too)."""
@@ -62,6 +60,5 @@ class PointwiseReranker(LLMReranker):
         prompts = [self.prompt(query, passage) for passage in self.passages(documents)]
         logprobs = self.llm.next_token_logprobs(prompts, counter, batch_size=self.batch_size)
         pair = logprobs[:, [yes, no]]
-        scores = with_first_stage((pair[:, 0] - torch.logsumexp(pair, dim=1)).float().cpu().numpy(), documents,
-                                  self.first_stage_weight)
+        scores = (pair[:, 0] - torch.logsumexp(pair, dim=1)).float().cpu().numpy()
         return sorted(((i, float(s)) for i, s in enumerate(scores)), key=lambda x: (-x[1], x[0]))

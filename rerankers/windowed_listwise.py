@@ -20,12 +20,12 @@ class WindowedListwiseReranker(LLMReranker):
 
     def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 300, window: int = 20,
                  stride: int = 10, batch_size: int | None = None, template: dict[str, str] | None = None,
-                 context_size: int = 4096) -> None:
+                 context_size: int = 4096, first_stage_weight: float = 0.0) -> None:
         """``batch_size`` windows per forward: default 4 on CUDA, 1 on CPU (padded batches are slower there).
         ``template``: rank_llm-style sections (system_message, prefix, body, suffix); None = rank_zephyr alpha.
         ``context_size``: as rank_llm, passages of a window are cut shorter until its prompt plus the
         permutation fits."""
-        super().__init__(model, top_k, passage_words)
+        super().__init__(model, top_k, passage_words, first_stage_weight)
         self.window = window
         self.stride = stride
         self.batch_size = batch_size or (4 if torch_device().startswith("cuda") else 1)

@@ -118,3 +118,16 @@ def pytest_sessionfinish() -> None:
     from tests.redis_db import release_run_redis
 
     release_run_redis()
+
+
+@pytest.fixture(scope="session")
+def cross_encoder_model(train_folder: Path, data_dir: Path) -> str:
+    """A cross-encoder really trained (2-layer SPLADE-tiny BERT, a few steps) on the training folder, published into
+    the data dir as ``ce-fixture`` (none ships)."""
+    from evals.cross_encoder_training_set import cross_encoder_training_set
+    from rerankers.training.cross_encoder_trainer import CrossEncoderTraining, train_cross_encoder
+
+    examples, record = cross_encoder_training_set([train_folder], negatives=3, depth=10)
+    config = CrossEncoderTraining(init="splade-tiny-bert", max_length=96, batch_size=8, learning_rate=5e-4)
+    train_cross_encoder(config, examples, data_dir / "models" / "rerankers" / "ce-fixture", record)
+    return "ce-fixture"

@@ -7,24 +7,26 @@ import pytest
 from haystack import Document, Pipeline, component
 from haystack.core.errors import DeserializationError
 
-from core.llm_backend import get_llm
+from core.llm_backend import LLM_CACHE
+from core.model_cache import load_counts
 from indexes.encoder import get_encoder
 from indexes.retriever import SiftragRetriever
 from indexes.tilde_index import load_expander, load_scorer
 from rag.compressors.registry import COMPRESSORS, make_compressor
+from rerankers.cross_encoder import loaded_cross_encoder
 from rerankers.registry import LLM_METHODS, METHODS, make_reranker
 
 MODEL = "smollm2-135m-instruct"
 QUERY = "vitamin D and bone fractures"
 ALLOWED = ["indexes", "rerankers", "rag", __name__]
-LOADERS = {"llm": get_llm, "encoder": get_encoder, "tilde-scorer": load_scorer,
-           "tilde-expander": load_expander}
+LOADERS = {"encoder": get_encoder, "tilde-scorer": load_scorer, "tilde-expander": load_expander,
+           "cross-encoder": loaded_cross_encoder}  # lru caches; the LLM's is core.model_cache's
 COMPRESSOR_OPTIONS = {"tcra-summary": {"ratio": 0.3}, "tcra-semantic": {"ratio": 0.8},
                       "crag": {"max_clusters": 2, "summary_tokens": 16, "passage_words": 30}}
 # each reranker once and each compressor at least once (tcra-semantic, the slowest on CPU, once)
 COMPRESSOR_AFTER = {"first": "tcra-summary", "listwise": "crag", "icr": "tcra-summary", "fullrank": "crag",
                     "fullrank-logits": "tcra-summary", "pointwise": "crag", "embedding": "tcra-semantic",
-                    "tilde": "crag"}
+                    "tilde": "crag", "cross-encoder": "tcra-summary"}
 PAIRS = [(method, COMPRESSOR_AFTER[method]) for method in METHODS]
 
 
@@ -46,6 +48,8 @@ def _reranker(method: str) -> Any:
         return make_reranker(method, model=MODEL, top_k=3, passage_words=30)
     if method == "tilde":  # the slice has no tilde index: the shipped scorer, candidates expanded inline
         return make_reranker("tilde", collection="slice", top_k=3)
+    if method == "cross-encoder":  # none ships: the one the cross_encoder_model fixture trained
+        return make_reranker(method, model="ce-fixture", top_k=3)
     return make_reranker(method, top_k=3)
 
 
@@ -64,11 +68,12 @@ def _pipeline(method: str, compressor: str) -> Pipeline:
 
 
 def _loads() -> dict[str, int]:
-    return {name: loader.cache_info().misses for name, loader in LOADERS.items()}
+    return {"llm": load_counts().get("llm", 0)} | {name: loader.cache_info().misses for name, loader in LOADERS.items()}
 
 
 def _expected_loads(method: str, compressor: str) -> set[str]:
-    reranker = {"embedding": {"encoder"}, "tilde": {"tilde-scorer", "tilde-expander"}}.get(method, {"llm"})
+    reranker = {"embedding": {"encoder"}, "tilde": {"tilde-scorer", "tilde-expander"},
+                "cross-encoder": {"cross-encoder"}}.get(method, {"llm"})
     return reranker | {"llm"} | ({"encoder"} if compressor in ("tcra-semantic", "crag") else set())
 
 
@@ -77,6 +82,7 @@ def cold_models():
     """Empty the model loaders' caches, so a test sees what warm_up loads."""
     for loader in LOADERS.values():
         loader.cache_clear()
+    LLM_CACHE.clear()
 
 
 def _run(pipeline: Pipeline) -> tuple[list[str], list[Document], dict[str, Any], dict[str, Any]]:
@@ -93,12 +99,12 @@ def test_every_reranker_and_compressor_is_covered() -> None:
 
 @pytest.mark.parametrize("method, compressor", PAIRS)
 def test_retriever_reranker_compressor_pipeline_warms_up_runs_and_round_trips_yaml(
-        built_slice, cold_models, method: str, compressor: str) -> None:
+        built_slice, cross_encoder_model, cold_models, method: str, compressor: str) -> None:
     pipeline = _pipeline(method, compressor)
     cold = _loads()
     pipeline.warm_up()
     warm = _loads()
-    assert {name for name in LOADERS if warm[name] > cold[name]} == _expected_loads(method, compressor)
+    assert {name for name in warm if warm[name] > cold[name]} == _expected_loads(method, compressor)
     pipeline.warm_up()
     assert _loads() == warm, "warm_up is idempotent"
 
