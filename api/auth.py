@@ -62,8 +62,9 @@ async def caller(request: Request, x_api_key: Annotated[str | None, Header()] = 
         x_api_key = authorization[7:].strip()
     if x_api_key is None:
         return Caller(None, loopback)
+    sent = x_api_key.encode("latin-1")  # the header's bytes as sent (HTTP headers reach us Latin-1 decoded)
     for key in keys:
-        if key.matches(x_api_key):
+        if key.matches(sent):
             return Caller(key, loopback)
     raise HTTPException(401, "The API key (X-API-Key or Authorization: Bearer) matches no configured key.")
 

@@ -31,8 +31,9 @@ class ApiKey(BaseModel):
     def reaches(self, collection: str) -> bool:
         return any(fnmatch.fnmatchcase(collection, pattern) for pattern in self.collections)
 
-    def matches(self, given: str) -> bool:
-        return secrets.compare_digest(given.encode("utf-8", "surrogateescape"), self.key.encode("utf-8"))
+    def matches(self, given: bytes) -> bool:
+        """``given``: the header's bytes as sent (a non-ASCII key is compared as UTF-8)."""
+        return secrets.compare_digest(given, self.key.encode("utf-8"))
 
 
 def parse_api_keys(value: object) -> list[ApiKey]:
