@@ -19,10 +19,8 @@ def document_from_record(record: Any, where: str) -> Document:
     problem = lone_surrogate(record, where) or too_deep(record.get("meta"), f"{where}: 'meta'")
     if problem:
         raise InvalidInputError(problem)
-    doc_id = record.get("id", record.get("_id"))
+    doc_id = document_id(record, where)
     text = record.get("text", record.get("content"))
-    if not isinstance(doc_id, (str, int)) or str(doc_id) == "":
-        raise InvalidInputError(f"{where}: missing 'id'.")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError(f"{where}: document '{doc_id}' needs a non-empty 'text'.")
     meta = record.get("meta") or {}
@@ -34,6 +32,17 @@ def document_from_record(record: Any, where: str) -> Document:
     if isinstance(record.get("title"), str) and record["title"]:
         meta = {**meta, "title": record["title"]}
     return Document(id=str(doc_id), content=text, meta=meta)
+
+
+def document_id(record: dict[str, Any], where: str) -> str:
+    """The record's ``id`` (or ``_id``): a non-empty string or an integer (never a boolean or a float)."""
+    field = "id" if "id" in record else "_id"
+    value = record.get(field)
+    if value is None or value == "":
+        raise InvalidInputError(f"{where}: missing 'id'.")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidInputError(f"{where}: '{field}' must be a string or an integer, not {type(value).__name__}.")
+    return str(value)
 
 
 def finite(value: Any) -> bool:

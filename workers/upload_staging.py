@@ -37,7 +37,9 @@ def _lines(documents: Iterable[Document]) -> Iterable[str]:
 
 
 def stage_upload(documents: Iterable[Document]) -> str:
-    """Stage ``documents`` (JSONL) for the ingest job; the reference the job reads (``upload``)."""
+    """Stage ``documents`` (JSONL) for the ingest job; the reference the job reads (``upload``). An id given twice
+    is staged once: the last one wins (as a later upload replaces it), so the job counts distinct documents."""
+    documents = list({document.id: document for document in documents}.values())
     url = get_settings().database_url
     if url:
         upload_id = uuid.uuid4().hex
