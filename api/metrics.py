@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from core.model_cache import load_counts
 
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST  # what /metrics answers, as its OpenAPI entry says
 REGISTRY = CollectorRegistry()
 REQUEST_SECONDS = Histogram(
     "siftrag_request_seconds", "HTTP request latency", ["method", "route", "status"], registry=REGISTRY,
@@ -45,7 +46,7 @@ class ModelLoads(Collector):
 REGISTRY.register(ModelLoads())
 
 
-def render() -> tuple[bytes, str]:
+def render() -> bytes:
     """Refresh the gauges from the job store and the collections, then render the exposition text."""
     from indexes.retriever import collection_manager
     from workers.job_model import JobState
@@ -65,4 +66,4 @@ def render() -> tuple[bytes, str]:
         for kind, info in status["indexes"].items():
             if info["manifest"]:
                 INDEX_DOCUMENTS.labels(name, kind).set(info["manifest"]["documents"])
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY)

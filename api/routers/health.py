@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.auth import Caller, CallerDep
-from api.metrics import render
+from api.metrics import METRICS_CONTENT_TYPE, render
 from core.settings import Settings, get_settings
 from indexes.retriever import collection_manager
 
@@ -91,10 +91,10 @@ def _shared_services(settings: Settings) -> dict[str, Callable[[], Any]]:
     return checks
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={200: {
+    "description": "Prometheus exposition text", "content": {METRICS_CONTENT_TYPE: {"schema": {"type": "string"}}}}})
 def metrics(who: CallerDep) -> Response:
     """Prometheus exposition: an admin key is needed unless SIFTRAG_PUBLIC_METRICS is set."""
     if not get_settings().public_metrics:
         who.require("admin")
-    body, content_type = render()
-    return Response(body, media_type=content_type)
+    return Response(render(), media_type=METRICS_CONTENT_TYPE)
