@@ -23,6 +23,7 @@ from api.observe import ObserveAndShed
 from api.openapi_limits import add_limits
 from api.routers import answer, collections, compat_rerank, health, jobs, openai_chat, playground, search
 from api.schemas import ERROR_RESPONSES
+from api.server_paths import without_server_paths
 from core.errors import SiftragError
 from core.settings import get_settings
 from workers.runner import EmbeddedRunner, job_runner
@@ -39,7 +40,9 @@ def _field_message(errors: list[dict]) -> str:
 
 
 def _error_body(request: Request, message: Any) -> dict[str, Any]:
-    """Our ``{"detail": …}``, or the error shape of the compatible API whose route was called."""
+    """Our ``{"detail": …}``, or the error shape of the compatible API whose route was called; no server paths."""
+    if isinstance(message, str):
+        message = without_server_paths(message)
     return (compat_error_body(request.url.path, message) if isinstance(message, str) else None) or {"detail": message}
 
 

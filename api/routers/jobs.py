@@ -8,26 +8,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException
 
 from api.auth import Caller, CallerDep, require_admin
+from api.job_view import job_view
+from api.json_body import ThreadedJSONRoute
 from api.schemas import EvaluationRequest, JobList
 from evals.engine import EvaluationSpec
 from workers.job_model import Job
 from workers.runner import job_runner
 
-router = APIRouter(prefix="/v1", tags=["jobs"])
-SERVER_PATHS = ("upload", "dataset", "out")
+router = APIRouter(prefix="/v1", tags=["jobs"], route_class=ThreadedJSONRoute)
 
 
 def _may_see(job: Job, who: Caller) -> bool:
     collection = job.params.get("collection")
     return who.is_admin or (isinstance(collection, str) and who.can("write", collection))
-
-
-def _redacted(job: Job, who: Caller) -> Job:
-    """The job as this caller sees it: without server paths and runner id unless admin."""
-    if who.is_admin:
-        return job
-    return job.model_copy(update={"params": {k: v for k, v in job.params.items() if k not in SERVER_PATHS},
-                                  "runner": None})
 
 
 def _check_own_job(job_id: str, who: Caller) -> Job:
@@ -44,12 +37,12 @@ def list_jobs(who: CallerDep, limit: int = 50) -> dict[str, list[Job]]:
     """The most recent jobs this caller may see (``limit`` 1-500)."""
     who.require("write")
     jobs = job_runner().store.list(min(max(limit, 1), 500))
-    return {"jobs": [_redacted(job, who) for job in jobs if _may_see(job, who)]}
+    return {"jobs": [job_view(job, who) for job in jobs if _may_see(job, who)]}
 
 
 @router.get("/jobs/{job_id}", response_model=Job)
 def get_job(job_id: str, who: CallerDep) -> Job:
-    return _redacted(_check_own_job(job_id, who), who)
+    return job_view(_check_own_job(job_id, who), who)
 
 
 @router.delete("/jobs/{job_id}", response_model=Job, summary="Cancel Job")
@@ -58,7 +51,7 @@ def cancel_job(job_id: str, who: CallerDep) -> Job:
     check; a finished job is returned unchanged. The job stays readable like any other (``GET`` answers 200,
     state ``cancelled``)."""
     _check_own_job(job_id, who)
-    return _redacted(job_runner().cancel(job_id), who)
+    return job_view(job_runner().cancel(job_id), who)
 
 
 @router.post("/evaluations", status_code=202, response_model=Job, dependencies=[Depends(require_admin)])
