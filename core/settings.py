@@ -56,7 +56,10 @@ class Settings(BaseSettings):
     allowed_models: list[str] = Field(default_factory=list, description="model names, hub ids or paths that "
                                       "requests may name besides the registry and trained adapters")
     max_search_results: int = Field(default=25_000, description="queries × top_k of one search request")
-    max_body_bytes: int = Field(default=256 * 2**20, description="request body limit (bytes), checked while read")
+    max_body_bytes: int | None = Field(default=None, ge=1, description="request body limit (bytes), checked while "
+                                       "read; unset: what the limits below allow (api/body_limit.py: 13 MB)")
+    max_ingest_body_bytes: int = Field(default=64 * 2**20, ge=1, description="body limit (bytes) of a document "
+                                       "upload (POST /v1/collections/{name}/documents); more: several uploads")
     max_query_chars: int = 2048
     max_top_k: int = 1000
     max_batch_queries: int = 256

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from api.auth import CallerDep, require_read
+from api.json_body import ThreadedJSONRoute
 from api.metrics import ANSWER_STREAMS
 from api.request_limits import check_answer_limits
 from api.schemas import AnswerRequest, AnswerResponse, AnswerStreamRequest
@@ -22,7 +23,8 @@ from rag.answer_pipeline import AnswerConfig, AnswerPipeline, passage_out
 from rag.dynamic.methods import make_dynamic_answerer
 
 log = logging.getLogger("siftrag.api")
-router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_read)])
+router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_read)],
+                   route_class=ThreadedJSONRoute)
 
 
 def _pipeline(body: AnswerRequest) -> AnswerPipeline:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth import CallerDep, require_admin, require_read, require_write
+from api.auth import Caller, CallerDep, require_admin, require_read, require_write
+from api.job_view import job_view
+from api.json_body import ThreadedJSONRoute, loads_yielding
 from api.model_names import ANY_MODEL, EMBEDDER, TILDE_SCORER, check_option_models
 from api.schemas import BuildRequest, CollectionCreate, CollectionOut, DocumentIds
 from core.errors import InvalidInputError, TooLargeError
@@ -19,7 +21,12 @@ from workers.job_model import Job
 from workers.runner import job_runner
 from workers.upload_staging import stage_upload
 
-router = APIRouter(prefix="/v1/collections", tags=["collections"])
+router = APIRouter(prefix="/v1/collections", tags=["collections"], route_class=ThreadedJSONRoute)
+WriterDep = Annotated[Caller, Depends(require_write)]  # may write to the route's collection
+DOCUMENT_ID = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]}  # never a boolean or a float
+UPLOAD_RECORD = {"type": "object", "properties": {"id": DOCUMENT_ID, "_id": DOCUMENT_ID, "text": {"type": "string"},
+                                                  "content": {"type": "string"}, "title": {"type": "string"},
+                                                  "meta": {"type": "object"}}}
 BUILD_MODELS = {"dense": EMBEDDER, "tilde": TILDE_SCORER}  # what each index kind's ``model`` option names
 
 
@@ -64,7 +71,7 @@ def _records(body: bytes, content_type: str) -> list[Any]:
 
 def _json(text: str, where: str) -> Any:
     try:
-        return json.loads(text)
+        return loads_yielding(text)
     except json.JSONDecodeError as error:
         raise InvalidInputError(f"{where} is not valid JSON ({error.msg} at line {error.lineno}).") from None
     except RecursionError:
@@ -86,33 +93,25 @@ def _stage_upload(name: str, body: bytes, content_type: str) -> Job:
     return job_runner().submit("ingest", {"collection": name, "upload": stage_upload(documents)})
 
 
-@router.post("/{name}/documents", status_code=202, response_model=Job, dependencies=[Depends(require_write)],
+@router.post("/{name}/documents", status_code=202, response_model=Job,
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                 "application/json": {"schema": {"type": "array", "items": UPLOAD_RECORD}},
                  "application/x-ndjson": {"schema": {"type": "string"}}}}})
-async def ingest_documents(name: str, request: Request) -> Job:
+async def ingest_documents(name: str, request: Request, who: WriterDep) -> Job:
     """Documents as a JSON list, ``{"documents": [...]}`` or JSONL; validated in full, staged, ingested in a job."""
-    settings = get_settings()
     collection_manager().get(name)
-    limit_bytes = settings.max_ingest_documents * settings.max_document_chars // 10
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > limit_bytes:
-        raise TooLargeError(f"Body of {declared} bytes exceeds the limit of {limit_bytes} bytes.")
-    body = await request.body()
-    if len(body) > limit_bytes:
-        raise TooLargeError(f"Body of {len(body)} bytes exceeds the limit of {limit_bytes} bytes.")
-    return await run_in_threadpool(_stage_upload, name, body, request.headers.get("content-type", ""))
+    body = await request.body()  # at most max_ingest_body_bytes (api/body_limit.py)
+    return job_view(await run_in_threadpool(_stage_upload, name, body, request.headers.get("content-type", "")), who)
 
 
-@router.delete("/{name}/documents", status_code=202, response_model=Job, dependencies=[Depends(require_write)])
-def delete_documents(name: str, body: DocumentIds) -> Job:
+@router.delete("/{name}/documents", status_code=202, response_model=Job)
+def delete_documents(name: str, body: DocumentIds, who: WriterDep) -> Job:
     collection_manager().get(name)
-    return job_runner().submit("ingest", {"collection": name, "upload": "", "delete_ids": body.ids})
+    return job_view(job_runner().submit("ingest", {"collection": name, "upload": "", "delete_ids": body.ids}), who)
 
 
-@router.post("/{name}/indexes/{kind}:build", status_code=202, response_model=Job,
-             dependencies=[Depends(require_write)])
-def build_index(name: str, kind: str, body: BuildRequest | None = None) -> Job:
+@router.post("/{name}/indexes/{kind}:build", status_code=202, response_model=Job)
+def build_index(name: str, kind: str, who: WriterDep, body: BuildRequest | None = None) -> Job:
     """A build job; a model option names a registry or trained model (or one the operator allowed), never a path."""
     index_kind(kind)
     options = (body or BuildRequest()).options
@@ -121,4 +120,4 @@ def build_index(name: str, kind: str, body: BuildRequest | None = None) -> Job:
     except ValueError as error:
         raise InvalidInputError(f"{error}.") from None
     collection_manager().get(name)
-    return job_runner().submit("build", {"collection": name, "kind": kind, "options": options})
+    return job_view(job_runner().submit("build", {"collection": name, "kind": kind, "options": options}), who)

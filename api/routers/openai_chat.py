@@ -17,6 +17,7 @@ from starlette.concurrency import iterate_in_threadpool
 
 from api.auth import CallerDep, require_read
 from api.compat_errors import OPENAI_CHAT_PATH
+from api.json_body import ThreadedJSONRoute
 from api.openai_schemas import RAG_PREFIX, ChatCompletionRequest, OpenAIError
 from api.request_limits import check_answer_limits
 from api.schemas import SERVED_LLMS, ErrorOut
@@ -24,7 +25,8 @@ from core.errors import SiftragError
 from indexes.retriever import collection_manager
 from rag.answer_pipeline import AnswerConfig, AnswerPipeline
 
-router = APIRouter(prefix="/v1", tags=["compatible"], dependencies=[Depends(require_read)])
+router = APIRouter(prefix="/v1", tags=["compatible"], dependencies=[Depends(require_read)],
+                   route_class=ThreadedJSONRoute)
 
 
 def _pipeline(body: ChatCompletionRequest) -> tuple[AnswerPipeline, str]:

@@ -10,14 +10,16 @@ from fastapi.responses import Response
 from haystack import Document
 
 from api.auth import CallerDep, require_read
+from api.json_body import ThreadedJSONRoute
 from api.json_stream import json_response
-from api.request_limits import check_rerank_documents, check_search_limits
+from api.request_limits import check_rerank_documents, check_rerank_texts, check_search_limits
 from api.schemas import RerankRequest, RerankResponse, SearchRequest, SearchResponse
 from core.deadline import run_within
 from rag.retrieval import shared_retriever
 from rerankers.registry import shared_reranker
 
-router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_read)])
+router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_read)],
+                   route_class=ThreadedJSONRoute)
 INLINE_RESULTS = 100  # a single BM25 search this small takes well under a millisecond
 STREAM_ABOVE_RESULTS = 1000  # larger responses are encoded per query (see api/json_stream.py)
 
@@ -90,6 +92,7 @@ def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
         check_rerank_documents(body.candidates, "candidates")
     timings: dict[str, float] = {}
     if body.documents is not None:
+        check_rerank_texts([d.content for d in body.documents], "documents")
         candidates = [Document(id=d.id, content=d.content, meta=d.meta, score=d.score) for d in body.documents]
     else:
         began = time.perf_counter()

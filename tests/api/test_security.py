@@ -349,6 +349,7 @@ def test_ingest_lands_in_one_transaction(client) -> None:
 # 12. body limits before the body is read
 def test_bodies_over_the_limit_are_413_declared_or_chunked(built_slice, settings_env) -> None:
     settings_env.setenv("SIFTRAG_MAX_BODY_BYTES", "1000")
+    settings_env.setenv("SIFTRAG_MAX_INGEST_BODY_BYTES", "1000")
     get_settings.cache_clear()
     client = Client()
     declared = client.request("POST", "/v1/search", content=b"{" + b" " * 2000 + b"}",
