@@ -21,13 +21,14 @@ from api.compat_schemas import (
     TeiResult,
     method_and_model,
 )
+from api.json_body import ThreadedJSONRoute
 from api.request_limits import check_rerank_texts, check_search_limits
 from api.schemas import ErrorOut
 from core.settings import get_settings
 from rerankers.chunked_rerank import rerank_chunked
 from rerankers.registry import shared_reranker
 
-router = APIRouter(tags=["compatible"], dependencies=[Depends(require_read)])
+router = APIRouter(tags=["compatible"], dependencies=[Depends(require_read)], route_class=ThreadedJSONRoute)
 TEI_MAX_TOKENS = 512  # TEI cuts at its model's input length; BERT-size rerankers read 512 tokens
 TEI_DEFAULT_METHOD = "tilde"
 

@@ -64,7 +64,7 @@ def test_uploads_have_their_own_body_limit(built_slice, settings_env) -> None:
     client.close()
 
 
-@pytest.mark.parametrize("url", ["/v1/search", "/v1/rerank", "/v1/answer", "/v1/collections",
+@pytest.mark.parametrize("url", ["/v1/search", "/v1/rerank", "/v2/rerank", "/rerank", "/v1/answer", "/v1/collections",
                                  "/v1/chat/completions"])
 def test_deeply_nested_json_is_422(client, url) -> None:
     response = client.request("POST", url, content=b"[" * 100_000, headers={"Content-Type": "application/json"})
