@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 
 from core.atomic_publish import publish_once, staging_folder
+from core.quiet_loading import quiet_transformers
 
 
 def _cache_key(gguf_path: Path) -> str:
@@ -25,16 +26,17 @@ def converted_model_dir(gguf_path: Path, cache_root: Path) -> Path:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     cache_root.mkdir(parents=True, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    config = AutoConfig.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    fresh = AutoModelForCausalLM.from_config(config)
-    fresh.load_state_dict(model.state_dict(), strict=False)
-    if getattr(config, "tie_word_embeddings", False):
-        fresh.tie_weights()
-    with staging_folder(cache_root, ".converting-") as staging:
-        fresh.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        config = AutoConfig.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        fresh = AutoModelForCausalLM.from_config(config)
+        fresh.load_state_dict(model.state_dict(), strict=False)
+        if getattr(config, "tie_word_embeddings", False):
+            fresh.tie_weights()
+        with staging_folder(cache_root, ".converting-") as staging:
+            fresh.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
     return publish_once(staging, target)

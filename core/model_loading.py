@@ -9,6 +9,7 @@ from core.device import torch_device
 from core.errors import InvalidInputError, ModelUnavailableError, SiftragError
 from core.gguf_conversion import converted_model_dir
 from core.model_registry import resolve_model
+from core.quiet_loading import quiet_transformers
 from core.settings import get_settings
 
 
@@ -29,7 +30,8 @@ def load_sentence_embedder(name: str) -> Any:
     resolved = resolve_model(name)
     source = str(resolved.local_path) if resolved.is_local else resolved.hf_id
     try:
-        return SentenceTransformer(source, device=torch_device())
+        with quiet_transformers():
+            return SentenceTransformer(source, device=torch_device())
     except (OSError, ValueError) as error:
         raise _load_error(name, str(source), error) from error
 
@@ -57,10 +59,11 @@ def load_causal_lm(name: str, attn_implementation: str = "eager") -> tuple[Any, 
     device = torch_device()
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=dtype, attn_implementation=attn_implementation
-        )
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForCausalLM.from_pretrained(
+                source, dtype=dtype, attn_implementation=attn_implementation
+            )
     except (OSError, ValueError) as error:
         raise _load_error(name, source, error) from error
     if adapter is not None:
