@@ -42,10 +42,11 @@ def _wait_for(client: httpx.Client, job_id: str, ready: Callable[[dict], bool], 
 def test_an_evaluation_queued_behind_a_long_build_is_not_reaped(one_worker: httpx.Client, scifact_slice: Path) -> None:
     client = one_worker
     assert client.post("/v1/collections", json={"name": "busy"}).status_code == 201
-    docs = [{"id": f"b{i}", "text": f"a passage that keeps the only worker busy, number {i}, theme {i % 17}"}
-            for i in range(3000)]
-    assert wait_for_job(client, client.post("/v1/collections/busy/documents", json=docs).json()["id"])["state"] \
-        == "succeeded"
+    for batch in range(2):  # a dense build of 12,000 passages outlasts the stale limit on an idle machine too
+        docs = [{"id": f"b{i}", "text": f"a passage that keeps the only worker busy, number {i}, theme {i % 17}"}
+                for i in range(6000 * batch, 6000 * (batch + 1))]
+        assert wait_for_job(client, client.post("/v1/collections/busy/documents", json=docs).json()["id"])[
+            "state"] == "succeeded"
     evaluation = client.post("/v1/evaluations", json={"dataset": str(scifact_slice), "pipelines": ["bm25"],
                                                        "chunk_queries": 10}).json()["id"]
     build = client.post("/v1/collections/busy/indexes/dense:build").json()["id"]
