@@ -56,7 +56,9 @@ def test_eval_over_two_worker_processes_gives_the_same_numbers(built_slice, scif
         reports[workers] = json.loads((tmp_path / workers / "report.json").read_text())
     assert (tmp_path / "1" / "per_query.tsv").read_text() == (tmp_path / "2" / "per_query.tsv").read_text()
     assert reports["2"]["execution"]["worker_processes"] == 2
-    assert {s["extra"]["worker_processes"] for s in reports["2"]["systems"]} == {2}
+    # Which pool process takes which chunk is the scheduler's choice (under load one process can take every chunk
+    # of a fast system before the other has started), so each system reports the processes that did run it.
+    assert all(1 <= s["extra"]["worker_processes"] <= 2 for s in reports["2"]["systems"])
 
 
 def test_score_run_self_check(data_dir: Path) -> None:
