@@ -60,6 +60,15 @@ class Settings(BaseSettings):
                                        "read; unset: what the limits below allow (api/body_limit.py: 13 MB)")
     max_ingest_body_bytes: int = Field(default=64 * 2**20, ge=1, description="body limit (bytes) of a document "
                                        "upload (POST /v1/collections/{name}/documents); more: several uploads")
+    max_file_bytes: int = Field(default=50 * 2**20, ge=1, description="bytes of one uploaded file (PDF, DOCX, HTML, "
+                                "Markdown, text); a larger one gets a per-file error")
+    max_files_body_bytes: int = Field(default=256 * 2**20, ge=1, description="body limit (bytes) of a file upload "
+                                      "(POST /v1/collections/{name}/files, multipart, several files)")
+    max_upload_files: int = Field(default=1000, ge=1, description="files in one upload request")
+    max_source_chars: int = Field(default=5_000_000, ge=1, description="characters of text one file may convert to "
+                                  "(caps HTML or DOCX that expands absurdly)")
+    chunk_words: int = Field(default=150, ge=10, le=10_000, description="words per chunk of an uploaded file")
+    chunk_overlap_words: int = Field(default=30, ge=0, le=5_000, description="words shared by consecutive chunks")
     max_query_chars: int = 2048
     max_top_k: int = 1000
     max_batch_queries: int = 256

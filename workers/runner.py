@@ -24,6 +24,7 @@ from workers.job_functions import (
 )
 from workers.job_model import Job, JobState
 from workers.job_store import JobStore
+from workers.source_ingest_job import ingest_files
 from workers.stores import job_store
 from workers.upload_staging import remove_orphans
 
@@ -95,7 +96,8 @@ class EmbeddedRunner(JobRunner):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _dispatch(self, job: Job) -> None:
-        bodies = {"build": build_index, "ingest": ingest_documents, "evaluate": run_evaluation_in_process,
+        bodies = {"build": build_index, "ingest": ingest_documents, "ingest_files": ingest_files,
+                  "evaluate": run_evaluation_in_process,
                   "train_dyprag": train_dyprag, "train_reranker": train_reranker,
                   "train_cross_encoder": train_cross_encoder,
                   "train_reader": train_reader, "train_tilde": train_tilde,

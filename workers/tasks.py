@@ -22,6 +22,7 @@ from workers.job_functions import (
 )
 from workers.job_model import JobState
 from workers.job_store import RedisJobStore
+from workers.source_ingest_job import ingest_files
 from workers.stores import job_store
 
 
@@ -57,6 +58,12 @@ def build_task(job_id: str) -> None:
 def ingest_task(job_id: str) -> None:
     ctx, params = _context(job_id)
     ctx.run(lambda c: ingest_documents(c, **params))
+
+
+@celery_app.task(name="siftrag.ingest_files")
+def ingest_files_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: ingest_files(c, **params))
 
 
 @celery_app.task(name="siftrag.evaluate")
