@@ -275,18 +275,28 @@ def collections_create(name: str, description: str = "") -> None:
 @collections_app.command("ingest")
 def collections_ingest(
     name: str,
+    paths: Annotated[Optional[list[str]], typer.Argument(help="with --files: files, folders (recursively) or "
+                                                         "glob patterns", show_default=False)] = None,
     beir: Annotated[Optional[Path], typer.Option(help="a BEIR folder whose corpus to ingest")] = None,
     jsonl: Annotated[Optional[Path], typer.Option(help="JSONL of {id|_id, text|content, title?, meta?}")] = None,
+    files: Annotated[bool, typer.Option("--files", help="ingest PDF, DOCX, HTML, Markdown or text files: "
+                                        "`--files PATH...` (docs/documents.md)")] = False,
 ) -> None:
-    """Add or update documents (validated in full before anything is written), as a job."""
+    """Add or update documents (validated in full before anything is written), as a job; or, with --files, users'
+    files converted and chunked (a file whose name was ingested before replaces that source)."""
     from indexes.ingest_files import read_documents_file
     from indexes.retriever import collection_manager
     from workers.runner import job_runner
     from workers.upload_staging import stage_upload
 
     collection_manager().get(name)
+    if files or paths:
+        if not files or beir is not None or jsonl is not None or not paths:
+            raise typer.BadParameter("give files as `--files PATH...`, without --beir or --jsonl")
+        _ingest_files(name, paths)
+        return
     if (beir is None) == (jsonl is None):
-        raise typer.BadParameter("give exactly one of --beir or --jsonl")
+        raise typer.BadParameter("give exactly one of --beir, --jsonl or --files")
     if beir is not None:
         from evals.beir_loader import read_corpus
 
@@ -294,6 +304,30 @@ def collections_ingest(
     else:
         documents = read_documents_file(jsonl)
     _follow(job_runner().submit("ingest", {"collection": name, "upload": stage_upload(documents)}).id)
+
+
+def _ingest_files(name: str, patterns: list[str]) -> None:
+    """Convert the files with a progress bar, then follow the job; per-file errors on stderr, the result as JSON."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from indexes.sources.local_files import expand_paths
+    from workers.file_staging import IncomingFile, stage_files
+
+    found, unmatched = expand_paths(patterns)
+    for sentence in unmatched:
+        err.print(sentence, markup=False, soft_wrap=True)
+    if not found:
+        raise InvalidInputError("No files to ingest: no path given matches a file.")
+    incoming = [IncomingFile(name=path.name, size=path.stat().st_size, read=path.read_bytes) for path in found]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("converting", total=len(incoming))
+        job = stage_files(name, incoming, on_file=lambda outcome: progress.advance(task))
+    result = _wait_for(job.id)
+    for outcome in result["files"]:
+        if outcome["status"] == "failed":
+            err.print(outcome["error"], markup=False, soft_wrap=True)
+    out.print_json(json.dumps(result))
 
 
 @collections_app.command("build")

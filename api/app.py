@@ -21,7 +21,17 @@ from api.compat_errors import compat_error_body
 from api.cross_site_guard import CrossSiteGuard
 from api.observe import ObserveAndShed
 from api.openapi_limits import add_limits
-from api.routers import answer, collections, compat_rerank, health, jobs, openai_chat, playground, search
+from api.routers import (
+    answer,
+    collections,
+    compat_rerank,
+    health,
+    jobs,
+    openai_chat,
+    playground,
+    search,
+    sources,
+)
 from api.schemas import ERROR_RESPONSES
 from api.server_paths import without_server_paths
 from core.errors import SiftragError
@@ -105,7 +115,8 @@ def create_app() -> FastAPI:
 
     app.openapi = openapi_with_limits
     for router in (search.router, answer.router, health.router, collections.router, jobs.router,  # the hot
-                   compat_rerank.router, openai_chat.router, playground.router):  # routes first: matched in order
+                   compat_rerank.router, openai_chat.router, playground.router,  # routes first: matched in order
+                   sources.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
     app.add_middleware(CrossSiteGuard)

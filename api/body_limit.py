@@ -5,7 +5,7 @@ The limit (``SIFTRAG_MAX_BODY_BYTES``) defaults to the largest body the other li
 one request may carry (``max_rerank_chars``, or a batch of ``max_batch_queries`` × ``max_query_chars``) at
 6 bytes a character (``\\uXXXX``, the longest JSON spelling of a character of the Basic Multilingual Plane), plus
 1 MiB for ids, meta and the rest: 13 MB. A document upload has its own, larger limit
-(``SIFTRAG_MAX_INGEST_BODY_BYTES``)."""
+(``SIFTRAG_MAX_INGEST_BODY_BYTES``), and so has a file upload (``SIFTRAG_MAX_FILES_BODY_BYTES``)."""
 from __future__ import annotations
 
 import re
@@ -20,6 +20,7 @@ from core.settings import Settings, get_settings
 JSON_BYTES_PER_CHAR = 6
 ENVELOPE_BYTES = 2**20
 UPLOAD_PATH = re.compile(r"/v1/collections/[^/]+/documents")
+FILES_PATH = re.compile(r"/v1/collections/[^/]+/files")  # multipart file uploads (api/cross_site_guard.py too)
 
 
 class BodyTooLarge(HTTPException):
@@ -33,10 +34,12 @@ def default_body_limit(settings: Settings) -> int:
 
 
 def body_limit(scope: Scope) -> int:
-    """The limit of this request's body: a document upload's, or every other request's."""
+    """The limit of this request's body: a document upload's, a file upload's, or every other request's."""
     settings = get_settings()
     if scope["method"] == "POST" and UPLOAD_PATH.fullmatch(scope["path"]):
         return settings.max_ingest_body_bytes
+    if scope["method"] == "POST" and FILES_PATH.fullmatch(scope["path"]):
+        return settings.max_files_body_bytes
     return settings.max_body_bytes or default_body_limit(settings)
 
 
