@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import bm25s
+import numpy as np
 import Stemmer
 from bm25s.tokenization import Tokenizer
 
@@ -19,6 +20,20 @@ DEFAULT_B = 0.4
 
 def make_tokenizer() -> Tokenizer:
     return Tokenizer(stemmer=Stemmer.Stemmer("english").stemWord, stopwords="en")
+
+
+def bm25_scores(query: str, texts: Sequence[str]) -> np.ndarray:
+    """BM25 scores of ``texts`` for ``query``, with term statistics from ``texts`` alone (the lexical signal of a
+    candidate list that arrives without first-stage scores); zeros when the query has no indexable term."""
+    tokenizer = make_tokenizer()
+    retriever = bm25s.BM25(k1=DEFAULT_K1, b=DEFAULT_B, method="lucene")
+    retriever.index(tokenizer.tokenize(list(texts), return_as="ids", show_progress=False), show_progress=False)
+    unknown = tokenizer.get_vocab_dict().get("")  # what a word no text contains maps to
+    query_ids = [token for token in tokenizer.tokenize([query], update_vocab=False, return_as="ids",
+                                                       show_progress=False)[0] if token != unknown]
+    if not query_ids:
+        return np.zeros(len(texts))
+    return np.asarray(retriever.get_scores(query_ids), dtype=np.float64)
 
 
 def bm25_rankings(corpus: dict[str, str], queries: dict[str, str], depth: int) -> dict[str, list[str]]:

@@ -30,7 +30,7 @@ from rerankers.registry import shared_reranker
 
 router = APIRouter(tags=["compatible"], dependencies=[Depends(require_read)], route_class=ThreadedJSONRoute)
 TEI_MAX_TOKENS = 512  # TEI cuts at its model's input length; BERT-size rerankers read 512 tokens
-TEI_DEFAULT_METHOD = "tilde"
+TEI_DEFAULT_METHOD = "embedding"  # fused with BM25 over the given texts (docs/rerankers.md)
 
 
 def _errors(shape: type) -> dict[int | str, dict[str, Any]]:
