@@ -323,6 +323,16 @@ class AnswerStreamRequest(AnswerRequest):
         return self
 
 
+class SourceCitation(BaseModel):
+    """Where a chunk of an ingested file comes from (``POST /v1/collections/{name}/files``)."""
+
+    id: str = Field(description="the source's id (GET/DELETE /v1/collections/{name}/sources)")
+    name: str | None = Field(default=None, description="the file's name as uploaded (base name)")
+    page: int | None = Field(default=None, description="1-based page (PDF); null where the format has no pages")
+    start: int | None = Field(default=None, description="offset of the chunk's first character in the page's text")
+    end: int | None = Field(default=None, description="offset after its last character")
+
+
 class PassageOut(BaseModel):
     n: int
     id: str
@@ -330,6 +340,8 @@ class PassageOut(BaseModel):
     content: str
     source_ids: list[str]
     score: float | None = None
+    source: SourceCitation | None = Field(default=None, description="the file, page and span of a chunk of an "
+                                          "ingested file; null for documents ingested as JSON")
 
 
 class AnswerResponse(BaseModel):

@@ -13,6 +13,7 @@ from haystack import Document
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter
 from indexes.retriever import collection_manager
+from indexes.sources.citation import source_citation
 from rag.answer_generator import AnswerGenerator
 from rag.answer_prompt import cited_numbers, unknown_citations
 from rag.compressors.compressor import context_tokens
@@ -171,10 +172,12 @@ class AnswerPipeline:
 
 
 def passage_out(number: int, document: Document) -> dict[str, Any]:
-    """A context passage as the API returns it (CRAG clusters name their source passages)."""
+    """A context passage as the API returns it (CRAG clusters name their source passages; a chunk of an ingested
+    file names its file, page and span as ``source``)."""
     meta = document.meta or {}
     return {"n": number, "id": document.id, "title": meta.get("title"), "content": document.content or "",
-            "source_ids": meta.get("source_ids", [document.id]), "score": document.score}
+            "source_ids": meta.get("source_ids", [document.id]), "score": document.score,
+            "source": source_citation(meta)}
 
 
 def _ms(began: float) -> float:

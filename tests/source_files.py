@@ -59,12 +59,22 @@ def filler(topic: str, words: int) -> str:
     return " ".join(units[i % len(units)] for i in range(words))
 
 
+REPORT_PAGES = [filler("quarterly budgets", 120),
+                filler("staffing", 40) + " The Zorblax turbine was installed in Trondheim in 1987. "
+                + filler("staffing", 40),
+                filler("office furniture", 120)]
+
+
 def three_page_report() -> bytes:
     """Page 2 carries the answer sentence; pages 1 and 3 are about other things."""
-    return pdf_bytes([filler("quarterly budgets", 120),
-                      filler("staffing", 40) + " The Zorblax turbine was installed in Trondheim in 1987. "
-                      + filler("staffing", 40),
-                      filler("office furniture", 120)], title="Annual report")
+    return pdf_bytes(REPORT_PAGES, title="Annual report")
+
+
+def three_page_text(page: int) -> str:
+    """The text pypdf extracts from ``page`` (1-based) of ``three_page_report``: what chunk offsets index."""
+    from pypdf import PdfReader
+
+    return PdfReader(io.BytesIO(three_page_report())).pages[page - 1].extract_text()
 
 
 HTML_PAGE = ("<!DOCTYPE html><html><head><title>Glaciers</title></head><body><article><h1>Glaciers</h1>"

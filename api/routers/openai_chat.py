@@ -42,7 +42,7 @@ def _pipeline(body: ChatCompletionRequest) -> tuple[AnswerPipeline, str]:
 
 
 def _citations(result: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{key: c[key] for key in ("n", "id", "title", "source_ids")} for c in result["citations"]]
+    return [{key: c[key] for key in ("n", "id", "title", "source_ids", "source")} for c in result["citations"]]
 
 
 def _usage(result: dict[str, Any]) -> dict[str, int]:

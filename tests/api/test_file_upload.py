@@ -150,3 +150,25 @@ def test_the_request_body_limit_is_a_413(client, collection, env) -> None:
     env(SIFTRAG_MAX_FILES_BODY_BYTES="5000")
     response = upload(client, collection, [("copper.txt", b"copper " * 2000)])
     assert response.status_code == 413
+
+
+def test_answers_and_chat_cite_the_file_and_page(client, collection) -> None:
+    """The answer sentence is on page 2 of a 3-page PDF: the top passage of /v1/answer and of the chat completion's
+    citations name that file and page (citations carry ``source``; the LLM's own [n] choice is not asserted)."""
+    finished(client, upload(client, collection, [("report.pdf", files.three_page_report()),
+                                                 ("copper.txt", files.TEXT.encode())]).json()["id"])
+    finished(client, client.request("POST", f"/v1/collections/{collection}/indexes/bm25:build", json={}).json()["id"])
+    question = "Where was the Zorblax turbine installed?"
+    answer = client.request("POST", "/v1/answer", json={"collection": collection, "question": question, "top_k": 2,
+                                                         "max_new_tokens": 24})
+    assert answer.status_code == 200, answer.text
+    top = answer.json()["passages"][0]
+    assert top["source"]["name"] == "report.pdf" and top["source"]["page"] == 2 and "Zorblax" in top["content"]
+    assert top["content"] == files.three_page_text(2)[top["source"]["start"]:top["source"]["end"]]
+    assert all(c["source"] is not None for c in answer.json()["citations"])
+    chat = client.request("POST", "/v1/chat/completions", json={
+        "model": f"rag:{collection}", "messages": [{"role": "user", "content": question}], "max_tokens": 24,
+        "top_k": 2, "answer_format": "free"})
+    assert chat.status_code == 200, chat.text
+    cited = chat.json()["choices"][0]["message"]["citations"]
+    assert all(c["source"]["name"] in ("report.pdf", "copper.txt") for c in cited)
