@@ -76,10 +76,17 @@ function costLine(result) {
   return parts.join(" · ");
 }
 
+function sourceLabel(source) {
+  // "report.pdf, page 2" for a chunk of an uploaded file; null for a document ingested as JSON.
+  if (!source || !source.name) return null;
+  return source.page ? `${source.name}, page ${source.page}` : source.name;
+}
+
 function hitItem(document, otherIds) {
   const item = element("li", null, otherIds.has(document.id) ? "hit shared" : "hit");
   item.dataset.id = document.id;
-  const title = element("span", document.meta.title || document.id, "title");
+  const cited = sourceLabel({name: document.meta.source_name, page: document.meta.page});
+  const title = element("span", cited || document.meta.title || document.id, "title");
   const scores = element("span", `score ${document.score === null ? "–" : document.score.toFixed(4)}`, "score");
   item.append(title, scores);
   if (document.first_stage_rank !== undefined && document.first_stage_rank !== null) {
@@ -153,7 +160,8 @@ function showPassages(passages) {
     const item = element("li", null, "passage");
     item.id = `passage-${passage.n}`;
     item.value = passage.n;
-    item.append(element("span", passage.title || passage.id, "title"), element("span", passage.id, "doc-id"),
+    item.append(element("span", sourceLabel(passage.source) || passage.title || passage.id, "title"),
+                element("span", passage.id, "doc-id"),
                 element("p", passage.content, "snippet"));
     return item;
   }));
@@ -162,7 +170,8 @@ function showPassages(passages) {
 function showCitations(citations) {
   $("#citations").replaceChildren(...citations.map((citation) => {
     const item = element("li");
-    const link = element("a", `[${citation.n}] ${citation.title || citation.id}`, "citation");
+    const link = element("a", `[${citation.n}] ${sourceLabel(citation.source) || citation.title || citation.id}`,
+                         "citation");
     link.href = `#passage-${citation.n}`;
     link.dataset.id = citation.id;
     item.append(link);
@@ -213,6 +222,44 @@ async function answer(event) {
   }
 }
 
+function outcomeItem(file) {
+  if (file.status === "failed") return element("li", file.error, "error");
+  return element("li", `${file.name}: ${file.status}, ${file.chunks} chunks`);
+}
+
+async function finishedJob(id) {
+  for (;;) {
+    const response = await fetch(`/v1/jobs/${encodeURIComponent(id)}`, {headers: headers()});
+    if (!response.ok) throw new Error(await errorText(response));
+    const job = await response.json();
+    if (["succeeded", "failed", "cancelled"].includes(job.state)) return job;
+    $("#upload-status").textContent = `ingesting: ${job.state}`;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
+async function upload(event) {
+  // Multipart to POST /v1/collections/{name}/files; the browser sends this page's Origin (the cross-site guard's
+  // proof) and sets the multipart Content-Type itself.
+  event.preventDefault();
+  const form = new FormData();
+  for (const file of $("#upload-files").files) form.append("files", file, file.name);
+  const keyHeaders = {};
+  const key = $("#api-key").value.trim();
+  if (key) keyHeaders["X-API-Key"] = key;
+  $("#upload-outcomes").replaceChildren();
+  $("#upload-status").textContent = "converting…";
+  const collection = encodeURIComponent($("#collection").value);
+  const response = await fetch(`/v1/collections/${collection}/files`, {method: "POST", headers: keyHeaders, body: form});
+  if (!response.ok) throw new Error(await errorText(response));
+  const job = await finishedJob((await response.json()).id);
+  if (job.state !== "succeeded") throw new Error(job.error || `ingest ${job.state}`);
+  const counts = ["added", "replaced", "unchanged", "failed"].map((s) => `${job.result[s]} ${s}`).join(", ");
+  $("#upload-status").textContent = `${counts}; build an index to search the new chunks`;
+  $("#upload-status").classList.remove("error");
+  $("#upload-outcomes").replaceChildren(...job.result.files.map(outcomeItem));
+}
+
 function setUp() {
   const keyInput = $("#api-key");
   keyInput.value = sessionStorage.getItem(KEY_STORE) || "";
@@ -233,6 +280,10 @@ function setUp() {
   $("#answer-form").addEventListener("submit", (e) => answer(e).catch((error) => {
     $("#answer-final").textContent = error.message;
     $("#answer-final").classList.add("error");
+  }));
+  $("#upload-form").addEventListener("submit", (e) => upload(e).catch((error) => {
+    $("#upload-status").textContent = error.message;
+    $("#upload-status").classList.add("error");
   }));
   loadCollections().catch((error) => setStatus(error.message, true));
 }

@@ -104,3 +104,56 @@ def test_search_side_by_side_and_a_streamed_answer_with_clickable_citations(serv
         page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
         browser.close()
     assert not problems, problems
+
+
+@pytest.fixture
+def worker(data_dir: Path):
+    """A Celery worker beside the server (the page's upload is an ingest job)."""
+    from tests.service_processes import start_worker
+
+    process = start_worker(data_dir, concurrency=1)
+    yield process
+    stop(process)
+
+
+def test_files_uploaded_from_the_page_are_ingested_and_cited_by_page(server: str, worker) -> None:
+    """The upload box posts multipart with the page's own Origin (the cross-site guard's proof) and the key typed
+    in; the per-file outcomes appear, and a search lists the PDF's chunk as "report.pdf, page 2"."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests import source_files as files
+    from tests.service_processes import API_KEY, wait_for_job
+
+    with httpx.Client(base_url=server, headers={"X-API-Key": API_KEY}, timeout=120) as api:
+        assert api.post("/v1/collections", json={"name": "page-uploads"}).status_code == 201
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.goto(f"{server}/")
+            page.fill("#api-key", API_KEY)
+            page.dispatch_event("#api-key", "change")
+            expect(page.locator("#collection option[value=page-uploads]")).to_have_count(1)
+            page.select_option("#collection", "page-uploads")
+            page.set_input_files("#upload-files", files=[
+                {"name": "report.pdf", "mimeType": "application/pdf", "buffer": files.three_page_report()},
+                {"name": "locked.pdf", "mimeType": "application/pdf", "buffer": files.encrypted_pdf()}])
+            page.click("#upload-button")
+            expect(page.locator("#upload-status")).to_contain_text("added", timeout=120_000)
+            outcomes = page.locator("#upload-outcomes li")
+            assert outcomes.count() == 2, page.locator("#upload-status").inner_text()
+            assert "report.pdf: added" in outcomes.nth(0).inner_text()
+            assert "locked.pdf: the PDF is encrypted" in outcomes.nth(1).inner_text()
+
+            assert wait_for_job(api, api.post("/v1/collections/page-uploads/indexes/bm25:build").json()["id"])[
+                "state"] == "succeeded"
+            columns = page.locator(".column")
+            columns.nth(1).locator(".rerank").select_option("none")
+            page.fill("#query", "Zorblax turbine Trondheim")
+            page.fill("#top-k", "1")
+            page.click("#search-button")
+            expect(columns.nth(0).locator(".hit .title")).to_have_text("report.pdf, page 2", timeout=120_000)
+            browser.close()
+        assert not problems, problems
+        assert api.delete("/v1/collections/page-uploads").status_code == 204
