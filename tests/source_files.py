@@ -3,6 +3,9 @@ PDF by pypdf's writer, a DOCX by python-docx, HTML/Markdown/text as strings."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
+
+FIXED_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def pdf_bytes(pages: list[str], title: str | None = None) -> bytes:
@@ -10,6 +13,7 @@ def pdf_bytes(pages: list[str], title: str | None = None) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF()
+    pdf.set_creation_date(FIXED_DATE)  # the same pages give the same bytes (and sha256)
     if title:
         pdf.set_title(title)
     pdf.set_font("helvetica", size=11)

@@ -46,7 +46,7 @@ def convert_file(incoming: IncomingFile, taken: set[str], settings: Settings) ->
             raise InvalidInputError(f"{name}: another file of this upload has the same name.")
         check_size(name, incoming.size, limits(settings))
         source = read_source(incoming.read(), name, limits(settings))
-        chunks = chunk_source(source, settings.chunk_words, settings.chunk_overlap_words)
+        chunks = chunk_source(source)
     except InvalidInputError as error:
         return {"name": name, "status": "failed", "error": str(error)}, []
     except Exception as error:  # a converter's own failure: this file only, never the upload or a 500

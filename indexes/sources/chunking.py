@@ -6,10 +6,8 @@ from functools import lru_cache
 
 from haystack import Document
 
+from core.settings import get_settings
 from indexes.sources.source_file import SourceFile
-
-DEFAULT_CHUNK_WORDS = 150  # ~200 word pieces: inside all-MiniLM-L6-v2's 256-token window (docs/documents.md)
-DEFAULT_OVERLAP_WORDS = 30
 
 
 @lru_cache(maxsize=8)
@@ -24,16 +22,19 @@ def chunk_id(source_id: str, index: int) -> str:
     return f"{source_id}:{index}"
 
 
-def chunk_source(source: SourceFile, words: int = DEFAULT_CHUNK_WORDS,
-                 overlap: int = DEFAULT_OVERLAP_WORDS) -> list[Document]:
-    """The chunks of ``source`` in reading order: ``content`` is ``page_text[start:end]``; meta has
-    ``source_id``, ``source_name``, ``page`` (1-based, PDFs), ``start``/``end`` (offsets in that page's text, the
-    whole text where the format has no pages), ``chunk_index`` and the source's ``source_*`` fields."""
+def chunk_source(source: SourceFile, words: int | None = None, overlap: int | None = None) -> list[Document]:
+    """The chunks of ``source`` in reading order (``words``/``overlap``: the settings' ``chunk_words`` and
+    ``chunk_overlap_words`` unless given): ``content`` is ``page_text[start:end]``; meta has ``source_id``,
+    ``source_name``, ``page`` (1-based, PDFs), ``start``/``end`` (offsets in that page's text, the whole text where
+    the format has no pages), ``chunk_index`` and the source's ``source_*`` fields."""
+    settings = get_settings()
+    words = words or settings.chunk_words
+    overlap = settings.chunk_overlap_words if overlap is None else overlap
     pages = [Document(content=text, meta={"page": number})
              for number, text in enumerate(source.pages, start=1) if text.strip()]
     base = source.meta()
     chunks = []
-    for split in splitter(words, overlap).run(documents=pages)["documents"]:
+    for split in splitter(words, min(overlap, words - 1)).run(documents=pages)["documents"]:
         if not split.content.strip():
             continue
         start = split.meta["split_idx_start"]

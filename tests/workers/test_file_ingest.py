@@ -56,9 +56,10 @@ def test_good_files_land_beside_bad_ones(collection) -> None:
 
 
 def test_reingest_replaces_or_keeps_and_delete_removes(collection) -> None:
-    first = finished(stage_files(collection.name, [incoming("r.pdf", files.pdf_bytes(["alpha " * 400] * 3))]).id)
+    pdf = files.pdf_bytes(["alpha " * 400] * 3)
+    first = finished(stage_files(collection.name, [incoming("r.pdf", pdf)]).id)
     assert first["files"][0]["status"] == "added" and first["files"][0]["chunks"] > 4
-    same = finished(stage_files(collection.name, [incoming("r.pdf", files.pdf_bytes(["alpha " * 400] * 3))]).id)
+    same = finished(stage_files(collection.name, [incoming("r.pdf", pdf)]).id)
     assert same["files"][0]["status"] == "unchanged"
     revision = collection.store.revision
     shorter = finished(stage_files(collection.name, [incoming("r.pdf", files.pdf_bytes(["beta gamma"]))]).id)
