@@ -76,9 +76,9 @@ def check_pipeline_options(pipeline: str, options: dict[str, Any]) -> None:
 
 def required_kinds(pipeline: str) -> tuple[str, ...]:
     """The index kinds a pipeline reads: its retriever's and its rerank method's (``>tilde`` reranks from the
-    stored impacts of the ``tilde`` index)."""
+    stored impacts of the ``tilde`` index; ``>embedding`` from the vectors a ``dense`` build caches)."""
     retriever, method = parse_pipeline(pipeline)
-    rerank_kinds = method_spec(method).index_kinds if method else ()
+    rerank_kinds = method_spec(method).index_kinds + method_spec(method).cached_by if method else ()
     return tuple(dict.fromkeys(index_kinds_of(retriever) + rerank_kinds))
 
 

@@ -23,6 +23,7 @@ class MethodSpec:
     objective: str | None = None  # the training objective whose adapters serve it
     index_kinds: tuple[str, ...] = ()  # the collection's indexes it reads (it then takes ``collection``)
     ignores: tuple[str, ...] = ()  # evaluation-wide rerank options it does not take
+    cached_by: tuple[str, ...] = ()  # indexes whose build caches what it computes (an evaluation builds them first)
 
 
 _FULL_RANKING = "rerankers.full_ranking:FullRankingReranker"
@@ -34,7 +35,8 @@ RERANK_METHODS: dict[str, MethodSpec] = {
     "fullrank": MethodSpec(_FULL_RANKING, {"mode": "generate"}, llm=True, objective="fullrank"),
     "fullrank-logits": MethodSpec(_FULL_RANKING, {"mode": "logits"}, llm=True),
     "pointwise": MethodSpec("rerankers.pointwise:PointwiseReranker", llm=True, objective="pointwise"),
-    "embedding": MethodSpec("rerankers.embedding_reranker:EmbeddingReranker"),
+    # reads passage vectors from the embedding cache that a dense build fills
+    "embedding": MethodSpec("rerankers.embedding_reranker:EmbeddingReranker", cached_by=("dense",)),
     # its ``model`` is a trained cross-encoder (``siftrag train cross-encoder``), not an LLM
     "cross-encoder": MethodSpec("rerankers.cross_encoder:CrossEncoderReranker", ignores=("model", "passage_words")),
     # its ``model`` is a TILDEv2 scorer, not the LLM an evaluation's shared options name

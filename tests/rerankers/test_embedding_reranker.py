@@ -75,3 +75,11 @@ def test_indexed_candidates_reuse_the_dense_index_vectors(built_slice) -> None:
 def test_a_weight_outside_0_1_is_refused(weight: float) -> None:
     with pytest.raises(InvalidInputError, match="first_stage_weight"):
         EmbeddingReranker(first_stage_weight=weight)
+
+
+def test_an_evaluation_of_bm25_then_embedding_builds_the_dense_index_that_caches_its_vectors() -> None:
+    from evals.pipelines import required_kinds
+
+    assert required_kinds("bm25>embedding") == ("bm25", "dense")
+    assert required_kinds("bm25>embedding:first_stage_weight=0") == ("bm25", "dense")
+    assert required_kinds("bm25>tilde") == ("bm25", "tilde")
