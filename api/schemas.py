@@ -154,7 +154,8 @@ class RerankRequest(Strict):
                                                                            {"required": ["collection"]}]})
 
     query: Text
-    method: RerankMethod = Field(default="icr", description=" | ".join(METHODS))
+    method: RerankMethod = Field(default="embedding", description=" | ".join(METHODS) + " (default: embedding, "
+                                 "MiniLM cosine fused with the first stage, the fast method measured above BM25)")
     model: RequestModel = Field(default=None, description="LLM or BASE+ADAPTER (default: the method's shipped "
                                                            "adapter, else the settings' LLM)")
     passage_words: int | None = Field(default=None, ge=1, le=2000)
