@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     max_source_chars: int = Field(default=5_000_000, ge=1, description="characters of text one file may convert to "
                                   "(caps HTML or DOCX that expands absurdly)")
     chunk_words: int = Field(default=100, ge=10, le=10_000, description="words per chunk of an uploaded file "
-                             "(measured best of 50-300 for dense retrieval, docs/documents.md)")
+                             "(chosen from measurements of 50-300 words, docs/documents.md)")
     chunk_overlap_words: int = Field(default=20, ge=0, le=5_000, description="words shared by consecutive chunks")
     max_query_chars: int = 2048
     max_top_k: int = 1000
