@@ -15,7 +15,8 @@ MARKDOWN = "text/markdown"
 TEXT = "text/plain"
 SUPPORTED = (PDF, DOCX, HTML, MARKDOWN, TEXT)
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
-_HTML_START = re.compile(rb"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.IGNORECASE | re.DOTALL)
+_HTML_START = re.compile(rb"\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])",
+                         re.IGNORECASE | re.DOTALL)  # an optional XML declaration, comments, then an HTML start
 
 
 def detect_type(data: bytes, name: str) -> str:

@@ -49,6 +49,9 @@ def test_other_formats(data: bytes, name: str, mime: str, needle: str, title: st
 
 def test_html_is_detected_by_content_not_by_name() -> None:
     assert read_source(files.HTML_PAGE.encode(), "notes.txt", LIMITS).mime_type == "text/html"
+    xhtml = '<?xml version="1.0" encoding="utf-8"?>\n<!-- saved -->\n' + files.HTML_PAGE.removeprefix("<!DOCTYPE html>")
+    assert read_source(xhtml.encode(), "page.xhtml", LIMITS).mime_type == "text/html"
+    assert read_source(b"Plain words about <html> tags.", "tags.md", LIMITS).mime_type == "text/markdown"
 
 
 @pytest.mark.parametrize(("data", "name", "phrase"), [
