@@ -117,7 +117,8 @@ def test_operators_allow_list_lets_requests_name_a_model(settings_env) -> None:
 
     from api.schemas import RerankRequest
 
-    body = {"query": "x", "documents": [{"id": "1", "content": "y"}], "model": "HuggingFaceTB/SmolLM2-360M-Instruct"}
+    body = {"query": "x", "documents": [{"id": "1", "content": "y"}], "method": "icr",
+            "model": "HuggingFaceTB/SmolLM2-360M-Instruct"}
     with pytest.raises(ValidationError):
         RerankRequest.model_validate(body)
     settings_env.setenv("SIFTRAG_ALLOWED_MODELS", '["HuggingFaceTB/SmolLM2-360M-Instruct"]')

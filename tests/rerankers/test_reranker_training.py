@@ -157,7 +157,8 @@ def test_a_trained_adapter_loads_by_name_and_changes_the_scores(train_folder: Pa
     reranker = make_reranker("first", model="tiny-first")
     assert reranker.passage_words == 8  # the prompt the adapter was trained on
     one = [{"id": "1", "content": "x"}]
-    assert RerankRequest(query="q", documents=one, model=f"{MODEL}+tiny-first").model == f"{MODEL}+tiny-first"
+    assert RerankRequest(query="q", documents=one, method="first",
+                         model=f"{MODEL}+tiny-first").model == f"{MODEL}+tiny-first"
     for bad in ("/etc/shadow", "org/model", f"{MODEL}+/etc", "never-trained"):
         with pytest.raises(ValidationError, match="paths and hub ids are server settings"):
             RerankRequest(query="q", documents=one, model=bad)
