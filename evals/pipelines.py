@@ -78,7 +78,8 @@ def required_kinds(pipeline: str) -> tuple[str, ...]:
     """The index kinds a pipeline reads: its retriever's and its rerank method's (``>tilde`` reranks from the
     stored impacts of the ``tilde`` index; ``>embedding`` from the vectors a ``dense`` build caches)."""
     retriever, method = parse_pipeline(pipeline)
-    rerank_kinds = method_spec(method).index_kinds + method_spec(method).cached_by if method else ()
+    spec = method_spec(method) if method else None
+    rerank_kinds = spec.index_kinds + spec.cached_by if spec else ()
     return tuple(dict.fromkeys(index_kinds_of(retriever) + rerank_kinds))
 
 

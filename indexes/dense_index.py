@@ -32,16 +32,25 @@ def encode_with_cache(
     """Embeddings of ``texts``, encoding only those whose content hash is not cached yet."""
     encoder = get_encoder(model_name)
     batch_size = get_settings().embedding_batch_size
-    cache = ContentCache(cache_path, "vectors", ("vector",))
+    cache = vector_cache(cache_path)
     try:
         vectors = cached_compute(
             texts, cache, lambda batch: encoder.encode(batch, batch_size=batch_size),
             to_row=lambda vector: (np.asarray(vector, dtype=np.float32).tobytes(),),
-            from_row=lambda row: np.frombuffer(row[0], dtype=np.float32), chunk=ENCODE_CHUNK,
-            progress=progress)
+            from_row=row_vector, chunk=ENCODE_CHUNK, progress=progress)
     finally:
         cache.close()
     return np.stack(vectors).astype(np.float32)
+
+
+def vector_cache(path: Path) -> ContentCache:
+    """The embedding cache at ``path``: content hash → float32 vector bytes."""
+    return ContentCache(path, "vectors", ("vector",))
+
+
+def row_vector(row: tuple[Any, ...]) -> np.ndarray:
+    """The vector of one cache row."""
+    return np.frombuffer(row[0], dtype=np.float32)
 
 
 def embedding_cache_path(model_name: str) -> Path:

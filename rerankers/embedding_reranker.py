@@ -15,7 +15,7 @@ from indexes.bm25_index import bm25_scores
 from indexes.document_store import indexable_text
 from indexes.encoder import get_encoder
 from indexes.passage_vectors import passage_vectors
-from rerankers.score_fusion import check_first_stage_weight, min_max, with_first_stage
+from rerankers.score_fusion import check_first_stage_weight, interpolated, with_first_stage
 
 # Chosen on SciFact *train* (809 queries, BM25 top-100, grid 0–0.6; docs/rerankers.md), never on a test split.
 FIRST_STAGE_WEIGHT = 0.3
@@ -52,27 +52,26 @@ class EmbeddingReranker:
         began = time.perf_counter()
         if not documents:
             return {"documents": [], "meta": {"latency_ms": 0.0, "forward_passes": 0}}
-        encoder = get_encoder(self.model)
-        query_vector = encoder.encode_queries([query])[0]
+        query_vector = get_encoder(self.model).encode_queries([query])[0]
         texts = [indexable_text(d) for d in documents]
         passages, from_index = passage_vectors(texts, self.model)
         cosine = passages @ query_vector
         weight = self.first_stage_weight
-        if all(d.score is not None for d in documents):
-            lexical = "first stage"
-            scores = with_first_stage(cosine, documents, weight)
-        else:
+        if weight and any(d.score is None for d in documents):
             lexical = "bm25 over the candidates"
-            scores = (1 - weight) * min_max(cosine) + weight * min_max(bm25_scores(query, texts)) if weight else cosine
+            scores = interpolated(cosine, bm25_scores(query, texts), weight)
+        else:
+            lexical = "first stage" if weight else None
+            scores = with_first_stage(cosine, documents, weight)
         order = np.argsort(-scores, kind="stable")[: top_k or self.top_k]
         ranked = [Document(id=documents[i].id, content=documents[i].content, meta=documents[i].meta,
                            score=float(scores[i])) for i in order]
-        encoded = 1 + len(documents) - from_index
+        passage_passes = -(-(len(documents) - from_index) // get_settings().embedding_batch_size)
         meta = {"latency_ms": 1000 * (time.perf_counter() - began),
-                "forward_passes": -(-encoded // get_settings().embedding_batch_size),
+                "forward_passes": 1 + passage_passes,  # the query's, then the passages the index lacked
                 "prompt_tokens": 0, "generated_tokens": 0, "model": self.model,
                 "passages_from_index": from_index, "first_stage_weight": weight,
-                "lexical_scores": lexical if weight else None}
+                "lexical_scores": lexical}
         return {"documents": ranked, "meta": meta}
 
     def to_dict(self) -> dict[str, Any]:

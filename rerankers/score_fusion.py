@@ -23,6 +23,11 @@ def min_max(values: np.ndarray) -> np.ndarray:
     return (halves - halves.min()) / spread if spread > 0 else np.zeros_like(halves)
 
 
+def interpolated(scores: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - weight) · min_max(scores) + weight · min_max(other)``; ``weight`` 0 returns ``scores`` unchanged."""
+    return (1 - weight) * min_max(scores) + weight * min_max(other) if weight > 0 else scores
+
+
 def with_first_stage(scores: np.ndarray, documents: Sequence[Document], weight: float) -> np.ndarray:
     """``scores`` interpolated with the documents' first-stage scores (a missing one counts as 0); ``weight`` 0
     returns them unchanged."""
@@ -31,4 +36,4 @@ def with_first_stage(scores: np.ndarray, documents: Sequence[Document], weight: 
     first_stage = np.array([d.score if d.score is not None else 0.0 for d in documents], dtype=np.float64)
     if not np.isfinite(first_stage).all():
         raise InvalidInputError("Candidate scores must be finite numbers to be interpolated with the first stage.")
-    return (1 - weight) * min_max(scores) + weight * min_max(first_stage)
+    return interpolated(scores, first_stage, weight)
