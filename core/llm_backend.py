@@ -15,6 +15,7 @@ lock; no module outside ``core`` touches the model.
 from __future__ import annotations
 
 import contextvars
+import queue
 import re
 import threading
 from collections.abc import Generator, Iterator, Sequence
@@ -28,12 +29,15 @@ from transformers import PretrainedConfig, StoppingCriteria, StoppingCriteriaLis
 
 from core.deadline import DeadlineExceeded, check_deadline
 from core.errors import InvalidInputError
+from core.fast_generation import Step, greedy_steps
+from core.generation_engine import LLAMA_CPP, llama_cpp_decoder
 from core.lora_delta import LoraDelta, active, current, install_delta_hooks
 from core.model_cache import ModelCache
 from core.model_loading import load_causal_lm
 from core.next_token_batcher import NextTokenBatcher
 from core.settings import get_settings
 
+TRANSFORMERS = "transformers"
 GPU_BATCH_TOKENS = 8192  # padded tokens per shared forward pass on CUDA when SIFTRAG_LLM_BATCH_TOKENS is unset
 
 
@@ -44,10 +48,18 @@ class CallCounter:
     forward_passes: int = 0
     prompt_tokens: int = 0
     generated_tokens: int = 0
+    generation_engines: set[str] = field(default_factory=set)  # the engines that generated text for the request
 
-    def as_dict(self) -> dict[str, int]:
-        return {"forward_passes": self.forward_passes, "prompt_tokens": self.prompt_tokens,
-                "generated_tokens": self.generated_tokens}
+    def read_prompt(self, tokens: int) -> None:
+        """Count ``tokens`` prompt tokens the model read."""
+        self.prompt_tokens += tokens
+
+    def as_dict(self) -> dict[str, int | str]:
+        counts: dict[str, int | str] = {"forward_passes": self.forward_passes, "prompt_tokens": self.prompt_tokens,
+                                        "generated_tokens": self.generated_tokens}
+        if self.generation_engines:
+            counts["generation_engine"] = "+".join(sorted(self.generation_engines))
+        return counts
 
 
 FinishReason = Literal["stop", "length", "cancelled"]
@@ -61,6 +73,7 @@ class Generation:
     entropies: list[float] = field(default_factory=list)
     finished: bool = False  # generation ended on the end-of-sequence token (not on a stop string or the cap)
     finish_reason: FinishReason = "length"  # "stop": end-of-sequence or a stop rule; "length": max_new_tokens
+    engine: str = TRANSFORMERS
 
 
 @dataclass
@@ -133,11 +146,23 @@ class LLMBackend:
             batch_tokens = GPU_BATCH_TOKENS if self.device.type == "cuda" else 0
         self.batcher = NextTokenBatcher(self.forward_next_token, self.encode_prompts, model_name,
                                         settings.batch_wait_ms, batch_tokens) if batch_tokens > 0 else None
+        self.fast = llama_cpp_decoder(model_name, self.model.config, self.context_length, torch.get_num_threads())
+        eos = self.model.generation_config.eos_token_id
+        self.eos_ids = {*(eos if isinstance(eos, list) else [eos] if eos is not None else []),
+                        self.tokenizer.eos_token_id} - {None}
 
     @property
     def memory_bytes(self) -> int:
-        """Bytes of the weights and buffers: what holding this backend costs."""
-        return sum(t.numel() * t.element_size() for t in chain(self.model.parameters(), self.model.buffers()))
+        """Bytes of the weights and buffers (and of llama.cpp's model and KV cache): what holding this backend
+        costs."""
+        weights = sum(t.numel() * t.element_size() for t in chain(self.model.parameters(), self.model.buffers()))
+        return weights + (self.fast.memory_bytes if self.fast else 0)
+
+    def generation_engine(self, n_tokens: int) -> str:
+        """The engine that generates in this context for a prompt plus answer of ``n_tokens``: llama.cpp when the
+        model has it, no LoRA delta is active and the tokens fit its context; else transformers."""
+        fits = self.fast is not None and n_tokens <= self.fast.context_length
+        return LLAMA_CPP if fits and current() is None else TRANSFORMERS
 
     @property
     def config(self) -> PretrainedConfig:
@@ -329,6 +354,9 @@ class LLMBackend:
             check_deadline()
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             self.check_fits(inputs.input_ids.shape[1] + max_new_tokens, "The prompt plus the answer")
+            if self.generation_engine(inputs.input_ids.shape[1] + max_new_tokens) == LLAMA_CPP:
+                return self._generate_fast(inputs.input_ids[0].tolist(), max_new_tokens, counter,
+                                           stop_strings or [], decoding)
             watch = _StopInGenerated(self.tokenizer, inputs.input_ids.shape[1], stop_strings or [], decoding.stop)
             cached, reused = _cached_prefix(prefix, inputs.input_ids)
             out = self.model.generate(
@@ -352,10 +380,54 @@ class LLMBackend:
             counter.forward_passes += len(out.logits)
             counter.prompt_tokens += inputs.input_ids.shape[1] - reused
             counter.generated_tokens += len(out.logits)
+            counter.generation_engines.add(TRANSFORMERS)
         text, matched = decoding.cut(self.tokenizer.decode(new_ids, skip_special_tokens=True))
         stopped = finished or matched or watch.stopped
         return Generation(text=text, token_ids=new_ids, logprobs=logprobs, entropies=entropies, finished=finished,
                           finish_reason="stop" if stopped else "length")
+
+    def _fast_steps(self, prompt_ids: list[int], max_new_tokens: int, counter: CallCounter | None,
+                    decoding: Decoding, stop_strings: list[str], cancel: threading.Event | None = None,
+                    ) -> Generator[Step, None, tuple[bool, bool]]:
+        """llama.cpp's greedy steps under ``generate``'s rules; returns (ended on end-of-sequence, a stop rule
+        matched). The end-of-sequence step is counted, not yielded. Call with the lock held."""
+        ids: list[int] = []
+        ended = matched = False
+        steps = greedy_steps(self.fast, prompt_ids, max_new_tokens, decoding.repetition_penalty,
+                             decoding.no_repeat_ngram_size, counter.read_prompt if counter else None)
+        for step in steps:
+            if counter:
+                counter.forward_passes += 1
+                counter.generated_tokens += 1
+            if step.token_id in self.eos_ids:
+                ended = True
+                break
+            ids.append(step.token_id)
+            yield step
+            if stop_strings or decoding.stop:
+                text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                matched = any(s in text for s in stop_strings) or bool(decoding.stop and decoding.stop.search(text))
+            if matched or (cancel is not None and cancel.is_set()):
+                break
+        if counter:
+            counter.generation_engines.add(LLAMA_CPP)
+        return ended, matched
+
+    def _generate_fast(self, prompt_ids: list[int], max_new_tokens: int, counter: CallCounter | None,
+                       stop_strings: list[str], decoding: Decoding) -> Generation:
+        steps: list[Step] = []
+        run = self._fast_steps(prompt_ids, max_new_tokens, counter, decoding, stop_strings)
+        while True:
+            try:
+                steps.append(next(run))
+            except StopIteration as done:
+                ended, matched = done.value
+                break
+        ids = [step.token_id for step in steps]
+        text, cut = decoding.cut(self.tokenizer.decode(ids, skip_special_tokens=True))
+        return Generation(text=text, token_ids=ids, logprobs=[step.logprob for step in steps],
+                          entropies=[step.entropy for step in steps], finished=ended,
+                          finish_reason="stop" if ended or matched or cut else "length", engine=LLAMA_CPP)
 
     @torch.no_grad()
     def generate_batch(self, prompts: list[str], max_new_tokens: int, counter: CallCounter | None = None,
@@ -377,6 +449,7 @@ class LLMBackend:
                     counter.forward_passes += sequences.shape[1]
                     counter.prompt_tokens += int(batch.attention_mask.sum())
                     counter.generated_tokens += generated
+                    counter.generation_engines.add(TRANSFORMERS)
         return [text.strip() for text in texts]
 
     @torch.no_grad()
@@ -400,6 +473,7 @@ class LLMBackend:
                 counter.forward_passes += sequences.shape[1]
                 counter.prompt_tokens += int(batch.attention_mask.sum())
                 counter.generated_tokens += int((sequences != self.tokenizer.pad_token_id).sum())
+                counter.generation_engines.add(TRANSFORMERS)
         return [text.strip() for text in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
 
     def stream(self, prompt: str, max_new_tokens: int, cancel: threading.Event, counter: CallCounter | None = None,
@@ -412,6 +486,9 @@ class LLMBackend:
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
         cached, reused = _cached_prefix(prefix, inputs.input_ids)
         self.check_fits(inputs.input_ids.shape[1] + max_new_tokens, "The prompt plus the answer")
+        if self.generation_engine(inputs.input_ids.shape[1] + max_new_tokens) == LLAMA_CPP:
+            return (yield from self._stream_fast(inputs.input_ids[0].tolist(), max_new_tokens, cancel, counter,
+                                                 decoding))
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         criteria = _CancelOrCount(cancel, self.tokenizer.eos_token_id)
         watch = _StopInGenerated(self.tokenizer, inputs.input_ids.shape[1], [], decoding.stop)
@@ -444,9 +521,56 @@ class LLMBackend:
                 counter.forward_passes += criteria.steps
                 counter.prompt_tokens += inputs.input_ids.shape[1] - reused
                 counter.generated_tokens += criteria.steps
+                counter.generation_engines.add(TRANSFORMERS)
         if failure:
             raise failure[0]
         if watch.stopped or criteria.ended:
+            return "stop"
+        return "cancelled" if cancelled else "length"
+
+
+    def _stream_fast(self, prompt_ids: list[int], max_new_tokens: int, cancel: threading.Event,
+                     counter: CallCounter | None, decoding: Decoding) -> Generator[str, None, FinishReason]:
+        """``stream`` on llama.cpp: a thread decodes under the lock and hands over the text as it grows (a piece
+        waits while it ends inside a multi-byte character)."""
+        pieces: queue.Queue[str | None] = queue.Queue()
+        outcome: list[tuple[bool, bool]] = []
+        failure: list[BaseException] = []
+
+        def decode() -> None:
+            shown, ids = "", []
+            try:
+                with self.lock:
+                    run = self._fast_steps(prompt_ids, max_new_tokens, counter, decoding, [], cancel)
+                    while True:
+                        try:
+                            ids.append(next(run).token_id)
+                        except StopIteration as done:
+                            outcome.append(done.value)
+                            break
+                        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                        if not text.endswith("\ufffd") and len(text) > len(shown):
+                            pieces.put(text[len(shown):])
+                            shown = text
+            except BaseException as error:  # surfaced to the consumer below
+                failure.append(error)
+            finally:
+                pieces.put(None)
+
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(decode,), name="llm-stream",
+                                  daemon=True)
+        worker.start()
+        try:
+            while (piece := pieces.get()) is not None:
+                yield piece
+            cancelled = cancel.is_set()
+        finally:
+            cancel.set()
+            worker.join()
+        if failure:
+            raise failure[0]
+        ended, matched = outcome[0]
+        if ended or matched:
             return "stop"
         return "cancelled" if cancelled else "length"
 

@@ -31,9 +31,17 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     embedding_model: str = "all-minilm-l6-v2"
     llm_model: str = "smollm2-135m-instruct"
-    llm_cache_mb: int = Field(default=2048, ge=1, description="memory for loaded LLMs (weights) per process; the "
+    llm_cache_mb: int = Field(default=4096, ge=1, description="memory for loaded LLMs per process (transformers' "
+                              "weights; under llama.cpp also its Q8_0 weights, their AMX copy and two KV caches); the "
                               "least recently used leave beyond it (the newest always stays). The default holds the "
-                              "default LLM and its two shipped adapters (about 540 MB each in fp32)")
+                              "default LLM and its two shipped adapters (about 540 + 480 MB each)")
+    llm_engine: Literal["auto", "transformers", "llama.cpp"] = Field(
+        default="auto", description="what generates text: llama.cpp for GGUF models (and adapters trained on them) "
+        "on the CPU when llama-cpp-python is installed (auto), or always transformers; scoring, attention and "
+        "hidden states always run on transformers")
+    llm_amx_decoding: bool = Field(default=True, description="on CPUs with AMX, llama.cpp decodes one token at a "
+                                   "time on AMX weight buffers (about 2x faster; prompts are read without them, "
+                                   "whose batched kernels crash); false: one copy of the model does both")
     tilde_model: str = Field(default="tilde-scifact", description="trained TILDEv2 scorer: name or folder")
     embedding_batch_size: int = 64
     batch_wait_ms: float = Field(default=0.0, ge=0, le=1000, description="how long a query waits for concurrent "

