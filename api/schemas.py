@@ -359,6 +359,8 @@ class AnswerResponse(BaseModel):
                                           "latency) when `rerank` is set")
     timings_ms: dict[str, float]
     tokens: dict[str, int]
+    engine: str | None = Field(default=None, description="what generated the output: llama.cpp or transformers "
+                               "(SIFTRAG_LLM_ENGINE; several joined by +)")
     dynamic: dict[str, Any] | None = Field(default=None, description="queries, retrieval and LM calls")
     decision: dict[str, Any] | None = Field(default=None, description="yes-no answers decided by a trained yes/no "
                                                                       "head: its name and P(yes) (not streamed)")

@@ -29,10 +29,10 @@ def _why_not(model_name: str) -> str | None:
     return None
 
 
-def llama_cpp_decoder(model_name: str, config: Any, context_length: int, threads: int) -> LlamaCppDecoder | None:
-    """The llama.cpp decoder that generates for ``model_name`` (its GGUF with the adapter merged, in Q8_0, converted
-    once into the data dir), or None when transformers does."""
-    engine = get_settings().llm_engine
+def llama_cpp_decoder(model_name: str, config: Any, context_length: int, threads: int,
+                      engine: str) -> LlamaCppDecoder | None:
+    """The llama.cpp decoder that generates for ``model_name`` under the ``engine`` setting (its GGUF with the
+    adapter merged, in Q8_0, converted once into the data dir), or None when transformers does."""
     if engine == "transformers":
         return None
     reason = _why_not(model_name)

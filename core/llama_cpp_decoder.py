@@ -78,10 +78,10 @@ class _Sequence:
         self.memory = lib.llama_get_memory(self.ctx)
         self.vocab_size = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(self.model))
         self.ids: list[int] = []
-
-    @property
-    def memory_bytes(self) -> int:
-        return int(self.lib.llama_model_size(self.model)) + int(self.lib.llama_state_get_size(self.ctx))
+        head_size = lib.llama_model_n_embd(self.model) // lib.llama_model_n_head(self.model)
+        kv_bytes = context_length * lib.llama_model_n_layer(self.model) * 2 * lib.llama_model_n_head_kv(self.model) \
+            * head_size * 2  # keys and values, f16
+        self.memory_bytes = int(lib.llama_model_size(self.model)) + kv_bytes
 
     def keep(self, count: int) -> None:
         """Forget all but the first ``count`` tokens."""

@@ -1,7 +1,8 @@
 """A process-wide cache of loaded models bounded by memory rather than by count.
 
 One load per name, also when requests ask for it at once (a lock per name; other names load meanwhile). The least
-recently used models leave once the total passes the limit (the newest always stays), but a model that left while
+recently used models leave once the total passes the limit (the newest always stays; sizes are measured again at
+each use), but a model that left while
 a request still holds it is found again through a weak reference and reused, never loaded a second time.
 ``load_counts`` is what ``/metrics`` exports."""
 from __future__ import annotations
@@ -64,9 +65,9 @@ class ModelCache(Generic[Model]):
             self._left.clear()
 
     def _find(self, name: str) -> Model | None:
-        entry = self._held.get(name)
-        if entry is not None:
-            self._held.move_to_end(name)
+        entry = self._held.pop(name, None)
+        if entry is not None:  # measured again: a model may hold more now (a decoder made on first use)
+            self._hold(name, entry[0])
             return entry[0]
         model = self._left.get(name)
         if model is not None:  # evicted while still in use: hold that copy again

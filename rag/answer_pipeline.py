@@ -123,7 +123,8 @@ class AnswerPipeline:
         generated = self.generator.run(query=question, documents=prepared.context)
         meta = generated["meta"]
         prepared.timings_ms["generate"] = meta["latency_ms"]
-        response = self.response(prepared, meta["output"], meta["generated_tokens"], meta["finish_reason"])
+        response = self.response(prepared, meta["output"], meta["generated_tokens"], meta["finish_reason"],
+                                 meta.get("generation_engine"))
         return {**response, "decision": meta["decision"]} if "decision" in meta else response
 
     def stream(self, question: str, cancel: threading.Event) -> Iterator[dict[str, Any]]:
@@ -149,11 +150,13 @@ class AnswerPipeline:
             yield {"event": "token", "data": {"text": piece}}
         prepared.timings_ms["generate"] = _ms(began)
         yield {"event": "done", "data": self.response(prepared, "".join(pieces), counter.generated_tokens,
-                                                      finish_reason)}
+                                                      finish_reason, counter.as_dict().get("generation_engine"))}
 
-    def response(self, prepared: Prepared, output: str, generated_tokens: int, finish_reason: str) -> dict[str, Any]:
+    def response(self, prepared: Prepared, output: str, generated_tokens: int, finish_reason: str,
+                 engine: str | None) -> dict[str, Any]:
         """``answer`` (the final answer of ``short``/``yes-no``, the whole text of ``free``), ``output`` (the
-        whole text), the cited passages (``unknown_citations``: numbers that name no passage), timings, tokens."""
+        whole text), the cited passages (``unknown_citations``: numbers that name no passage), timings, tokens,
+        and the engine that generated (none when a decision head wrote the whole answer)."""
         context = prepared.context
         output, answer = self.generator.finish(output)
         citations = [passage_out(n, context[n - 1]) for n in cited_numbers(output, len(context))]
@@ -168,6 +171,7 @@ class AnswerPipeline:
             "rerank": prepared.rerank,
             "timings_ms": {**prepared.timings_ms, "total": _ms(prepared.began)},
             "tokens": {**prepared.tokens, "generated": generated_tokens},
+            "engine": engine,
         }
 
 

@@ -64,6 +64,7 @@ def _dynamic_answer(body: AnswerRequest) -> dict[str, Any]:
             "citations": [], "passages": passages, "compression": None,
             "timings_ms": {"total": details.pop("latency_ms")},
             "tokens": {"prompt": details.pop("prompt_tokens"), "generated": details.pop("generated_tokens")},
+            "engine": details.pop("generation_engine", None),
             "dynamic": {k: v for k, v in details.items() if k != "answer"}}
 
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from core.device import torch_device
 from rag.answer_formats import find_format
 from tests.service_processes import API_KEY, start_api, stop
 
@@ -39,6 +40,7 @@ def test_answer_route_returns_answer_citations_timings_and_tokens(client):
     assert body["answer"] and len(body["passages"]) == 2 and body["tokens"]["prompt"] > 0
     assert body["timings_ms"]["total"] >= body["timings_ms"]["generate"]
     assert body["finish_reason"] == "length" and body["answer"] == find_format("short").answer_span(body["output"])
+    assert body["engine"] == ("llama.cpp" if torch_device() == "cpu" else "transformers")  # SIFTRAG_LLM_ENGINE=auto
 
 
 def test_answers_report_their_format_output_and_finish(client):
@@ -63,6 +65,7 @@ def test_stream_sends_context_tokens_then_done(client):
     done = events[-1][1]
     assert "".join(d["text"] for n, d in events if n == "token").strip().startswith(done["output"])
     assert done["finish_reason"] in ("stop", "length")
+    assert done["engine"] == ("llama.cpp" if torch_device() == "cpu" else "transformers")
 
 
 @pytest.mark.parametrize("body, status, message", [

@@ -6,6 +6,7 @@ import threading
 import pytest
 from haystack import Document
 
+from core.device import torch_device
 from core.errors import InvalidInputError, NotFoundError, TooLargeError
 from evals.qa_metrics import exact_match, token_f1
 from rag.answer_formats import find_format, normalize_answer
@@ -92,6 +93,7 @@ def test_short_format_stops_at_its_answer_and_cites_the_passage():
     assert "So the answer is: " + result["answer"] in meta["output"] and 0 < len(result["answer"].split()) <= 3
     assert result["documents"] and {d.id for d in result["documents"]} <= {"eiffel", "lyon"}
     assert meta["unknown_citations"] == []
+    assert meta["generation_engine"] == ("llama.cpp" if torch_device() == "cpu" else "transformers")
     capped = AnswerGenerator(max_new_tokens=3, answer_format="short").run(query="Where is Lyon?", documents=documents)
     assert capped["meta"]["finish_reason"] == "length" and capped["meta"]["generated_tokens"] == 3
 
