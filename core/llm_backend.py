@@ -5,7 +5,8 @@
 - ``query_attention``: attention from query spans to every earlier position, per layer and head,
   computed from a cached document prefix, so only Lq × L rows are ever materialized.
 - ``generate``: greedy generation with per-step log-probs and entropy; ``generate_batch`` for many
-  prompts at once (left padding); ``stream`` yields text as it is generated and stops when cancelled.
+  prompts at once (left padding); ``stream`` yields text as it is generated and stops when cancelled. They decode
+  on llama.cpp where the model has it (``core/generation_engine.py``, ``docs/generation.md``), else here.
 - ``with_delta``: a LoRA delta (``core/lora_delta.py``) added to the MLPs for the calling context only;
   ``lm_outputs``: one sequence's logits and LM loss under a delta, differentiable (DyPRAG's translator
   training); ``last_token_states``: last-layer hidden states (DyPRAG's document embeddings).
@@ -171,7 +172,8 @@ class LLMBackend:
                                                    torch.get_num_threads(), self.engine_setting)
         return self._fast
 
-    def generation_engine(self, prompt_ids: list[int], max_new_tokens: int, prefix: PromptPrefix | None = None) -> str:
+    def generation_engine(self, prompt_ids: list[int], max_new_tokens: int,
+                          prefix: PromptPrefix | None = None) -> str:
         """The engine that generates in this context: llama.cpp when the model has it, no LoRA delta is active and
         the prompt plus answer fit its context; transformers when the prompt extends a ``prefix`` it has read
         already (a yes/no head's decision: re-reading the prompt on llama.cpp costs more than the few tokens
@@ -548,7 +550,6 @@ class LLMBackend:
         if watch.stopped or criteria.ended:
             return "stop"
         return "cancelled" if cancelled else "length"
-
 
     def _stream_fast(self, prompt_ids: list[int], max_new_tokens: int, cancel: threading.Event,
                      counter: CallCounter | None, decoding: Decoding) -> Generator[str, None, FinishReason]:
