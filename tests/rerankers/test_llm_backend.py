@@ -40,7 +40,9 @@ def test_batched_logprobs_match_single_prompts(llm) -> None:
 
 def test_generation_reports_per_step_logprobs_and_entropy(llm) -> None:
     counter = CallCounter()
-    generation = llm.generate(llm.chat_prompt("What is the capital of France?"), 16, counter)
+    # not "What is the capital of France?": its first token is a near-tie ("The" -1.88 vs "L" -1.97 in fp32) that
+    # llama.cpp's rounding flips (docs/generation.md)
+    generation = llm.generate(llm.chat_prompt("Name the capital city of France."), 16, counter)
     assert "Paris" in generation.text
     assert len(generation.logprobs) == len(generation.entropies) == len(generation.token_ids)
     assert all(lp <= 0 for lp in generation.logprobs) and all(h >= 0 for h in generation.entropies)
