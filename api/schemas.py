@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from api.model_names import LLM, LLM_NAMES, check_option_models, check_rerank_model
@@ -75,15 +75,26 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "(Retry-After) or a model is unavailable"}.items()}
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """JSON ``true``/``false`` are not numbers (pydantic's lax mode would read them as 1 and 0)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+NotBoolean = BeforeValidator(_not_a_boolean)
+
+
 class DocumentOut(BaseModel):
     id: str
     content: str
     meta: dict[str, Any] = Field(default_factory=dict)
-    score: float | None = None
-    first_stage_rank: int | None = Field(default=None, description="reranked results: the rank (1-based) the "
-                                         "first stage gave this document")
-    first_stage_score: float | None = Field(default=None, description="reranked results: the first stage's score "
-                                            "(null when it gave none, e.g. inline documents without scores)")
+    score: Annotated[float | None, NotBoolean] = None
+    first_stage_rank: Annotated[int | None, NotBoolean] = Field(
+        default=None, description="reranked results: the rank (1-based) the first stage gave this document")
+    first_stage_score: Annotated[float | None, NotBoolean] = Field(
+        default=None, description="reranked results: the first stage's score (null when it gave none, e.g. inline "
+        "documents without scores)")
 
 
 class CollectionCreate(Strict):
@@ -158,7 +169,7 @@ class RerankRequest(Strict):
                                  "MiniLM cosine fused with the first stage, the fast method measured above BM25)")
     model: RequestModel = Field(default=None, description="LLM or BASE+ADAPTER (default: the method's shipped "
                                                            "adapter, else the settings' LLM)")
-    passage_words: int | None = Field(default=None, ge=1, le=2000)
+    passage_words: int | None = Field(default=None, ge=1, le=2000, strict=True)
     top_k: int = Field(default=10, ge=1, strict=True)
     documents: Annotated[list[DocumentOut], Field(json_schema_extra={"minItems": 1})] | SkipJsonSchema[None] = Field(
         default=None, description="candidates given inline")

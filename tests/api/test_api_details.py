@@ -30,11 +30,15 @@ def test_405_lists_the_allowed_methods(client: TestClient, path: str, allow: str
     ("/rerank", {"query": "q", "texts": ["x"], "truncate": 1}),
     ("/v2/rerank", {"model": "tilde", "query": "q", "documents": ["x"], "return_documents": 1}),
     ("/v2/rerank", {"model": "tilde", "query": "q", "documents": ["x"], "top_n": True}),
+    ("/v1/rerank", {"query": "q", "documents": [{"id": "1", "content": "x"}], "passage_words": True}),
+    ("/v1/rerank", {"query": "q", "documents": [{"id": "1", "content": "x", "first_stage_score": False}]}),
+    ("/v1/rerank", {"query": "q", "documents": [{"id": "1", "content": "x", "first_stage_rank": True}]}),
 ])
 def test_counts_and_flags_are_strict(client: TestClient, path: str, body: dict) -> None:
     response = client.post(path, json=body)
     assert response.status_code == 422, response.text
-    field = next(k for k in ("top_k", "return_text", "truncate", "return_documents", "top_n") if k in body)
+    fields = ("top_k", "return_text", "truncate", "return_documents", "top_n", "passage_words")
+    field = next((k for k in fields if k in body), "first_stage")
     assert field in response.text
 
 
