@@ -3,7 +3,7 @@
 Each step reads the raw next-token logits, records the chosen token's log-prob and the distribution's entropy (as
 ``LLMBackend.generate`` does from ``output_logits``), applies transformers' ``repetition_penalty`` (over the prompt
 and the answer, each distinct token once) and ``no_repeat_ngram_size`` (no n-gram of the whole sequence twice),
-and takes the argmax. The caller decides when to stop (``should_stop``) after each token.
+and takes the argmax. The caller decides when to stop: it stops iterating.
 """
 from __future__ import annotations
 

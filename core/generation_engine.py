@@ -3,6 +3,7 @@ CPU, else transformers (``SIFTRAG_LLM_ENGINE``: ``auto``, ``transformers`` or ``
 load a model it cannot run). Only generation moves: scoring, attention and hidden states stay on transformers."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from core.adapters import split_model_name
@@ -17,16 +18,16 @@ LLAMA_CPP = "llama.cpp"
 CONTEXT_TOKENS = 4096  # llama.cpp's KV cache (~95 MB for SmolLM2-135M); longer prompts generate on transformers
 
 
-def _why_not(model_name: str) -> str | None:
+def _local_gguf(base: str) -> Path | str:
+    """The base model's local GGUF file, or why llama.cpp cannot generate with it."""
     if torch_device() != "cpu":
         return "on a GPU, transformers generates"
     if not llama_cpp_installed():
         return "llama-cpp-python is not installed (`pip install 'siftrag[llamacpp]'`)"
-    base, _ = split_model_name(model_name)
-    resolved = resolve_model(base)
-    if resolved.local_path is None or resolved.local_path.suffix != ".gguf":
+    path = resolve_model(base).local_path
+    if path is None or path.suffix != ".gguf":
         return f"'{base}' is not a local GGUF model"
-    return None
+    return path
 
 
 def llama_cpp_decoder(model_name: str, config: Any, context_length: int, threads: int,
@@ -35,17 +36,16 @@ def llama_cpp_decoder(model_name: str, config: Any, context_length: int, threads
     adapter merged, in Q8_0, converted once into the data dir), or None when transformers does."""
     if engine == "transformers":
         return None
-    reason = _why_not(model_name)
-    if reason is None:
-        base, adapter = split_model_name(model_name)
+    base, adapter = split_model_name(model_name)
+    found = _local_gguf(base)
+    if isinstance(found, Path):
         try:
-            gguf_path = merged_gguf(resolve_model(base).local_path, adapter, config,
-                                    get_settings().data_dir / "models" / "llama-cpp")
+            gguf_path = merged_gguf(found, adapter, config, get_settings().data_dir / "models" / "llama-cpp")
         except InvalidInputError as error:
-            reason = str(error)
+            found = str(error)
         else:
             return LlamaCppDecoder(gguf_path, min(context_length, CONTEXT_TOKENS), threads,
                                    get_settings().llm_amx_decoding)
     if engine == LLAMA_CPP:
-        raise ModelUnavailableError(f"SIFTRAG_LLM_ENGINE=llama.cpp cannot generate with '{model_name}': {reason}.")
+        raise ModelUnavailableError(f"SIFTRAG_LLM_ENGINE=llama.cpp cannot generate with '{model_name}': {found}.")
     return None

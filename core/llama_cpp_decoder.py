@@ -5,7 +5,8 @@ same token ids transformers reads and decoding rules are ours. The KV cache of t
 prompt that shares a prefix with it (the same system turn and passages) is read from where they differ.
 
 On a CPU with AMX, one token at a time runs on a second copy of the model in llama.cpp's AMX weight buffers
-(``use_extra_bufts``): 6.8 ms a token instead of 12.9 for SmolLM2-135M on 2 cores, the same greedy tokens. Their
+(``use_extra_bufts``): 6.8 ms a token instead of 12.9 for SmolLM2-135M on 2 cores, the same predictions up to
+rounding. Their
 batched kernels crash on these models (llama.cpp issue 20824; a 2-token batch is enough), so prompts are read on a
 copy without them and the sequence's KV cache is handed over (``llama_state_seq_get/set_data``, ~10 ms for 460
 tokens). Without AMX one copy does both.
