@@ -16,11 +16,15 @@ from core.llm_backend import CallCounter, Decoding, FinishReason, LLMBackend, Pr
 from core.settings import get_settings
 from rag.answer_formats import find_format
 from rag.answer_prompt import answer_messages, answer_template, cited_numbers, unknown_citations
+from rag.conversation import Conversation, history_turns
+from rag.stop_strings import StopStrings
 from rag.yes_no_head import DECISION, YesNoHead, default_head, find_head
 
 CITATION_TOKENS = 8  # what a decided yes/no answer may add after "So the answer is: X": " [2]." and an end
 # the end of that addition: its first sentence end (with trailing citations) or line end, as in FINAL_SENTENCE
 DECIDED_END = re.compile(r"^[^\n]*?(?:\.(?:\s*\[\d{1,3}\])*(?=[ \t]*\n|\s+[^\s\[])|(?=\n))")
+TURN_MARKERS = 10  # the role markers of a (user, assistant) turn: 10 tokens in ChatML (SmolLM2, Qwen)
+CHARS_PER_TOKEN = 16  # a turn longer than this many characters a token of room cannot fit: it is not tokenized
 
 
 def default_reader(answer_format: str) -> str | None:
@@ -68,12 +72,14 @@ class AnswerGenerator:
     and ``user_closed_book`` ({question}), each defaulting to the format's (what reader adapters learned);
     ``decision_head``: a yes/no head (``rag.yes_no_head``) by name, which decides X of ``yes-no`` answers over
     passages (or closed-book, as it was fitted) while the model only adds its citation; default: the shipped head
-    of the answering model when no model is named."""
+    of the answering model when no model is named; ``stop``: strings that end the answer (not kept in it).
+    ``conversation`` (``run``, ``stream``): a client's system prompt, said after the format's, and earlier turns,
+    shown before the question (the oldest dropped while the prompt would not fit)."""
 
     def __init__(self, model: str | None = None, max_new_tokens: int = 64, answer_format: str = "free",
                  passage_words: int | None = None, repetition_penalty: float = 1.0,
                  no_repeat_ngram_size: int = 0, template: dict[str, str] | None = None,
-                 decision_head: str | None = None) -> None:
+                 decision_head: str | None = None, stop: list[str] | None = None) -> None:
         if max_new_tokens < 1:
             raise InvalidInputError("max_new_tokens must be at least 1.")
         if passage_words is not None and passage_words < 1:
@@ -95,6 +101,7 @@ class AnswerGenerator:
         self.no_repeat_ngram_size = no_repeat_ngram_size
         self.decoding = Decoding(self.form.stop, repetition_penalty, no_repeat_ngram_size)
         self.decided_decoding = Decoding(DECIDED_END, repetition_penalty, no_repeat_ngram_size)
+        self.stop = StopStrings(tuple(stop or ()))
 
     @property
     def llm(self) -> LLMBackend:
@@ -104,25 +111,60 @@ class AnswerGenerator:
         """Load the LLM into the cache ``run`` reads, before the first ``run``."""
         get_llm(self.model)
 
-    def prompt(self, question: str, documents: list[Document]) -> str:
+    def prompt(self, question: str, documents: list[Document], conversation: Conversation | None = None) -> str:
         """The chat prompt; too long a context is a 413 that says by how much."""
+        prompt = self._chat_prompt(question, documents, conversation)
+        needed = self.llm.count_tokens(prompt) + self.max_new_tokens
+        if needed > self.llm.context_length:
+            turns = f" and {len(conversation.turns)} earlier turns" if conversation and conversation.turns else ""
+            raise TooLargeError(
+                f"The prompt with {len(documents)} passages{turns} needs {needed} tokens (answer included) but "
+                f"{self.model} reads at most {self.llm.context_length}: retrieve fewer passages or compress them.")
+        return prompt
+
+    def _chat_prompt(self, question: str, documents: list[Document], conversation: Conversation | None) -> str:
         if not question.strip():
             raise InvalidInputError("The question must be a non-empty string.")
         system, user, examples = answer_messages(question, documents, self.form, self.passage_words,
                                                  self.template)
-        prompt = self.llm.chat_prompt(user, system=system, examples=examples)
-        needed = self.llm.count_tokens(prompt) + self.max_new_tokens
-        if needed > self.llm.context_length:
-            raise TooLargeError(
-                f"The prompt with {len(documents)} passages needs {needed} tokens (answer included) but "
-                f"{self.model} reads at most {self.llm.context_length}: retrieve fewer passages or compress them.")
-        return prompt
+        if conversation:
+            system = f"{system}\n\n{conversation.system}" if conversation.system else system
+            examples = [*examples, *history_turns(conversation, self.template.user_closed_book)]
+        return self.llm.chat_prompt(user, system=system, examples=examples)
+
+    def fitted(self, question: str, documents: list[Document], conversation: Conversation) -> Conversation:
+        """``conversation`` without its oldest turns, as many as must go for the prompt and the answer to fit the
+        window ``history_window`` gives (each turn is counted alone first, then the whole prompt once more)."""
+        llm, turns = self.llm, history_turns(conversation, self.template.user_closed_book)
+        bare = llm.count_tokens(self._chat_prompt(question, documents, conversation.latest(0)))
+        window = self.history_window(bare)
+        room, kept = window - self.max_new_tokens - bare, 0
+        for user, reply in reversed(turns):
+            if len(user) + len(reply) > CHARS_PER_TOKEN * room:  # too long to fit: not worth tokenizing
+                break
+            room -= llm.count_tokens(user) + llm.count_tokens(reply) + TURN_MARKERS
+            if room < 0:
+                break
+            kept += 1
+        while kept and llm.count_tokens(self._chat_prompt(question, documents, conversation.latest(kept))) \
+                + self.max_new_tokens > window:
+            kept -= 1
+        return conversation.latest(kept)
+
+    def history_window(self, prompt_tokens: int) -> int:
+        """The tokens a prompt with history and the answer may take: llama.cpp's window when the prompt without
+        history (``prompt_tokens``) generates there, so that earlier turns never move generation to transformers
+        (several times slower), else the model's context."""
+        fast = self.llm.fast
+        if fast is not None and prompt_tokens + self.max_new_tokens <= fast.context_length:
+            return fast.context_length
+        return self.llm.context_length
 
     @component.output_types(answer=str, documents=list[Document], meta=dict)
-    def run(self, query: str, documents: list[Document]) -> dict[str, Any]:
+    def run(self, query: str, documents: list[Document], conversation: Conversation | None = None) -> dict[str, Any]:
         """``answer``: the answer (for ``short``/``yes-no`` the final X; the whole text is ``meta.output``);
         ``documents``: the cited passages, in citation order."""
-        prompt = self.prompt(query, documents)
+        prompt = self.prompt(query, documents, conversation)
         counter = CallCounter()
         began = time.perf_counter()
         lead, decision, prefix = self.decide(prompt, bool(documents), counter)
@@ -147,14 +189,14 @@ class AnswerGenerator:
     def continuation(self, decided: bool) -> tuple[int, Decoding]:
         """(max new tokens, decoding) of the generation after ``decide``'s lead (``decided``: a head's)."""
         if decided:
-            return min(CITATION_TOKENS, self.max_new_tokens), self.decided_decoding
-        return self.max_new_tokens, self.decoding
+            return min(CITATION_TOKENS, self.max_new_tokens), self.stop.decoding(self.decided_decoding)
+        return self.max_new_tokens, self.stop.decoding(self.decoding)
 
-    def stream(self, query: str, documents: list[Document], cancel: threading.Event,
-               counter: CallCounter) -> Generator[str, None, FinishReason]:
+    def stream(self, query: str, documents: list[Document], cancel: threading.Event, counter: CallCounter,
+               conversation: Conversation | None = None) -> Generator[str, None, FinishReason]:
         """The output's text pieces as they are generated (returns the finish reason); ``cancel`` stops the
         model. The pieces may run a token past the end of the answer: ``finish`` cuts the joined text."""
-        prompt = self.prompt(query, documents)
+        prompt = self.prompt(query, documents, conversation)
         lead, _, prefix = self.decide(prompt, bool(documents), counter)
         if lead:
             yield lead
@@ -163,9 +205,16 @@ class AnswerGenerator:
         return "stop" if lead and reason == "length" else reason
 
     def finish(self, output: str) -> tuple[str, str]:
-        """(output cut at the end of the answer, the answer itself)."""
-        output = self.decoding.cut(output)[0].strip()
+        """(output cut at the first stop string and the end of the answer, the answer itself)."""
+        output = self.decoding.cut(self.stop.cut(output))[0].strip()
         return output, output if self.form.name == "free" else self.form.answer_span(output)
+
+    def settled(self, text: str, newest: str) -> str:
+        """The start of the final output that no later piece can change, from the pieces so far (``text``, whose
+        ``newest`` piece may be the one a stop rule needed to match, so it is held back)."""
+        lead = len(text) - len(text.lstrip())
+        end = min(len(text) - len(newest), self.stop.settled(text)) - lead
+        return self.finish(text)[0][:max(end, 0)].rstrip()
 
     def result(self, output: str, documents: list[Document], counter: CallCounter, seconds: float,
                finish_reason: FinishReason) -> dict[str, Any]:
@@ -182,7 +231,7 @@ class AnswerGenerator:
                                answer_format=self.answer_format, passage_words=self.passage_words,
                                repetition_penalty=self.repetition_penalty,
                                no_repeat_ngram_size=self.no_repeat_ngram_size,
-                               template=self.template.model_dump())
+                               template=self.template.model_dump(), stop=list(self.stop.strings) or None)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AnswerGenerator":

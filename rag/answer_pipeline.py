@@ -18,6 +18,7 @@ from rag.answer_generator import AnswerGenerator
 from rag.answer_prompt import cited_numbers, unknown_citations
 from rag.compressors.compressor import context_tokens
 from rag.compressors.registry import check_compressor_options, compressor
+from rag.conversation import REWRITES, Conversation, retrieval_query
 from rag.retrieval import shared_retriever
 from rerankers.registry import check_options, shared_reranker
 
@@ -40,6 +41,8 @@ class AnswerConfig:
     min_passages: int = 0
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
+    stop: tuple[str, ...] = ()  # strings that end the answer (not kept in it)
+    query_rewrite: str = "history"  # how a follow-up question becomes the retrieval query (rag.conversation)
 
     def check(self) -> None:
         """InvalidInputError for a bad combination, before anything is loaded."""
@@ -53,15 +56,20 @@ class AnswerConfig:
                 raise InvalidInputError("candidates must be ≥ top_k when rerank is set.")
         if self.compressor:
             check_compressor_options(self.compressor, dict(self.compressor_options))
+        if self.query_rewrite not in REWRITES:
+            raise InvalidInputError(f"query_rewrite must be one of {', '.join(REWRITES)}.")
 
 
 @dataclass
 class Prepared:
-    """Everything up to generation: the passages retrieved and the context the LLM will read."""
+    """Everything up to generation: the passages retrieved (for ``retrieval_query``) and the context the LLM will
+    read, with the ``conversation`` turns that fit beside it."""
 
     question: str
     retrieved: list[Document]
     context: list[Document]
+    retrieval_query: str = ""
+    conversation: Conversation | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     compression: dict[str, Any] | None = None
@@ -77,19 +85,23 @@ class AnswerPipeline:
         self.collection = collection
         self.config = config
         self.generator = AnswerGenerator(config.model, config.max_new_tokens, config.answer_format,
-                                         config.passage_words, config.repetition_penalty, config.no_repeat_ngram_size)
+                                         config.passage_words, config.repetition_penalty, config.no_repeat_ngram_size,
+                                         stop=list(config.stop) or None)
 
-    def prepare(self, question: str) -> Prepared:
+    def prepare(self, question: str, conversation: Conversation | None = None) -> Prepared:
+        """Retrieval (for ``question``, or for it rewritten from the ``conversation`` when it is a follow-up),
+        rerank and compression."""
         if not isinstance(question, str) or not question.strip():
             raise InvalidInputError("The question must be a non-empty string.")
         config = self.config
-        prepared = Prepared(question, [], [])
+        query = retrieval_query(question, conversation, config.query_rewrite) if conversation else question
+        prepared = Prepared(question, [], [], query, conversation)
         if config.top_k == 0:
             collection_manager().get(self.collection)  # a closed-book answer still names a real collection
             return self._count(prepared)
         began = time.perf_counter()
         depth = config.candidates if config.rerank else config.top_k
-        documents = shared_retriever(config.retriever, self.collection).run(question, depth)["documents"]
+        documents = shared_retriever(config.retriever, self.collection).run(query, depth)["documents"]
         prepared.timings_ms["retrieve"] = _ms(began)
         if len(documents) < config.min_passages:
             raise InvalidInputError(f"Only {len(documents)} passages were found for this question, fewer than "
@@ -97,7 +109,7 @@ class AnswerPipeline:
         if config.rerank and documents:
             began = time.perf_counter()
             result = shared_reranker(config.rerank, config.rerank_model, collection=self.collection).run(
-                query=question, documents=documents, top_k=config.top_k)
+                query=query, documents=documents, top_k=config.top_k)
             documents, prepared.rerank = result["documents"], result["meta"]
             prepared.timings_ms["rerank"] = _ms(began)
         prepared.retrieved = documents
@@ -105,7 +117,7 @@ class AnswerPipeline:
         if config.compressor and documents:
             began = time.perf_counter()
             result = compressor(config.compressor, config.model, config.compressor_options).run(
-                query=question, documents=documents)
+                query=query, documents=documents)
             prepared.context, prepared.compression = result["documents"], result["meta"]
             prepared.timings_ms["compress"] = _ms(began)
         return self._count(prepared)
@@ -114,13 +126,20 @@ class AnswerPipeline:
         llm = self.generator.llm
         prepared.tokens["retrieved_context"] = context_tokens(llm, prepared.retrieved)
         prepared.tokens["context"] = context_tokens(llm, prepared.context)
-        prepared.tokens["prompt"] = llm.count_tokens(self.generator.prompt(prepared.question, prepared.context))
+        if prepared.conversation:
+            prepared.conversation = self.generator.fitted(prepared.question, prepared.context, prepared.conversation)
+        prepared.tokens["prompt"] = llm.count_tokens(self.generator.prompt(prepared.question, prepared.context,
+                                                                           prepared.conversation))
         return prepared
 
     def run(self, question: str) -> dict[str, Any]:
         """The answer, the passages it cites, timings (ms) and token counts of every stage."""
-        prepared = self.prepare(question)
-        generated = self.generator.run(query=question, documents=prepared.context)
+        return self.run_prepared(self.prepare(question))
+
+    def run_prepared(self, prepared: Prepared) -> dict[str, Any]:
+        """``run`` after ``prepare``."""
+        generated = self.generator.run(query=prepared.question, documents=prepared.context,
+                                       conversation=prepared.conversation)
         meta = generated["meta"]
         prepared.timings_ms["generate"] = meta["latency_ms"]
         response = self.response(prepared, meta["output"], meta["generated_tokens"], meta["finish_reason"],
@@ -139,7 +158,7 @@ class AnswerPipeline:
         counter = CallCounter()
         pieces: list[str] = []
         began = time.perf_counter()
-        stream = self.generator.stream(prepared.question, prepared.context, cancel, counter)
+        stream = self.generator.stream(prepared.question, prepared.context, cancel, counter, prepared.conversation)
         while True:
             try:
                 piece = next(stream)
