@@ -49,11 +49,12 @@ def _field_message(errors: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def _error_body(request: Request, message: Any) -> dict[str, Any]:
+def _error_body(request: Request, message: Any, status: int) -> dict[str, Any]:
     """Our ``{"detail": …}``, or the error shape of the compatible API whose route was called; no server paths."""
     if isinstance(message, str):
         message = without_server_paths(message)
-    return (compat_error_body(request.url.path, message) if isinstance(message, str) else None) or {"detail": message}
+    return ((compat_error_body(request.url.path, message, status) if isinstance(message, str) else None)
+            or {"detail": message})
 
 
 def _endpoint_routes(routes: Iterable[Any]) -> Iterator[Any]:
@@ -89,18 +90,19 @@ def create_app() -> FastAPI:
                   description="Retrieval, reranking and retrieval-augmented generation.")
     @app.exception_handler(SiftragError)
     async def siftrag_error(request: Request, error: SiftragError) -> JSONResponse:
-        return JSONResponse(_error_body(request, str(error)), status_code=error.http_status)
+        return JSONResponse(_error_body(request, str(error), error.http_status), status_code=error.http_status)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse(_error_body(request, _field_message(error.errors())), status_code=422)
+        return JSONResponse(_error_body(request, _field_message(error.errors()), 422), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         headers = dict(error.headers or {})
         if error.status_code == 405:  # Allow lists the methods of every route on this path, not only the first
             headers["Allow"] = ", ".join(allowed_methods(app, request))
-        return JSONResponse(_error_body(request, error.detail), status_code=error.status_code, headers=headers)
+        return JSONResponse(_error_body(request, error.detail, error.status_code), status_code=error.status_code,
+                            headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:

@@ -6,13 +6,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from api.deadline import DeadlineMs
 from api.model_names import LLM, LLM_NAMES, check_option_models, check_rerank_model
 from api.valid_text import ValidText
 from core.adapters import ADAPTER_NAME
 from core.errors import InvalidInputError, ModelUnavailableError
 from core.model_registry import resolve_model
 from evals.pipelines import split_options
-from rag.answer_formats import ANSWER_FORMATS
+from rag.answer_formats import ANSWER_FORMATS, DEFAULT_FORMAT, DEFAULT_MAX_NEW_TOKENS
 from rag.compressors.registry import COMPRESSORS
 from rag.dynamic.methods import DYNAMIC_METHODS, PARAMETRIC, POLICIES
 from rag.retrieval import RETRIEVERS
@@ -131,9 +132,9 @@ class SearchRequest(Strict):
     rerank: RerankMethod | SkipJsonSchema[None] = Field(default=None, description="rerank method applied to the first `candidates` "
                                                                   "hits")
     candidates: int = Field(default=20, ge=1, description="first-stage depth when `rerank` is set")
-    deadline_ms: Annotated[int, Field(ge=1, le=600_000)] | SkipJsonSchema[None] = Field(
-        default=None, description="answer by then: when reranking has not finished, the first-stage order with "
-        "partial: true")
+    deadline_ms: DeadlineMs | SkipJsonSchema[None] = Field(
+        default=None, description="answer by then (or the X-Deadline-Ms header): when reranking has not finished, "
+        "the first-stage order with partial: true, and the reranking stops")
 
     @model_validator(mode="after")
     def one_of_query_or_queries(self) -> "SearchRequest":
@@ -177,9 +178,9 @@ class RerankRequest(Strict):
                                                                              "collection")
     retriever: Retriever = "bm25"
     candidates: int = Field(default=50, ge=1)
-    deadline_ms: Annotated[int, Field(ge=1, le=600_000)] | SkipJsonSchema[None] = Field(
-        default=None, description="answer by then: when reranking has not finished, the first-stage order with "
-        "partial: true")
+    deadline_ms: DeadlineMs | SkipJsonSchema[None] = Field(
+        default=None, description="answer by then (or the X-Deadline-Ms header): when reranking has not finished, "
+        "the first-stage order with partial: true, and the reranking stops")
 
     @model_validator(mode="after")
     def documents_or_collection(self) -> "RerankRequest":
@@ -276,8 +277,8 @@ class AnswerRequest(Strict):
     rerank_model: RerankModel = Field(default=None, description="the LLM (or BASE+ADAPTER) of an LLM `rerank` "
                                       "method; default: the method's shipped adapter, else the settings' LLM")
 
-    max_new_tokens: int = Field(default=128, ge=1, le=2048)
-    answer_format: AnswerFormatName = Field(default="short", description="short: brief reasoning ending in \"So "
+    max_new_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, ge=1, le=2048)
+    answer_format: AnswerFormatName = Field(default=DEFAULT_FORMAT, description="short: brief reasoning ending in \"So "
                                             "the answer is: X\" (answer = X); yes-no: the same with X yes or no; "
                                             "free: the answer in a few words, then its citations")
     passage_words: Annotated[int, Field(ge=1, le=1000)] | SkipJsonSchema[None] = Field(
@@ -291,6 +292,9 @@ class AnswerRequest(Strict):
                                     "in the prompt too, not only the question)")
     translator: TranslatorName | SkipJsonSchema[None] = Field(
         default=None, description="DyPRAG translator name (default 'dyprag'), trained with `siftrag train dyprag`")
+    deadline_ms: DeadlineMs | SkipJsonSchema[None] = Field(
+        default=None, description="answer by then (or the X-Deadline-Ms header): when the answer is not written "
+        "by then, a 504 and the work stops")
 
     @field_validator("compressor_options")
     @classmethod
@@ -327,11 +331,14 @@ class AnswerStreamRequest(AnswerRequest):
 
     dynamic: SkipJsonSchema[str | None] = None
     translator: SkipJsonSchema[str | None] = None
+    deadline_ms: SkipJsonSchema[int | None] = None
 
     @model_validator(mode="after")
     def not_dynamic(self) -> "AnswerStreamRequest":
         if self.dynamic or self.translator:
             raise ValueError("Dynamic retrieval answers are not streamed: use POST /v1/answer.")
+        if self.deadline_ms is not None:
+            raise ValueError("deadline_ms applies to POST /v1/answer: a stream stops when its client disconnects.")
         return self
 
 

@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from core.deadline import check_deadline, current_deadline
 from core.errors import ModelUnavailableError
 
 BATCH_TOKENS = 512
+DEADLINE_BATCH_TOKENS = 128  # prompt tokens per batch while a request's deadline applies (checked between batches)
 
 
 def _bindings() -> Any:
@@ -133,7 +135,8 @@ class LlamaCppDecoder:
         """(logits of the token after ``prompt_ids``, prompt tokens read). The KV cache of the longest prefix shared
         with the previous prompt is kept. The last prompt token is always read alone, by the kernels that then
         decode, and the others in batches of two or more, so a prompt gives the same logits (and answer) whatever
-        the cache held: llama.cpp's batched and single-token kernels round differently."""
+        the cache held: llama.cpp's batched and single-token kernels round differently. Under a request's deadline
+        the prompt is read ``DEADLINE_BATCH_TOKENS`` at a time, the deadline checked between batches."""
         shared, previous = 0, self._reader.ids
         limit = min(len(previous), len(prompt_ids) - 1)
         while shared < limit and previous[shared] == prompt_ids[shared]:
@@ -142,8 +145,10 @@ class LlamaCppDecoder:
             shared -= 1  # one token to batch: read two
         self._reader.keep(shared)
         batched = prompt_ids[shared:-1]
-        for begin in range(0, len(batched), BATCH_TOKENS):
-            chunk = batched[begin:begin + BATCH_TOKENS]
+        size = DEADLINE_BATCH_TOKENS if current_deadline() is not None else BATCH_TOKENS
+        for begin in range(0, len(batched), size):
+            check_deadline()  # a request's deadline stops a long prompt between batches
+            chunk = batched[begin:begin + size]
             if len(chunk) == 1 and begin:  # a lone remainder joins the previous batch's reading order: re-read its last
                 self._reader.keep(len(self._reader.ids) - 1)
                 chunk = batched[begin - 1:begin + 1]

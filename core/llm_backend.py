@@ -23,12 +23,12 @@ from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from transformers import PretrainedConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-from core.deadline import DeadlineExceeded, check_deadline
+from core.deadline import DeadlineExceeded, check_deadline, current_deadline, in_batches
 from core.errors import InvalidInputError
 from core.fast_generation import Step, greedy_steps
 from core.generation_engine import LLAMA_CPP, llama_cpp_decoder
@@ -36,11 +36,14 @@ from core.llama_cpp_decoder import LlamaCppDecoder
 from core.lora_delta import LoraDelta, active, current, install_delta_hooks
 from core.model_cache import ModelCache
 from core.model_loading import load_causal_lm
-from core.next_token_batcher import NextTokenBatcher
+from core.next_token_batcher import NextTokenBatcher, token_groups
 from core.settings import get_settings
 
 TRANSFORMERS = "transformers"
 GPU_BATCH_TOKENS = 8192  # padded tokens per shared forward pass on CUDA when SIFTRAG_LLM_BATCH_TOKENS is unset
+DEADLINE_TOKENS = 64  # tokens a forward pass reads while a request's deadline applies, so the work stops within one
+# such pass of it (SmolLM2-135M on 2 cores: ~6 ms of CPU a token, so ~0.4 s; a 4,000-token FIRST window in one pass:
+# ~20 s of CPU)
 
 
 @dataclass
@@ -222,10 +225,8 @@ class LLMBackend:
         if self.batcher is not None:
             rows, forwards, tokens = self.batcher.logprobs(prompts)
         else:
-            parts = []
-            for start in range(0, len(prompts), batch_size):
-                check_deadline()
-                parts.append(self.forward_next_token(self.encode_prompts(prompts[start:start + batch_size])))
+            parts = [self.forward_next_token(self.encode_prompts(list(batch)))
+                     for batch in in_batches(prompts, batch_size)]
             rows = torch.cat([part for part, _ in parts])
             forwards, tokens = len(parts), sum(sum(counts) for _, counts in parts)
         if counter:
@@ -240,12 +241,47 @@ class LLMBackend:
     @torch.no_grad()
     def forward_next_token(self, prompt_ids: list[list[int]]) -> tuple[torch.Tensor, list[int]]:
         """One forward pass over the prompts (token ids), left-padded: ([len(prompt_ids), vocab] next-token
-        log-probs on the CPU, each prompt's tokens)."""
+        log-probs on the CPU, each prompt's tokens). Under a request's deadline, passes of at most
+        ``DEADLINE_TOKENS`` tokens (padding included) with the deadline checked between them."""
+        if current_deadline() is not None and len(prompt_ids) * max(map(len, prompt_ids)) > DEADLINE_TOKENS:
+            return self._forward_next_token_in_small_passes(prompt_ids)
         with self.lock:
             batch = self.tokenizer.pad({"input_ids": prompt_ids}, return_tensors="pt").to(self.device)
             self.check_fits(batch.input_ids.shape[1], "A prompt")
             logits = self.model(**batch, use_cache=False, logits_to_keep=1).logits[:, -1, :]
         return torch.log_softmax(logits.float(), dim=-1).cpu(), [len(ids) for ids in prompt_ids]
+
+    def _forward_next_token_in_small_passes(self, prompt_ids: list[list[int]]) -> tuple[torch.Tensor, list[int]]:
+        """``forward_next_token`` as passes of at most ``DEADLINE_TOKENS`` tokens: short prompts grouped, a longer
+        one read alone in chunks through its KV cache (``read_in_chunks``)."""
+        rows: dict[int, torch.Tensor] = {}
+        for group in token_groups([len(ids) for ids in prompt_ids], DEADLINE_TOKENS):
+            check_deadline()
+            if len(group) > 1 or len(prompt_ids[group[0]]) <= DEADLINE_TOKENS:
+                logprobs, _ = self.forward_next_token([prompt_ids[i] for i in group])
+                rows.update(zip(group, logprobs))
+                continue
+            self.check_fits(len(prompt_ids[group[0]]), "A prompt")
+            with self.lock:
+                logits = self.read_in_chunks(prompt_ids[group[0]])[0].logits[0, -1, :]
+            rows[group[0]] = torch.log_softmax(logits.float(), dim=-1).cpu()
+        return torch.stack([rows[i] for i in range(len(prompt_ids))]), [len(ids) for ids in prompt_ids]
+
+    @torch.no_grad()
+    def read_in_chunks(self, ids: list[int], **outputs: bool) -> tuple[Any, int]:
+        """(the model's output at the last position after reading the one sequence ``ids``, with its KV cache and
+        the ``outputs`` asked for (e.g. ``output_hidden_states``); forward passes made). Under a request's deadline
+        the sequence is read ``DEADLINE_TOKENS`` at a time through the cache, the deadline checked between; else in
+        one pass. Call with the lock held."""
+        step = DEADLINE_TOKENS if current_deadline() is not None else len(ids)
+        out, cache, passes = None, None, 0
+        for start in range(0, len(ids), step):
+            if passes:
+                check_deadline()
+            out = self.model(torch.tensor([ids[start:start + step]], device=self.device), cache=cache,
+                             use_cache=True, logits_to_keep=1, **outputs)
+            cache, passes = out.cache, passes + 1
+        return out, passes
 
     @torch.no_grad()
     def score_continuation(self, prompt: str, continuation_ids: list[int],
@@ -276,10 +312,10 @@ class LLMBackend:
         chosen = layers or range(self.model.config.num_hidden_layers)
         outputs = []
         with self.lock:
-            prefix = torch.tensor([prefix_ids], device=self.device)
-            cache = self.model(prefix, use_cache=True, logits_to_keep=1).cache
+            out, passes = self.read_in_chunks(prefix_ids)
+            cache = out.cache
             if counter:
-                counter.forward_passes += 1
+                counter.forward_passes += passes
                 counter.prompt_tokens += len(prefix_ids)
             self.model.set_attn_implementation("eager")
             try:
@@ -334,10 +370,9 @@ class LLMBackend:
         ids = self.tokenizer(text, add_special_tokens=False).input_ids
         self.check_fits(len(ids), "The prompt")
         with self.lock, active(None):
-            out = self.model(torch.tensor([ids], device=self.device), output_hidden_states=True, use_cache=True,
-                             logits_to_keep=1)
+            out, passes = self.read_in_chunks(ids, output_hidden_states=True)
         if counter:
-            counter.forward_passes += 1
+            counter.forward_passes += passes
             counter.prompt_tokens += len(ids)
         states = torch.stack([h[0, -1, :] for h in out.hidden_states]).float().cpu()
         return states, PromptPrefix(ids, out.cache)
@@ -376,6 +411,7 @@ class LLMBackend:
             prompt_ids = inputs.input_ids[0].tolist()
             if self.generation_engine(prompt_ids, max_new_tokens, prefix) == LLAMA_CPP:
                 return self._generate_fast(prompt_ids, max_new_tokens, counter, stop_strings or [], decoding)
+            prefix = prefix or self._prefix_under_deadline(prompt_ids, counter)
             watch = _StopInGenerated(self.tokenizer, inputs.input_ids.shape[1], stop_strings or [], decoding.stop)
             cached, reused = _cached_prefix(prefix, inputs.input_ids)
             out = self.model.generate(
@@ -404,6 +440,17 @@ class LLMBackend:
         stopped = finished or matched or watch.stopped
         return Generation(text=text, token_ids=new_ids, logprobs=logprobs, entropies=entropies, finished=finished,
                           finish_reason="stop" if stopped else "length")
+
+    def _prefix_under_deadline(self, prompt_ids: list[int], counter: CallCounter | None) -> PromptPrefix | None:
+        """Under a request's deadline, a long prompt's tokens but its last read in chunks (``read_in_chunks``), as
+        the prefix ``generate`` continues from; else None (``generate`` reads the prompt in one pass)."""
+        if current_deadline() is None or len(prompt_ids) <= DEADLINE_TOKENS or current() is not None:
+            return None
+        out, passes = self.read_in_chunks(prompt_ids[:-1])
+        if counter:
+            counter.forward_passes += passes
+            counter.prompt_tokens += len(prompt_ids) - 1
+        return PromptPrefix(prompt_ids[:-1], out.cache)
 
     def _fast_steps(self, prompt_ids: list[int], max_new_tokens: int, counter: CallCounter | None,
                     decoding: Decoding, stop_strings: list[str], cancel: threading.Event | None = None,
@@ -458,14 +505,15 @@ class LLMBackend:
             ids = [self.encode(prompt) for prompt in prompts]
             if ids and all(self.generation_engine(i, max_new_tokens) == LLAMA_CPP for i in ids):
                 return [self._generate_fast(i, max_new_tokens, counter, [], Decoding()).text.strip() for i in ids]
-            for start in range(0, len(prompts), batch_size):
-                batch = self.tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
+            for chosen in in_batches(prompts, batch_size):  # a request's deadline: checked between batches and steps
+                batch = self.tokenizer(list(chosen), return_tensors="pt", padding=True,
                                        add_special_tokens=False).to(self.device)
                 self.check_fits(batch.input_ids.shape[1] + max_new_tokens, "A prompt plus its completion")
                 sequences = self.model.generate(
                     **batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
-                    temperature=None, top_p=None, top_k=None,
+                    temperature=None, top_p=None, top_k=None, stopping_criteria=StoppingCriteriaList([_DeadlinePassed()]),
                 )[:, batch.input_ids.shape[1]:]
+                check_deadline()
                 texts += self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
                 if counter:
                     generated = int((sequences != self.tokenizer.pad_token_id).sum())

@@ -64,13 +64,18 @@ class NextTokenBatcher:
         return [r for r in results if r is not None]
 
     def chunks(self, lengths: list[int]) -> list[list[int]]:
-        """Indexes of the prompts, shortest first, grouped so that rows × longest ≤ ``max_tokens`` (a prompt
-        longer than that forms its own group)."""
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-        groups: list[list[int]] = []
-        for index in order:
-            if groups and (len(groups[-1]) + 1) * lengths[index] <= self.max_tokens:
-                groups[-1].append(index)
-            else:
-                groups.append([index])
-        return groups
+        """``token_groups`` of the prompts under this batcher's ``max_tokens``."""
+        return token_groups(lengths, self.max_tokens)
+
+
+def token_groups(lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Indexes of the prompts of ``lengths`` tokens, shortest first, grouped so that rows × longest ≤ ``max_tokens``
+    (a prompt longer than that forms its own group)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups: list[list[int]] = []
+    for index in order:
+        if groups and (len(groups[-1]) + 1) * lengths[index] <= max_tokens:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups

@@ -14,7 +14,7 @@ from core.settings import get_settings
 from evals.pipelines import parse_pipeline, pipeline_options, required_kinds
 from indexes.collection import Collection
 from rerankers.cross_encoder_models import cross_encoder_dir, default_cross_encoder
-from rerankers.registry import LLM_METHODS, with_trained_defaults
+from rerankers.registry import LLM_METHODS, trained_defaults
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -92,8 +92,7 @@ def pipeline_provenance(pipeline: str, collection: Collection, rerank_options: d
     _, method = parse_pipeline(pipeline)
     rerank_options = pipeline_options(pipeline, rerank_options)
     if method in LLM_METHODS:
-        model = with_trained_defaults(method, rerank_options).get("model") or get_settings().llm_model
-        provenance["reranker_model"] = model_fingerprint(model)
+        provenance["reranker_model"] = model_fingerprint(trained_defaults(method, rerank_options.get("model"))[0])
     elif method == "embedding":
         provenance["reranker_model"] = model_fingerprint(rerank_options.get("model") or get_settings().embedding_model)
     elif method == "cross-encoder":

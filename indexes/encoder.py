@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from core.deadline import CHARS_PER_TOKEN, DEADLINE_TEXT_CHARS, in_batches
 from core.device import torch_device
 from core.micro_batcher import MicroBatcher
 from core.model_loading import load_sentence_embedder
@@ -36,12 +37,19 @@ class SentenceEncoder:
         return np.stack(self._queries.run(queries)) if queries else np.zeros((0, self.dim), dtype=np.float32)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        with self._lock:
-            vectors = self.model.encode(
-                list(texts), batch_size=batch_size, normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=False,
-            )
-        return np.asarray(vectors, dtype=np.float32)
+        """Normalized embeddings of ``texts``, longest first in batches of ``batch_size`` (as sentence-transformers
+        orders them); under a request's deadline in batches of about ``DEADLINE_TEXT_CHARS``, stopping at the
+        first one after it."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        read = CHARS_PER_TOKEN * int(self.model.max_seq_length or 512)  # the encoder cuts the rest
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for rows in in_batches(order, batch_size, lambda i: min(len(texts[i]), read), DEADLINE_TEXT_CHARS):
+            with self._lock:
+                vectors[list(rows)] = self.model.encode(
+                    [texts[i] for i in rows], batch_size=len(rows), normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False,
+                )
+        return vectors
 
 
 @lru_cache(maxsize=4)

@@ -111,6 +111,9 @@ ANSWER_FORMATS: dict[str, AnswerFormat] = {
         stop=PARAGRAPH_END,
         examples=(Example("In which city is the Eiffel Tower?", "Paris [1]"),)),
 }
+# What an answer is when nothing is asked: /v1/answer's defaults and AnswerGenerator's (one table, one place)
+DEFAULT_FORMAT = "short"
+DEFAULT_MAX_NEW_TOKENS = 128
 
 
 def find_format(name: str) -> AnswerFormat:

@@ -14,7 +14,7 @@ from core.adapters import shipped_adapters, split_model_name
 from core.errors import InvalidInputError, TooLargeError
 from core.llm_backend import CallCounter, Decoding, FinishReason, LLMBackend, PromptPrefix, get_llm
 from core.settings import get_settings
-from rag.answer_formats import find_format
+from rag.answer_formats import DEFAULT_FORMAT, DEFAULT_MAX_NEW_TOKENS, find_format
 from rag.answer_prompt import answer_messages, answer_template, cited_numbers, unknown_citations
 from rag.conversation import Conversation, history_turns
 from rag.stop_strings import StopStrings
@@ -62,7 +62,8 @@ def reader_passage_words(model: str) -> int | None:
 
 @component
 class AnswerGenerator:
-    """Writes an answer from ``documents`` (closed-book when there are none) and names the cited ones.
+    """Writes an answer from ``documents`` (closed-book when there are none) and names the cited ones. Built with no
+    arguments it is /v1/answer's default (``DEFAULT_FORMAT``, ``DEFAULT_MAX_NEW_TOKENS``, the shipped reader).
 
     ``model``: default the shipped reader adapter for the format, else the settings' LLM. ``answer_format``:
     ``free`` (the answer, then its citations), ``short`` (short reasoning ending in "So the answer is: X"; the
@@ -76,7 +77,8 @@ class AnswerGenerator:
     ``conversation`` (``run``, ``stream``): a client's system prompt, said after the format's, and earlier turns,
     shown before the question (the oldest dropped while the prompt would not fit)."""
 
-    def __init__(self, model: str | None = None, max_new_tokens: int = 64, answer_format: str = "free",
+    def __init__(self, model: str | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                 answer_format: str = DEFAULT_FORMAT,
                  passage_words: int | None = None, repetition_penalty: float = 1.0,
                  no_repeat_ngram_size: int = 0, template: dict[str, str] | None = None,
                  decision_head: str | None = None, stop: list[str] | None = None) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
+from core.deadline import CHARS_PER_TOKEN, DEADLINE_TEXT_CHARS, in_batches
 from core.device import torch_device
 from core.errors import InvalidInputError
 from core.quiet_loading import quiet_transformers
@@ -30,12 +31,18 @@ class LoadedCrossEncoder:
         self._lock = threading.Lock()
 
     def logits(self, pairs: list[tuple[str, str]], batch_size: int) -> np.ndarray:
+        """One logit per pair, ``batch_size`` pairs per forward pass (under a request's deadline, about
+        ``DEADLINE_TEXT_CHARS`` per pass, the deadline checked between them)."""
         import torch
 
-        with self._lock:
-            scores = self.model.predict(pairs, batch_size=batch_size, activation_fn=torch.nn.Identity(),
-                                        convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(scores, dtype=np.float64).reshape(len(pairs))
+        read = CHARS_PER_TOKEN * int(self.model.max_seq_length or 512)  # the model cuts the rest
+        scores = []
+        for batch in in_batches(pairs, batch_size, lambda pair: min(len(pair[0]) + len(pair[1]), read),
+                                DEADLINE_TEXT_CHARS):
+            with self._lock:
+                scores.append(self.model.predict(batch, batch_size=len(batch), activation_fn=torch.nn.Identity(),
+                                                 convert_to_numpy=True, show_progress_bar=False))
+        return np.concatenate(scores).astype(np.float64).reshape(len(pairs)) if scores else np.zeros(0)
 
 
 @lru_cache(maxsize=4)

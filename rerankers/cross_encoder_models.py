@@ -23,7 +23,10 @@ def training_record(folder: Path) -> dict[str, Any] | None:
 
 
 def _cross_encoders_in(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if training_record(p)) if root.is_dir() else []
+    """The cross-encoders under ``root`` by name (not the versioned folders a publish keeps beside them, whose
+    names start with a dot)."""
+    return sorted(p.name for p in root.iterdir()
+                  if ADAPTER_NAME.fullmatch(p.name) and training_record(p)) if root.is_dir() else []
 
 
 def shipped_cross_encoders() -> list[str]:

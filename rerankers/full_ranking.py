@@ -41,16 +41,16 @@ class FullRankingReranker(LLMReranker):
 
     method = "fullrank"
 
-    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100,
+    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int | None = None,
                  mode: str = "generate", template: dict[str, str] | None = None,
-                 first_stage_weight: float = 0.0) -> None:
+                 first_stage_weight: float | None = None) -> None:
         """``template``: rank_llm-style sections; None = the authors' prompt (generate) or rank_zephyr alpha
         (logits)."""
         if mode not in MODES:
             raise InvalidInputError(f"Unknown full-ranking mode '{mode}': use one of {', '.join(MODES)}.")
-        LLMReranker.__init__(self, model, top_k, passage_words, first_stage_weight)
         self.mode = mode
-        self.method = method_name(FullRankingReranker, mode=mode)
+        self.method = method_name(FullRankingReranker, mode=mode)  # before the defaults, which are per method
+        LLMReranker.__init__(self, model, top_k, passage_words, first_stage_weight)
         self.template = listwise_template(template if template is not None
                                           else FULLRANK_TEMPLATE if mode == "generate" else None)
 

@@ -62,10 +62,11 @@ class ICRReranker(LLMReranker):
     """Attention-based reranking in O(1) forward passes per query (one prefix + two query spans)."""
 
     method = "icr"
+    default_passage_words = 300
 
-    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 300,
+    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int | None = None,
                  layers: str | None = None, reverse_order: bool = True, instruction: str = INSTRUCTIONS["ie"],
-                 template: dict[str, str] | None = None, first_stage_weight: float = 0.0) -> None:
+                 template: dict[str, str] | None = None, first_stage_weight: float | None = None) -> None:
         """``instruction``: the late instruction text, or "ie" / "qa" for the reference's two wordings
         (it uses "qa" for trec-covid, fiqa, webis-touche2020, dbpedia-entity and nq). ``template``: the
         sections ``header``, ``passage`` ({number}, {passage}) and ``query`` ({query}); None = the

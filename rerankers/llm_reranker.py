@@ -10,8 +10,8 @@ from haystack import Document, component, default_from_dict, default_to_dict
 
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter, LLMBackend, get_llm
-from core.settings import get_settings
 from indexes.document_store import indexable_text
+from rerankers.registry import trained_defaults
 from rerankers.score_fusion import check_first_stage_weight, with_first_stage
 
 Ranking = list[tuple[int, float]]  # (index into the candidates, score), best first
@@ -43,17 +43,24 @@ class LLMReranker:
     """Base of the LLM rerankers. Subclasses implement ``_rank`` and are Haystack components."""
 
     method = "llm"
+    default_passage_words = 100  # words per passage when neither the caller nor the model's adapter sets them
 
-    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100,
-                 first_stage_weight: float = 0.0) -> None:
-        """``first_stage_weight`` > 0 interpolates the min-max normalized scores (rank positions for the
-        permutation methods) with the candidates' first-stage scores (``score_fusion``)."""
+    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int | None = None,
+                 first_stage_weight: float | None = None) -> None:
+        """Defaults are the API's (``registry.trained_defaults``): no ``model`` runs the shipped adapter trained for
+        the method (else the settings' LLM), and ``passage_words`` and ``first_stage_weight`` not given are what
+        the adapter was trained and measured with (else ``default_passage_words`` and 0). ``first_stage_weight``
+        > 0 interpolates the min-max normalized scores (rank positions for the permutation methods) with the
+        candidates' first-stage scores (``score_fusion``)."""
+        self.model, trained = trained_defaults(self.method, model)
+        if passage_words is None:
+            passage_words = int(trained.get("passage_words", self.default_passage_words))
         if passage_words < 1:
             raise InvalidInputError("passage_words must be at least 1.")
-        self.model = model or get_settings().llm_model
         self.top_k = top_k
         self.passage_words = passage_words
-        self.first_stage_weight = check_first_stage_weight(first_stage_weight)
+        self.first_stage_weight = check_first_stage_weight(
+            trained.get("first_stage_weight", 0.0) if first_stage_weight is None else first_stage_weight)
 
     @property
     def llm(self) -> LLMBackend:

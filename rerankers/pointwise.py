@@ -33,11 +33,13 @@ class PointwiseReranker(LLMReranker):
 
     method = "pointwise"
 
-    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 100,
-                 batch_size: int = 8, template: dict[str, str] | None = None, first_stage_weight: float = 0.0) -> None:
+    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int | None = None,
+                 batch_size: int = 8, template: dict[str, str] | None = None,
+                 first_stage_weight: float | None = None) -> None:
         """``template``: the sections ``system_message`` (empty: none), ``user`` ({passage}, {query}), ``yes``
         and ``no``; None = the prompt the shipped pointwise adapters were trained on. ``first_stage_weight`` > 0
-        interpolates the min-max normalized scores with the candidates' first-stage scores (``score_fusion``)."""
+        interpolates the min-max normalized scores with the candidates' first-stage scores (``score_fusion``).
+        With no arguments: the shipped adapter with its passage cut and first-stage weight, as the API serves."""
         LLMReranker.__init__(self, model, top_k, passage_words, first_stage_weight)
         self.batch_size = batch_size
         self.template = parse_template(PointwiseTemplate, template, "pointwise")

@@ -73,31 +73,27 @@ def method_name(component_class: type, **options: Any) -> str:
 
 
 def make_reranker(method: str, **options: Any) -> Any:
-    """A new reranker component for ``method`` with ``options`` (model, passage_words, window, …)."""
+    """A new reranker component for ``method`` with ``options`` (model, passage_words, window, …); what is not given
+    is the component's default, which for the LLM methods is the trained one (``trained_defaults``)."""
     check_options(method, options)
-    return _component_class(method)(**with_trained_defaults(method, options), **_fixed_options(method))
+    return _component_class(method)(**options, **_fixed_options(method))
 
 
-def with_trained_defaults(method: str, options: dict[str, Any]) -> dict[str, Any]:
-    """With no model named, an LLM method runs the shipped adapter trained for it on the default LLM; an
-    adapter's recorded ``passage_words`` is the default (the prompt it was trained on), and so are its
-    ``serving_defaults`` (options it was measured with, e.g. a pointwise adapter's ``first_stage_weight``)."""
-    if method not in LLM_METHODS:
-        return options
-    options = dict(options)
-    if options.get("model") is None:
-        adapter = default_adapter(method, get_settings().llm_model)
-        if adapter is None:
-            return options
-        options["model"] = f"{adapter.base}+{adapter.name}"
-    _, adapter = split_model_name(options["model"])
-    if adapter is not None and options.get("passage_words") is None:
-        options["passage_words"] = int(adapter.training["passage_words"])
-    accepted = inspect.signature(_component_class(method).__init__).parameters
-    for key, value in (adapter.training.get("serving_defaults", {}) if adapter else {}).items():
-        if key in accepted and options.get(key) is None:
-            options[key] = value
-    return options
+def trained_defaults(method: str, model: str | None) -> tuple[str, dict[str, Any]]:
+    """(the LLM an LLM method runs, the options its adapter was trained and measured with). With no ``model``: the
+    shipped adapter trained for ``method`` on the settings' LLM, as ``BASE+ADAPTER``, else that LLM. The options: an
+    adapter's ``passage_words`` (the prompt it was trained on) and its ``serving_defaults`` (e.g. a pointwise
+    adapter's ``first_stage_weight``); none for a base model. Every LLM reranker resolves its defaults here, so one
+    built with no arguments (in a user's Haystack pipeline) is the one the API serves."""
+    if model is None:
+        base = get_settings().llm_model
+        adapter = default_adapter(method, base)
+        model = f"{adapter.base}+{adapter.name}" if adapter else base
+    adapter = split_model_name(model)[1]
+    if adapter is None:
+        return model, {}
+    return model, {"passage_words": int(adapter.training["passage_words"]),
+                   **adapter.training.get("serving_defaults", {})}
 
 
 def default_adapter(method: str, base: str) -> Adapter | None:

@@ -18,9 +18,11 @@ WindowJob = tuple[str, list[Document], RerankCounter]  # (query, documents of th
 class WindowedListwiseReranker(LLMReranker):
     """Sliding windows (default 20, stride 10, back to front). Subclasses order one batch of windows."""
 
-    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int = 300, window: int = 20,
+    default_passage_words = 300
+
+    def __init__(self, model: str | None = None, top_k: int = 10, passage_words: int | None = None, window: int = 20,
                  stride: int = 10, batch_size: int | None = None, template: dict[str, str] | None = None,
-                 context_size: int = 4096, first_stage_weight: float = 0.0) -> None:
+                 context_size: int = 4096, first_stage_weight: float | None = None) -> None:
         """``batch_size`` windows per forward: default 4 on CUDA, 1 on CPU (padded batches are slower there).
         ``template``: rank_llm-style sections (system_message, prefix, body, suffix); None = rank_zephyr alpha.
         ``context_size``: as rank_llm, passages of a window are cut shorter until its prompt plus the

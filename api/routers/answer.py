@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from api.auth import CallerDep, require_read
+from api.deadline import DEADLINE_504, HeaderDeadline, request_deadline, within_or_504
 from api.json_body import ThreadedJSONRoute
 from api.metrics import ANSWER_STREAMS
 from api.request_limits import check_answer_limits
@@ -40,16 +41,18 @@ def _pipeline(body: AnswerRequest) -> AnswerPipeline:
     return AnswerPipeline(body.collection, config)
 
 
-@router.post("/answer", response_model=AnswerResponse)
-async def answer(body: AnswerRequest, who: CallerDep) -> dict[str, Any]:
+@router.post("/answer", response_model=AnswerResponse, responses=DEADLINE_504)
+async def answer(body: AnswerRequest, who: CallerDep, header_deadline: HeaderDeadline) -> dict[str, Any]:
     """Retrieve, optionally rerank and compress, then generate an answer citing passages as [n]; or, with
     ``dynamic``, let the policy decide while the model writes when and with which query to retrieve (or, with
-    ``dyprag``, answer with the retrieved passages injected as LoRA weights for this request only)."""
+    ``dyprag``, answer with the retrieved passages injected as LoRA weights for this request only). Past
+    ``deadline_ms`` (or ``X-Deadline-Ms``), a 504, and the work stops."""
     who.require("read", body.collection)
+    deadline_ms = request_deadline(body.deadline_ms, header_deadline)
     if body.dynamic:
-        return await run_in_threadpool(_dynamic_answer, body)
+        return await run_in_threadpool(within_or_504, lambda: _dynamic_answer(body), deadline_ms, "the answer")
     pipeline = _pipeline(body)
-    return await run_in_threadpool(pipeline.run, body.question)
+    return await run_in_threadpool(within_or_504, lambda: pipeline.run(body.question), deadline_ms, "the answer")
 
 
 def _dynamic_answer(body: AnswerRequest) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from haystack import Document
 
 from api.auth import CallerDep, require_read
+from api.deadline import HeaderDeadline, request_deadline
 from api.json_body import ThreadedJSONRoute
 from api.json_stream import json_response
 from api.request_limits import check_rerank_documents, check_rerank_texts, check_search_limits
@@ -37,10 +38,11 @@ def _reranked_out(documents: list[Document], candidates: list[Document]) -> list
 
 
 @router.post("/search", response_model=SearchResponse)
-async def search(body: SearchRequest, who: CallerDep) -> Response:
+async def search(body: SearchRequest, who: CallerDep, header_deadline: HeaderDeadline) -> Response:
     """One query or a batch. Retrieval, reranking and the JSON encoding run on worker threads (the event loop
     stays free for other requests), except a single small BM25 search, which is cheaper inline."""
     who.require("read", body.collection)
+    body = body.model_copy(update={"deadline_ms": request_deadline(body.deadline_ms, header_deadline)})
     queries = body.all_queries()
     check_search_limits(queries, body.top_k)
     depth = body.candidates if body.rerank else body.top_k

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
+from core.deadline import in_batches
 from indexes.tilde.expanded_text import join_expansion
 from indexes.tilde.vocabulary import expandable_token_mask
 
@@ -40,8 +41,7 @@ class PassageExpander:
         device = next(self.model.parameters()).device
         terms: dict[int, list[str]] = {}
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch: less padding
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start:start + self.batch_size]
+        for rows in in_batches(order, self.batch_size):  # under a deadline: small batches, checked between them
             chunk = [texts[i] for i in rows]
             batch = self.tokenizer(chunk, truncation=True, max_length=PREDICT_MAX_LENGTH, padding=True,
                                    return_tensors="pt").to(device)

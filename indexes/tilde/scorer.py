@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
+from core.deadline import in_batches
 from indexes.tilde.expanded_text import expanded_token_ids
 from indexes.tilde.vocabulary import scorable_token_mask
 
@@ -95,8 +96,7 @@ class TildeScorer(nn.Module):
         device = next(self.parameters()).device
         order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths per batch: less padding
         by_position: dict[int, PassageImpacts] = {}
-        for start in range(0, len(texts), batch_size):
-            rows = order[start:start + batch_size]
+        for rows in in_batches(order, batch_size):  # under a deadline: small batches, checked between them
             batch = self.tokenize_passages([texts[i] for i in rows])
             ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
             weights = self.token_weights(ids, mask).float().cpu().numpy()

@@ -1,4 +1,5 @@
-"""Every reranker and compressor in a Haystack pipeline: warm_up, sockets, YAML round trip, allow-list."""
+"""Every reranker and compressor in a Haystack pipeline: warm_up, sockets, YAML round trip, allow-list, and the
+API's defaults when built with no arguments."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,6 +8,7 @@ import pytest
 from haystack import Document, Pipeline, component
 from haystack.core.errors import DeserializationError
 
+from core.lazy_class import import_class
 from core.llm_backend import LLM_CACHE
 from core.model_cache import load_counts
 from indexes.encoder import get_encoder
@@ -14,7 +16,15 @@ from indexes.retriever import SiftragRetriever
 from indexes.tilde_index import load_expander, load_scorer
 from rag.compressors.registry import COMPRESSORS, make_compressor
 from rerankers.cross_encoder import loaded_cross_encoder
-from rerankers.registry import LLM_METHODS, METHODS, make_reranker
+from rerankers.cross_encoder_models import any_cross_encoder
+from rerankers.registry import (
+    LLM_METHODS,
+    METHODS,
+    default_adapter,
+    make_reranker,
+    method_spec,
+    shared_reranker,
+)
 
 MODEL = "smollm2-135m-instruct"
 QUERY = "vitamin D and bone fractures"
@@ -144,3 +154,58 @@ def test_yaml_loading_is_limited_to_the_allow_list(built_slice, monkeypatch) -> 
         Pipeline.loads(yaml_text)
     monkeypatch.setenv("HAYSTACK_DESERIALIZATION_ALLOWLIST", f"indexes.*,rerankers.*,rag.*,{__name__}")
     assert isinstance(Pipeline.loads(yaml_text).get_component("reranker"), type(_reranker("embedding")))
+
+
+def _no_argument_reranker(method: str) -> Any:
+    """The method's component built as a user would in a pipeline: no arguments but the ones the method names
+    (full ranking's mode) and the collection the API passes to ``tilde``."""
+    spec = method_spec(method)
+    return import_class(spec.component)(**spec.fixed, **({"collection": "slice"} if spec.index_kinds else {}))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_reranker_built_with_no_arguments_is_the_one_the_api_serves(built_slice, cross_encoder_model,
+                                                                      method: str) -> None:
+    """Same model, adapter and options as ``/v1/rerank`` uses for the method (``shared_reranker``)."""
+    if method == "cross-encoder" and not any_cross_encoder():
+        pytest.skip("no cross-encoder ships or was trained into the data dir")
+    served = shared_reranker(method, collection="slice" if method_spec(method).index_kinds else None)
+    assert _no_argument_reranker(method).to_dict() == served.to_dict()
+
+
+def test_a_no_argument_pointwise_reranker_runs_the_shipped_adapter_and_ranks_as_the_api(built_slice) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from rerankers.pointwise import PointwiseReranker
+
+    adapter = default_adapter("pointwise", MODEL)
+    reranker = PointwiseReranker()
+    assert adapter is not None and reranker.model == f"{MODEL}+{adapter.name}"
+    assert reranker.passage_words == adapter.training["passage_words"]
+    assert reranker.first_stage_weight == adapter.training["serving_defaults"]["first_stage_weight"]
+    pipeline = Pipeline()
+    pipeline.add_component("retriever", SiftragRetriever("slice", "bm25", top_k=8))
+    pipeline.add_component("reranker", reranker)
+    pipeline.connect("retriever.documents", "reranker.documents")
+    ranked = pipeline.run({"query": QUERY})["reranker"]["documents"]
+    api = TestClient(create_app(), base_url="http://localhost").post("/v1/rerank", json={
+        "query": QUERY, "method": "pointwise", "collection": "slice", "candidates": 8, "top_k": 10})
+    assert api.status_code == 200 and api.json()["meta"]["model"] == reranker.model
+    assert [d["id"] for d in api.json()["documents"]] == [d.id for d in ranked]
+
+
+def test_generators_compressors_and_retrievers_built_with_no_arguments_are_the_apis(built_slice) -> None:
+    from api.routers.answer import _pipeline
+    from api.schemas import AnswerRequest
+    from rag.answer_generator import AnswerGenerator
+    from rag.compressors.registry import COMPONENTS, compressor
+    from rag.hybrid import HybridRetriever
+    from rag.retrieval import shared_retriever
+
+    served = _pipeline(AnswerRequest(collection="slice", question=QUERY)).generator
+    assert AnswerGenerator().to_dict() == served.to_dict() and served.model.endswith("+reader-2wiki")
+    for name, path in COMPONENTS.items():
+        assert import_class(path)().to_dict() == compressor(name).to_dict()
+    assert SiftragRetriever("slice").to_dict() == shared_retriever("bm25", "slice").to_dict()
+    assert HybridRetriever("slice").to_dict() == shared_retriever("hybrid", "slice").to_dict()
