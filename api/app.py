@@ -21,6 +21,7 @@ from api.compat_errors import compat_error_body
 from api.cross_site_guard import CrossSiteGuard
 from api.observe import ObserveAndShed
 from api.openapi_limits import add_limits
+from api.rerank_body import SHAPE_TAGS
 from api.routers import (
     answer,
     collections,
@@ -44,7 +45,10 @@ log = logging.getLogger("siftrag.api")
 def _field_message(errors: list[dict]) -> str:
     parts = []
     for error in errors:
-        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        loc = [p for p in error.get("loc", ()) if p != "body"]
+        if loc and loc[0] in SHAPE_TAGS:  # the shape a /v1/rerank body was read as, not a field
+            loc = loc[1:]
+        location = ".".join(str(p) for p in loc) or "body"
         parts.append(f"{location}: {error.get('msg', 'invalid')}")
     return "; ".join(parts)
 

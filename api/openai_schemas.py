@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.model_aliases import resolve_alias
 from api.schemas import AnswerFormatName, Compressor, RerankMethod, Retriever, known_model
 from api.valid_text import ValidText
 from rag.conversation import Conversation, conversation
@@ -91,9 +92,10 @@ class ChatCompletionRequest(ValidText):
     def _question_and_collection(self) -> ChatCompletionRequest:
         if not self.question().strip():
             raise ValueError("messages: the last user message must contain text (it is the question)")
-        if not self.model.startswith(RAG_PREFIX):
-            known_model(self.model)
-        named = self.model.startswith(RAG_PREFIX) and self.model[len(RAG_PREFIX):].strip()
+        model = self.served_model()
+        if not model.startswith(RAG_PREFIX):
+            known_model(model)
+        named = model.startswith(RAG_PREFIX) and model[len(RAG_PREFIX):].strip()
         if self.collection is None and not named:
             raise ValueError("name a collection: model 'rag:COLLECTION' or the extra field 'collection'")
         return self
@@ -118,9 +120,14 @@ class ChatCompletionRequest(ValidText):
 
     def target(self) -> tuple[str, str | None]:
         """(collection, LLM or None for the default)."""
-        if self.model.startswith(RAG_PREFIX):
-            return self.collection or self.model[len(RAG_PREFIX):], None
-        return str(self.collection), self.model
+        model = self.served_model()
+        if model.startswith(RAG_PREFIX):
+            return self.collection or model[len(RAG_PREFIX):], None
+        return str(self.collection), model
+
+    def served_model(self) -> str:
+        """``model``, or what the operator's alias table maps it to (``gpt-4o-mini`` → ``rag:docs``)."""
+        return resolve_alias(self.model)
 
 
 class OpenAIErrorDetail(BaseModel):

@@ -17,8 +17,10 @@ def limits(settings: Settings) -> dict[str, dict[str, dict[str, int]]]:
                           "queries": {"maxItems": settings.max_batch_queries}},
         "RerankRequest": {"top_k": {"maximum": settings.max_top_k}, "candidates": {"maximum": rerank},
                           "query": {"maxLength": settings.max_query_chars}, "documents": {"maxItems": rerank}},
-        "CohereRerankRequest": {"query": {"maxLength": settings.max_query_chars}, "documents": {"maxItems": rerank}},
-        "TeiRerankRequest": {"query": {"maxLength": settings.max_query_chars}, "texts": {"maxItems": rerank,
+        "CohereRerankRequest": {"query": {"maxLength": settings.max_query_chars},
+                                "documents": {"maxItems": settings.max_rerank_texts}},
+        "TeiRerankRequest": {"query": {"maxLength": settings.max_query_chars}, "texts": {
+                             "maxItems": settings.max_rerank_texts,
                              "items": {"type": "string", "maxLength": settings.max_document_chars}}},
         "AnswerRequest": {"top_k": {"maximum": min(100, rerank)}, "candidates": {"maximum": rerank},
                           "question": {"maxLength": settings.max_query_chars}},

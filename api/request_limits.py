@@ -31,11 +31,14 @@ def check_rerank_documents(count: int, field: str | None = None) -> None:
         raise TooLargeError(f"{count} documents exceed the rerank limit of {limit} (max_rerank_documents).")
 
 
-def check_rerank_texts(texts: list[str], field: str) -> None:
-    """Before any tokenizing (``/v2/rerank``, ``/rerank``): the document count (``max_rerank_documents``), each
+def check_rerank_texts(texts: list[str], field: str, max_count: int | None = None) -> None:
+    """Before any tokenizing: the document count (``max_count``, default ``max_rerank_documents``), each
     document's length (``max_document_chars``) and their total (``max_rerank_chars``); over any of them is a 413."""
     settings = get_settings()
-    check_rerank_documents(len(texts))
+    if max_count is None:
+        check_rerank_documents(len(texts))
+    elif len(texts) > max_count:
+        raise TooLargeError(f"{len(texts)} documents exceed the limit of {max_count} per request (max_rerank_texts).")
     for number, text in enumerate(texts):
         if len(text) > settings.max_document_chars:
             raise TooLargeError(f"{field}.{number}: {len(text)} characters exceed the limit of "

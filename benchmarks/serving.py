@@ -17,6 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 def running_server(command: list[str], port: int, env: dict[str, str] | None = None,
                    probe: str = "/healthz") -> Iterator[str]:
     """The base URL of ``command`` (started in the repository, stopped on exit) once it answers on ``port``."""
+    with running_process(command, port, env, probe) as (base, _):
+        yield base
+
+
+@contextmanager
+def running_process(command: list[str], port: int, env: dict[str, str] | None = None,
+                    probe: str = "/healthz") -> Iterator[tuple[str, subprocess.Popen]]:
+    """(base URL, process) of ``command`` once it answers on ``port`` (for a benchmark that reads its memory)."""
     server = subprocess.Popen(command, cwd=REPO, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -27,7 +35,7 @@ def running_server(command: list[str], port: int, env: dict[str, str] | None = N
             except httpx.HTTPError:
                 assert server.poll() is None, f"{command} exited during start-up"
                 time.sleep(0.2)
-        yield base
+        yield base, server
     finally:
         server.terminate()
         server.wait()

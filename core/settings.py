@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     max_document_chars: int = 200_000
     max_rerank_chars: int = Field(default=2_000_000, description="characters of all documents of one "
                                   "/v2/rerank or /rerank request, checked before they are tokenized")
+    max_rerank_texts: int = Field(default=1000, ge=1, description="documents of one /v2/rerank, /rerank or "
+                                  "Cohere/Jina-shaped /v1/rerank request (Cohere's documented maximum)")
+    max_rerank_tokens: int = Field(default=400_000, ge=1, description="tokens of all chunks one /v2/rerank, /rerank "
+                                   "or Cohere/Jina-shaped /v1/rerank request scores (documents are cut to "
+                                   "max_tokens_per_doc first)")
+    model_aliases: dict[str, str] = Field(default_factory=dict, description="JSON object: model names other "
+                                          "clients send → what they stand for here, e.g. {\"rerank-v3.5\": "
+                                          "\"embedding\", \"gpt-4o-mini\": \"rag:docs\"}; the target is checked "
+                                          "as if the client had sent it")
     job_timeout_s: int = 3600
 
     @field_validator("api_keys", mode="before")

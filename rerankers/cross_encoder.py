@@ -17,6 +17,7 @@ from core.errors import InvalidInputError
 from core.quiet_loading import quiet_transformers
 from indexes.document_store import indexable_text
 from rerankers.cross_encoder_models import cross_encoder_dir, default_cross_encoder, training_record
+from rerankers.ranked_documents import ranked_documents
 from rerankers.score_fusion import check_first_stage_weight, with_first_stage
 
 
@@ -95,9 +96,7 @@ class CrossEncoderReranker:
         logits = self._encoder.logits([(query, indexable_text(d)) for d in documents], self.batch_size)
         scores = with_first_stage(logits, documents, self.first_stage_weight)
         order = np.argsort(-scores, kind="stable")[: top_k or self.top_k]
-        ranked = [Document(id=documents[i].id, content=documents[i].content,
-                           meta=documents[i].meta,
-                           score=float(scores[i])) for i in order]
+        ranked = ranked_documents(documents, ((i, scores[i]) for i in order), logits)
         meta = {"latency_ms": 1000 * (time.perf_counter() - began),
                 "forward_passes": -(-len(documents) // self.batch_size), "prompt_tokens": 0, "generated_tokens": 0,
                 "model": self.model, "max_length": self.max_length, "first_stage_weight": self.first_stage_weight}

@@ -15,6 +15,7 @@ from indexes.bm25_index import bm25_scores
 from indexes.document_store import indexable_text
 from indexes.encoder import get_encoder
 from indexes.passage_vectors import passage_vectors
+from rerankers.ranked_documents import ranked_documents
 from rerankers.score_fusion import check_first_stage_weight, interpolated, with_first_stage
 
 # Chosen on SciFact *train* (809 queries, BM25 top-100, grid 0–0.6; docs/rerankers.md), never on a test split.
@@ -64,8 +65,7 @@ class EmbeddingReranker:
             lexical = "first stage" if weight else None
             scores = with_first_stage(cosine, documents, weight)
         order = np.argsort(-scores, kind="stable")[: top_k or self.top_k]
-        ranked = [Document(id=documents[i].id, content=documents[i].content, meta=documents[i].meta,
-                           score=float(scores[i])) for i in order]
+        ranked = ranked_documents(documents, ((i, scores[i]) for i in order), cosine)
         passage_passes = -(-(len(documents) - from_index) // get_settings().embedding_batch_size)
         meta = {"latency_ms": 1000 * (time.perf_counter() - began),
                 "forward_passes": 1 + passage_passes,  # the query's, then the passages the index lacked

@@ -11,6 +11,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 from core.errors import InvalidInputError
 from core.llm_backend import CallCounter, LLMBackend, get_llm
 from indexes.document_store import indexable_text
+from rerankers.ranked_documents import ranked_documents
 from rerankers.registry import trained_defaults
 from rerankers.score_fusion import check_first_stage_weight, with_first_stage
 
@@ -103,9 +104,8 @@ class LLMReranker:
 
     def package(self, documents: list[Document], ranking: Ranking, counter: RerankCounter, seconds: float,
                 top_k: int | None) -> dict[str, Any]:
-        ranking = self.fused(ranking, documents)
-        ranked = [Document(id=documents[i].id, content=documents[i].content, meta=documents[i].meta, score=score)
-                  for i, score in ranking[: top_k or self.top_k]]
+        model_scores = self.all_scores(ranking, len(documents))
+        ranked = ranked_documents(documents, self.fused(ranking, documents)[: top_k or self.top_k], model_scores)
         meta = {"method": self.method, "model": self.model, "latency_ms": round(1000 * seconds, 3),
                 "candidates": len(documents), **counter.as_dict()}
         return {"documents": ranked, "meta": meta}
@@ -115,11 +115,16 @@ class LLMReranker:
         candidate the ranking left out counts as scoring below all the others."""
         if self.first_stage_weight <= 0:
             return ranking
-        scores = np.full(len(documents), min((s for _, s in ranking), default=0.0) - 1.0)
+        fused = with_first_stage(self.all_scores(ranking, len(documents)), documents, self.first_stage_weight)
+        return sorted(((i, float(s)) for i, s in enumerate(fused)), key=lambda pair: (-pair[1], pair[0]))
+
+    @staticmethod
+    def all_scores(ranking: Ranking, candidates: int) -> np.ndarray:
+        """Every candidate's score in ``ranking``; one it left out scores below all the others."""
+        scores = np.full(candidates, min((s for _, s in ranking), default=0.0) - 1.0)
         for index, score in ranking:
             scores[index] = score
-        fused = with_first_stage(scores, documents, self.first_stage_weight)
-        return sorted(((i, float(s)) for i, s in enumerate(fused)), key=lambda pair: (-pair[1], pair[0]))
+        return scores
 
     def init_parameters(self) -> dict[str, Any]:
         return {"model": self.model, "top_k": self.top_k, "passage_words": self.passage_words,

@@ -19,6 +19,7 @@ from indexes.retriever import collection_manager
 from indexes.tilde.scorer import score_passage
 from indexes.tilde.scorer_store import resolve_scorer
 from indexes.tilde_index import encode_impacts, load_expander, load_scorer
+from rerankers.ranked_documents import ranked_documents
 from rerankers.score_fusion import check_first_stage_weight, with_first_stage
 
 
@@ -81,10 +82,9 @@ class TildeReranker:
             counts = scorer.query_counts(query)
             for i, passage in zip(unindexed, impacts):
                 scores[i] = score_passage(counts, passage)
-        scores = with_first_stage(scores, documents, self.first_stage_weight)
+        model_scores, scores = scores, with_first_stage(scores, documents, self.first_stage_weight)
         order = np.argsort(-scores, kind="stable")[: top_k or self.top_k]
-        ranked = [Document(id=documents[i].id, content=documents[i].content, meta=documents[i].meta,
-                           score=float(scores[i])) for i in order]
+        ranked = ranked_documents(documents, ((i, scores[i]) for i in order), model_scores)
         meta = {"latency_ms": 1000 * (time.perf_counter() - began), "forward_passes": 0 if not unindexed else 1,
                 "encoded_passages": len(unindexed), "prompt_tokens": 0, "generated_tokens": 0}
         return {"documents": ranked, "meta": meta}

@@ -6,7 +6,6 @@ the citations in the final chunk, then ``data: [DONE]``) and ``GET /v1/models`` 
 from __future__ import annotations
 
 import json
-import re
 import string
 import threading
 import time
@@ -22,6 +21,7 @@ from starlette.concurrency import iterate_in_threadpool
 
 from api.auth import CallerDep, require_read
 from api.compat_errors import OPENAI_CHAT_PATH
+from api.ignored_fields import ignored_header
 from api.json_body import ThreadedJSONRoute
 from api.openai_schemas import RAG_PREFIX, ChatCompletionRequest, OpenAIError
 from api.request_limits import check_answer_limits
@@ -32,8 +32,6 @@ from rag.answer_pipeline import AnswerConfig, AnswerPipeline, Prepared
 
 router = APIRouter(prefix="/v1", tags=["compatible"], dependencies=[Depends(require_read)],
                    route_class=ThreadedJSONRoute)
-HEADER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # field names a header may list as they are
-HEADER_NAMES = 20  # the ignored fields the header names; the rest are counted
 SHOWN_AS_IS = string.punctuation.replace("%", "") + " "  # the retrieval query header: the rest percent-encoded
 
 
@@ -82,13 +80,9 @@ def _siftrag(body: ChatCompletionRequest, prepared: Prepared) -> dict[str, Any]:
 
 
 def _headers(body: ChatCompletionRequest, prepared: Prepared) -> dict[str, str]:
-    """``X-Siftrag-Retrieval-Query`` (percent-encoded beyond printable ASCII) and ``X-Siftrag-Ignored`` (the first
-    ignored field names a header can carry as they are, then how many others)."""
-    headers = {"X-Siftrag-Retrieval-Query": quote(prepared.retrieval_query, safe=SHOWN_AS_IS)}
-    ignored = body.ignored()
-    named = [name for name in ignored if HEADER_NAME.fullmatch(name)][:HEADER_NAMES]
-    more = [f"{len(ignored) - len(named)} more"] if len(ignored) > len(named) else []
-    return {**headers, "X-Siftrag-Ignored": ", ".join(named + more)} if ignored else headers
+    """``X-Siftrag-Retrieval-Query`` (percent-encoded beyond printable ASCII) and ``X-Siftrag-Ignored``."""
+    return {"X-Siftrag-Retrieval-Query": quote(prepared.retrieval_query, safe=SHOWN_AS_IS),
+            **ignored_header(body.ignored())}
 
 
 @router.post(OPENAI_CHAT_PATH.removeprefix("/v1"), summary="Chat completion (OpenAI compatible), answered from a "

@@ -10,14 +10,19 @@ from fastapi.responses import Response
 from haystack import Document
 
 from api.auth import CallerDep, require_read
-from api.deadline import HeaderDeadline, request_deadline
+from api.compat_schemas import CohereRerankRequest, CohereRerankResponse
+from api.deadline import DEADLINE_504, HeaderDeadline, request_deadline
 from api.json_body import ThreadedJSONRoute
 from api.json_stream import json_response
 from api.request_limits import check_rerank_documents, check_rerank_texts, check_search_limits
-from api.schemas import RerankRequest, RerankResponse, SearchRequest, SearchResponse
+from api.rerank_body import RerankBody
+from api.routers.compat_rerank import cohere_results
+from api.schemas import RerankResponse, SearchRequest, SearchResponse
 from core.deadline import run_within
 from rag.retrieval import shared_retriever
+from rerankers.ranked_documents import MODEL_SCORE
 from rerankers.registry import shared_reranker
+from rerankers.relevance_calibration import component_model, relevance_scores
 
 router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_read)],
                    route_class=ThreadedJSONRoute)
@@ -85,8 +90,14 @@ def _search(body: SearchRequest, queries: list[str], depth: int, component: Any)
     return json_response(payload, "results", STREAM_ABOVE_RESULTS)  # small ones rendered here, on the thread
 
 
-@router.post("/rerank", response_model=RerankResponse)
-def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
+@router.post("/rerank", response_model=RerankResponse | CohereRerankResponse, responses=DEADLINE_504)
+def rerank(body: RerankBody, who: CallerDep, response: Response, header_deadline: HeaderDeadline) -> dict[str, Any]:
+    """Ours (a method, candidates inline or from a collection; scores calibrated, ``meta.raw_score`` the method's
+    own), or the Cohere v1 / Jina shape their clients post here (answered in that shape; past its deadline, a
+    504)."""
+    body = body.model_copy(update={"deadline_ms": request_deadline(body.deadline_ms, header_deadline)})
+    if isinstance(body, CohereRerankRequest):
+        return cohere_results(body, response)
     who.require("read", body.collection)
     check_search_limits([body.query], body.top_k)
     if body.documents is None:
@@ -109,8 +120,12 @@ def rerank(body: RerankRequest, who: CallerDep) -> dict[str, Any]:
     if result is None:  # the deadline passed: the candidates in their first-stage order
         return {"method": body.method, "documents": _reranked_out(candidates[:body.top_k], candidates),
                 "meta": {"method": body.method}, "timings_ms": timings, "partial": True}
-    return {"method": body.method, "documents": _reranked_out(result["documents"], candidates), "meta": result["meta"],
-            "timings_ms": timings, "partial": False}
+    relevance, calibrated = relevance_scores(body.method, component_model(component),
+                                             [d.meta.get(MODEL_SCORE) for d in result["documents"]])
+    documents = [Document(id=d.id, content=d.content, score=probability, meta={**d.meta, "raw_score": d.score})
+                 for d, probability in zip(result["documents"], relevance)]
+    return {"method": body.method, "documents": _reranked_out(documents, candidates),
+            "meta": {**result["meta"], "calibrated": calibrated}, "timings_ms": timings, "partial": False}
 
 
 def _remaining_ms(deadline_ms: int | None, spent_ms: float) -> int | None:

@@ -29,6 +29,8 @@ BAD_BODY_VALUES = ["300", True, 300.0, 0, 600_001]
 RERANK = ("/v1/rerank", {"query": "q", "documents": [{"id": "1", "content": "x"}]})
 SEARCH = ("/v1/search", {"collection": "slice", "query": "q"})
 ANSWER = ("/v1/answer", {"collection": "slice", "question": "q"})
+COHERE_BODY = {"model": "embedding", "query": "q", "documents": ["x"]}
+TEI_BODY = {"query": "q", "texts": ["x"]}
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +189,38 @@ def test_deadline_ms_is_a_strict_integer(client, value: object) -> None:
     for route, body in (RERANK, SEARCH, ANSWER):
         response = client.post(route, json=body | {"deadline_ms": value})
         assert response.status_code == 422 and "deadline_ms" in response.text, (route, response.text)
+
+
+@pytest.mark.parametrize("value", BAD_HEADERS)
+def test_v1_rerank_and_the_compatible_routes_check_deadlines_as_ours(client, value: str) -> None:
+    headers = {DEADLINE_HEADER: value.encode()}
+    ours = client.post(RERANK[0], json=RERANK[1], headers=headers)
+    assert ours.status_code == 422 and ours.json()["detail"].startswith("The X-Deadline-Ms header must be a whole")
+    cohere = client.post("/v2/rerank", json=COHERE_BODY, headers=headers)
+    assert cohere.status_code == 422 and "X-Deadline-Ms" in cohere.json()["message"]
+    tei = client.post("/rerank", json=TEI_BODY, headers=headers)
+    assert tei.status_code == 422 and tei.json()["error_type"] == "Validation" and "X-Deadline-Ms" in tei.json()["error"]
+    for route, body in (("/v2/rerank", COHERE_BODY), ("/rerank", TEI_BODY)):
+        for bad in BAD_BODY_VALUES:
+            response = client.post(route, json=body | {"deadline_ms": bad})
+            assert response.status_code == 422 and "deadline_ms" in response.text, (route, response.text)
+
+
+def test_compatible_routes_past_their_deadline_answer_504_in_their_shape(client) -> None:
+    texts = [d["content"] for d in client.post("/v1/search", json={
+        "collection": "slice", "query": QUERY, "top_k": 20}).json()["results"][0]["documents"]]
+    cohere = client.post("/v2/rerank", json={"model": "pointwise", "query": QUERY, "documents": texts,
+                                             "deadline_ms": 300})
+    assert cohere.status_code == 504 and "deadline of 300 ms passed" in cohere.json()["message"]
+    tei = client.post("/rerank", json={"query": QUERY, "texts": [f"{t} (tei {n})" for n, t in enumerate(texts * 5)]},
+                      headers={DEADLINE_HEADER: "200"})
+    assert tei.status_code == 504 and tei.json()["error_type"] == "Backend" and "deadline" in tei.json()["error"]
+    done = client.post("/v2/rerank", json={"model": "embedding", "query": QUERY, "documents": texts[:3],
+                                           "deadline_ms": 120_000})
+    assert done.status_code == 200 and len(done.json()["results"]) == 3
+    rerank = client.post("/v1/rerank", json={"query": QUERY, "method": "first", "collection": "slice",
+                                             "candidates": 60}, headers={DEADLINE_HEADER: "30"})
+    assert rerank.status_code == 200 and rerank.json()["partial"] is True
 
 
 def test_work_under_a_deadline_reads_in_small_passes_and_gets_the_same_scores(client) -> None:

@@ -46,7 +46,7 @@ def discoveries(data_dir: Path) -> str:
 
 @pytest.fixture(scope="module")
 def server(built_slice, discoveries: str, data_dir: Path):
-    process = start_api(data_dir, PORT)
+    process = start_api(data_dir, PORT, SIFTRAG_MODEL_ALIASES='{"gpt-4o-mini": "rag:slice"}')
     yield f"http://127.0.0.1:{PORT}"
     stop(process)
 
@@ -263,13 +263,15 @@ def test_haystack_openai_chat_generator_chats_with_the_collection(server: str) -
 
 
 def test_langchain_chat_openai_with_only_the_base_url_and_key_changed(server: str) -> None:
-    """LangChain's ChatOpenAI as a user configures it for OpenAI, with our base URL and key: ``invoke`` answers,
-    ``invoke(..., stop=[...])`` ends before the stop string, and the extra fields survive in its metadata."""
+    """LangChain's ChatOpenAI as a user configures it for OpenAI (``gpt-4o-mini``, which the operator's alias table
+    maps to ``rag:slice``), with our base URL and key: ``invoke`` answers, ``invoke(..., stop=[...])`` ends before
+    the stop string, and the extra fields survive in its metadata."""
     from langchain_openai import ChatOpenAI
 
-    chat = ChatOpenAI(base_url=f"{server}/v1", api_key=API_KEY, model="rag:slice", max_tokens=48)
+    chat = ChatOpenAI(base_url=f"{server}/v1", api_key=API_KEY, model="gpt-4o-mini", max_tokens=48)
     answer = chat.invoke(QUESTION)
     assert answer.content and answer.response_metadata["finish_reason"] in ("stop", "length")
+    assert answer.response_metadata["model_name"] == "gpt-4o-mini"
     cut = _stop_inside(answer.content)
     stopped = chat.invoke(QUESTION, stop=[cut])
     assert stopped.content == answer.content[:answer.content.index(cut)].strip()

@@ -23,9 +23,10 @@ def client(monkeypatch: pytest.MonkeyPatch):
 @pytest.mark.parametrize("path, field, key, extra", ROUTES)
 def test_too_many_documents_is_413_naming_the_limit(client: TestClient, path: str, field: str, key: str,
                                                     extra: dict) -> None:
-    response = client.post(path, json={"query": "q", field: ["a b"] * 201, **extra})
+    limit = get_settings().max_rerank_texts  # Cohere's 1,000 (ours: max_rerank_documents, 200)
+    response = client.post(path, json={"query": "q", field: ["a b"] * (limit + 1), **extra})
     assert response.status_code == 413
-    assert response.json()[key] == "201 documents exceed the rerank limit of 200 (max_rerank_documents)."
+    assert response.json()[key] == f"{limit + 1} documents exceed the limit of {limit} per request (max_rerank_texts)."
 
 
 @pytest.mark.parametrize("path, field, key, extra", ROUTES)
@@ -51,6 +52,6 @@ def test_documents_over_the_total_limit_are_413(client: TestClient, path: str, f
 
 def test_the_schema_publishes_the_document_limits(client: TestClient) -> None:
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
-    assert schemas["CohereRerankRequest"]["properties"]["documents"]["maxItems"] == 200
+    assert schemas["CohereRerankRequest"]["properties"]["documents"]["maxItems"] == 1000
     texts = schemas["TeiRerankRequest"]["properties"]["texts"]
-    assert texts["maxItems"] == 200 and texts["items"]["maxLength"] == get_settings().max_document_chars
+    assert texts["maxItems"] == 1000 and texts["items"]["maxLength"] == get_settings().max_document_chars
