@@ -57,7 +57,8 @@ async function loadCollections() {
     return;
   }
   const names = (await response.json()).collections;
-  fillSelect($("#collection"), names, names[0]);
+  const chosen = $("#collection").value;  // a reload (a key typed in) keeps the user's choice when it is still there
+  fillSelect($("#collection"), names, names.includes(chosen) ? chosen : names[0]);
   setStatus(names.length ? "" : "No collections yet: create one with `siftrag collections create`.", !names.length);
 }
 
