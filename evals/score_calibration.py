@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import time
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,13 @@ from indexes.bm25_index import bm25_rankings
 from indexes.document_store import indexable_text
 from rerankers.ranked_documents import MODEL_SCORE
 from rerankers.registry import RERANK_METHODS, shared_reranker
-from rerankers.relevance_calibration import CALIBRATIONS, FEATURES, Calibration, component_model
+from rerankers.relevance_calibration import (
+    CALIBRATIONS,
+    FEATURES,
+    Calibration,
+    component_model,
+    served_probabilities,
+)
 
 DATASET = Path(__file__).resolve().parents[1] / "data" / "sample" / "scifact"
 
@@ -143,14 +150,10 @@ def bootstrap_ece(rows: list[dict[str, Any]], calibrated: np.ndarray, fallback: 
 
 
 def along_ranking(rows: list[dict[str, Any]], calibration: Calibration | None) -> np.ndarray:
-    """Each row's probability as served: non-increasing along its query's ranking (rows in rank order)."""
-    values, ceiling, query = [], 1.0, None
-    for row in rows:
-        if row["query_id"] != query:
-            ceiling, query = 1.0, row["query_id"]
-        value = calibration.probability(row["rank"], row[MODEL_SCORE]) if calibration else 1 / row["rank"]
-        ceiling = min(ceiling, value)
-        values.append(ceiling)
+    """Each row's probability as served (rows grouped by query, in rank order)."""
+    values: list[float] = []
+    for _, group in groupby(rows, key=lambda row: row["query_id"]):
+        values += served_probabilities(calibration, [row[MODEL_SCORE] for row in group])
     return np.array(values)
 
 

@@ -68,14 +68,18 @@ def find_calibration(method: str, model: str | None) -> Calibration | None:
 def relevance_scores(method: str, model: str | None, model_scores: Sequence[float | None]) -> tuple[
         list[float], bool]:
     """(a probability of relevance per returned document, given their ``model_score`` best first; whether a fitted
-    calibration gave them — else ``1 / rank``). Non-increasing along the ranking."""
+    calibration gave them — else ``1 / rank``)."""
     calibration = find_calibration(method, model)
+    return served_probabilities(calibration, model_scores), calibration is not None
+
+
+def served_probabilities(calibration: Calibration | None, model_scores: Sequence[float | None]) -> list[float]:
+    """``calibration``'s probabilities (``1 / rank`` without one) of one ranking, best first, made non-increasing."""
     scores, ceiling = [], 1.0
     for rank, model_score in enumerate(model_scores, start=1):
-        value = calibration.probability(rank, model_score) if calibration else 1 / rank
-        ceiling = min(ceiling, value)
+        ceiling = min(ceiling, calibration.probability(rank, model_score) if calibration else 1 / rank)
         scores.append(ceiling)
-    return scores, calibration is not None
+    return scores
 
 
 def component_model(component: Any) -> str | None:
