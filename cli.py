@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from pydantic import ValidationError
@@ -373,6 +373,44 @@ def collections_delete(name: str) -> None:
     out.print(f"deleted {name}")
 
 
+@app.command("tune")
+def tune(
+    collection: str,
+    passages: Annotated[int, typer.Option(help="passages sampled to write one query each for")] = 1000,
+    examples: Annotated[Optional[Path], typer.Option(help="file of 2-8 example queries of the collection, one a line "
+                                                          "(a few-shot prompt in their style)")] = None,
+    heldout_share: Annotated[float, typer.Option(help="share of passages whose queries only check the model")] = 0.2,
+    epochs: int = 1,
+    batch_size: int = 32,
+    force: Annotated[bool, typer.Option("--force", help="publish even if the held-out check finds it worse")] = False,
+    revert: Annotated[bool, typer.Option("--revert", help="serve the shipped encoder again (re-indexes dense)")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
+) -> None:
+    """Tune the collection's dense encoder (and `embedding` reranker) on queries the local LLM writes from its own
+    passages, filtered by round trip, with mined negatives; published only if a held-out check finds it no worse."""
+    _check_background(wait)
+    from workers.tune_submission import revert_tuning, submit_tune
+
+    if revert:
+        reverted = revert_tuning(collection)
+        job = reverted.pop("reindex_job")
+        out.print_json(json.dumps({**reverted, "reindex_job": job.id if job else None}))
+        if job is not None and wait:
+            _follow(job.id)
+        return
+    from rag.tuning.tune_spec import TuneSpec
+
+    if examples is not None and not examples.is_file():
+        raise NotFoundError(f"No examples file {examples}.")
+    lines = examples.read_text(encoding="utf-8", errors="replace").splitlines() if examples else []
+    spec = _validated(TuneSpec, passages=passages, examples=lines, heldout_share=heldout_share, force=force,
+                      training={"epochs": epochs, "batch_size": batch_size})
+    job = submit_tune(collection, spec)
+    out.print(f"job {job.id}: tune {collection} ({passages} passages)")
+    if wait:
+        _follow(job.id)
+
+
 jobs_app = typer.Typer(help="Follow, list and cancel jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 
@@ -715,6 +753,15 @@ def train_yes_no_head(
     out.print(f"job {job.id}: train yes/no head {name} (on {model})")
     if wait:
         _follow(job.id)
+
+
+def _validated(config_class: type, **options: object) -> Any:
+    """``config_class(**options)``; a bad option exits with a sentence."""
+    try:
+        return config_class(**options)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise InvalidInputError(f"Invalid option {'.'.join(map(str, problem['loc']))}: {problem['msg']}.") from None
 
 
 def _check_options(config_class: type, **options: object) -> None:

@@ -108,6 +108,8 @@ class CollectionOut(BaseModel):
     documents: int
     revision: int
     indexes: dict[str, Any]
+    tuned_models: dict[str, Any] = Field(default_factory=dict, description="per kind, the model tuned for this "
+                                         "collection (`siftrag tune`): live version and training record")
 
 
 class DocumentIds(Strict):

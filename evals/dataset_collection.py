@@ -63,7 +63,8 @@ def ensure_dataset_collection(
     """A collection holding ``root``'s corpus with live, up-to-date indexes of ``kinds``.
 
     The corpus is (re)ingested when its file changed since the last ingest; an index is rebuilt when
-    it is missing, older than the store, or built with another model than the configured one. The corpus is validated completely before anything is
+    it is missing, older than the store, or built with another model than the configured one (or the collection's
+    tuned encoder, `siftrag tune`). The corpus is validated completely before anything is
     written, so a malformed file never leaves a half-ingested collection.
     """
     name = check_dataset_collection(manager, root, name)
@@ -84,8 +85,11 @@ def ensure_dataset_collection(
         marker.write_text(json.dumps({"source": str(root.resolve()), "fingerprint": fingerprint}))
     for kind in kinds:
         status = collection.status()["indexes"][kind]
-        wanted_model = index_kind(kind).model_for({})
-        other_model = wanted_model is not None and (status["manifest"] or {}).get("model") != wanted_model
-        if status["live_version"] is None or status["stale"] or other_model:
+        live = status["live_version"]
+        tuned = collection.models.live_path(kind)  # a collection tuned with `siftrag tune` keeps its encoder
+        wanted_model = str(tuned) if tuned else index_kind(kind).model_for({})
+        built_with = collection.versions(kind).manifest(live).get("model") if live else None
+        other_model = wanted_model is not None and built_with != wanted_model
+        if live is None or status["stale"] or other_model:
             collection.build(kind, progress=progress)
     return collection

@@ -14,7 +14,7 @@ from haystack import Document
 
 from core.errors import InvalidInputError
 from rag.retrieval import RETRIEVERS, index_kinds_of, make_retriever
-from rerankers.registry import METHODS, check_options, make_reranker, method_spec
+from rerankers.registry import METHODS, check_options, collection_options, make_reranker, method_spec
 
 
 def key_values(pairs: list[str], where: str) -> dict[str, Any]:
@@ -61,17 +61,11 @@ def parse_pipeline(pipeline: str) -> tuple[str, str | None]:
     return retriever, method or None
 
 
-def options_for(method: str, collection: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The options a pipeline's reranker gets: a method that reads the collection's indexes (``tilde``: its
-    stored impacts) gets ``collection``."""
-    return ({"collection": collection} | options) if method_spec(method).index_kinds else options
-
-
 def check_pipeline_options(pipeline: str, options: dict[str, Any]) -> None:
     """Reject bad rerank options before any index is built for the pipeline."""
     _, method = parse_pipeline(pipeline)
     if method:
-        check_options(method, options_for(method, "check", pipeline_options(pipeline, options)))
+        check_options(method, collection_options(method, "check", pipeline_options(pipeline, options), tuned=False))
 
 
 def required_kinds(pipeline: str) -> tuple[str, ...]:
@@ -97,7 +91,7 @@ class PipelineRunner:
         name, method = parse_pipeline(self.pipeline)
         self.retriever = make_retriever(name, self.collection)
         options = pipeline_options(self.pipeline, self.rerank_options)
-        self.reranker = make_reranker(method, **options_for(method, self.collection, options)) if method else None
+        self.reranker = make_reranker(method, **collection_options(method, self.collection, options)) if method else None
 
     def __call__(self, queries: list[str], top_k: int,
                  exclude_ids: list[str] | None = None) -> list[list[Document]]:

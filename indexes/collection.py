@@ -16,6 +16,7 @@ from haystack import Document
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.settings import get_settings
 from indexes.collection_catalog import CollectionCatalog, FileCatalog, PostgresCatalog
+from indexes.collection_models import CollectionModels
 from indexes.contract import FilteredIndex, Hits, LoadedIndex, ProgressCallback
 from indexes.document_store import DocumentStore, indexable_text
 from indexes.index_kind import KIND_NAMES, check_kind, index_kind
@@ -62,6 +63,7 @@ class Collection:
         self.uid = (catalog.record(self.name) or {}).get("uid") if self.identity is not None else None
         root.mkdir(parents=True, exist_ok=True)
         self.store = open_document_store(root, self.uid)
+        self.models = CollectionModels(root)
         self._loaded: dict[str, tuple[str, LoadedIndex]] = {}
         self._current: dict[str, tuple[object, str | None]] = {}  # the live pointer's identity → version
         self._load_lock = threading.Lock()
@@ -80,8 +82,12 @@ class Collection:
     def build(self, kind: str, options: dict[str, Any] | None = None, progress: ProgressCallback | None = None,
               before_publish: Callable[[], None] | None = None) -> str:
         """Build a new version of ``kind`` from the current documents and publish it atomically; ``before_publish``
-        runs right before the publish and may raise to publish nothing (a job's cancellation check)."""
+        runs right before the publish and may raise to publish nothing (a job's cancellation check). A dense build
+        with no ``model`` option encodes with the collection's tuned encoder when it has one."""
         builder = index_kind(kind)
+        tuned = self.models.live_path(kind)
+        if tuned is not None and not (options or {}).get("model"):
+            options = {**(options or {}), "model": str(tuned)}
         versions = self.versions(kind)
         versions.remove_stale_staging()
         revision = self.store.revision
@@ -107,6 +113,13 @@ class Collection:
                 if before_publish is not None:
                     before_publish()
                 return versions.publish(staging, manifest)
+
+    def _shown_manifest(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """A manifest as status shows it: a model tuned for this collection by its folder name, not its path."""
+        model = manifest.get("model")
+        if isinstance(model, str) and model.startswith(f"{self.root}/"):
+            return {**manifest, "model": f"tuned:{Path(model).name}"}
+        return manifest
 
     def is_live(self) -> bool:
         """Whether this object still is the catalog's collection (not deleted, not deleted and re-created)."""
@@ -189,11 +202,11 @@ class Collection:
             indexes[kind] = {
                 "live_version": current,
                 "versions": versions.list(),
-                "manifest": versions.manifest(current) if current else None,
+                "manifest": self._shown_manifest(versions.manifest(current)) if current else None,
                 "stale": bool(current) and versions.manifest(current)["store_revision"] != self.store.revision,
             }
         return {"name": self.name, "documents": self.store.count(), "revision": self.store.revision,
-                "indexes": indexes}
+                "indexes": indexes, "tuned_models": self.models.describe()}
 
 
 class CollectionManager:

@@ -27,6 +27,12 @@ def collection_manager(data_dir: Path | None = None) -> CollectionManager:
     return manager
 
 
+def tuned_model(collection: str, kind: str) -> str | None:
+    """The folder of the model tuned for ``collection`` (``siftrag tune``) that serves ``kind``, or None."""
+    path = collection_manager().get(collection).models.live_path(kind)
+    return str(path) if path else None
+
+
 @component
 class SiftragRetriever:
     """Retrieve from a collection's live ``bm25`` or ``dense`` index."""

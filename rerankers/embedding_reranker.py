@@ -5,6 +5,7 @@ cache), so reranking indexed candidates encodes only the query."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,13 @@ from indexes.encoder import get_encoder
 from indexes.passage_vectors import passage_vectors
 from rerankers.ranked_documents import ranked_documents
 from rerankers.score_fusion import check_first_stage_weight, interpolated, with_first_stage
+
+
+def model_label(model: str) -> str:
+    """How responses name the model: a registry name as it is, a folder (a collection's tuned encoder) by its name
+    only, never the server path."""
+    return f"tuned:{Path(model).name}" if Path(model).is_absolute() else model
+
 
 # Chosen on SciFact *train* (809 queries, BM25 top-100, grid 0–0.6; docs/rerankers.md), never on a test split.
 FIRST_STAGE_WEIGHT = 0.3
@@ -69,7 +77,7 @@ class EmbeddingReranker:
         passage_passes = -(-(len(documents) - from_index) // get_settings().embedding_batch_size)
         meta = {"latency_ms": 1000 * (time.perf_counter() - began),
                 "forward_passes": 1 + passage_passes,  # the query's, then the passages the index lacked
-                "prompt_tokens": 0, "generated_tokens": 0, "model": self.model,
+                "prompt_tokens": 0, "generated_tokens": 0, "model": model_label(self.model),
                 "passages_from_index": from_index, "first_stage_weight": weight,
                 "lexical_scores": lexical}
         return {"documents": ranked, "meta": meta}

@@ -24,6 +24,7 @@ class MethodSpec:
     index_kinds: tuple[str, ...] = ()  # the collection's indexes it reads (it then takes ``collection``)
     ignores: tuple[str, ...] = ()  # evaluation-wide rerank options it does not take
     cached_by: tuple[str, ...] = ()  # indexes whose build caches what it computes (an evaluation builds them first)
+    tuned_kind: str | None = None  # on a collection, a model tuned for it of this kind serves when none is named
 
 
 _FULL_RANKING = "rerankers.full_ranking:FullRankingReranker"
@@ -36,7 +37,8 @@ RERANK_METHODS: dict[str, MethodSpec] = {
     "fullrank-logits": MethodSpec(_FULL_RANKING, {"mode": "logits"}, llm=True),
     "pointwise": MethodSpec("rerankers.pointwise:PointwiseReranker", llm=True, objective="pointwise"),
     # reads passage vectors from the embedding cache that a dense build fills
-    "embedding": MethodSpec("rerankers.embedding_reranker:EmbeddingReranker", cached_by=("dense",)),
+    "embedding": MethodSpec("rerankers.embedding_reranker:EmbeddingReranker", cached_by=("dense",),
+                            tuned_kind="dense"),
     # its ``model`` is a trained cross-encoder (``siftrag train cross-encoder``), not an LLM
     "cross-encoder": MethodSpec("rerankers.cross_encoder:CrossEncoderReranker", ignores=("model", "passage_words")),
     # its ``model`` is a TILDEv2 scorer, not the LLM an evaluation's shared options name
@@ -118,16 +120,36 @@ def _component_class(method: str) -> type:
     return import_class(method_spec(method).component)
 
 
-@lru_cache(maxsize=16)
-def shared_reranker(method: str, model: str | None = None, passage_words: int | None = None,
-             collection: str | None = None) -> Any:
-    """A shared instance per configuration (what the API uses); None means the method's default.
+def collection_options(method: str, collection: str, options: dict[str, Any], tuned: bool = True) -> dict[str, Any]:
+    """``options`` for reranking candidates of ``collection``: a method that reads its indexes (``tilde``: the stored
+    impacts) gets ``collection``; with no model named, a model tuned for it (``siftrag tune``) serves (unless
+    ``tuned`` is False: options checked before the collection exists)."""
+    from indexes.retriever import tuned_model
 
-    ``collection`` lets ``tilde`` score indexed candidates from the collection's stored impacts."""
+    spec = method_spec(method)
+    if spec.index_kinds:
+        options = {"collection": collection} | options
+    if tuned and spec.tuned_kind and not options.get("model"):
+        folder = tuned_model(collection, spec.tuned_kind)
+        options = {**options, "model": folder} if folder else options
+    return options
+
+
+def shared_reranker(method: str, model: str | None = None, passage_words: int | None = None,
+                    collection: str | None = None) -> Any:
+    """A shared instance per configuration (what the API uses); None means the method's default, or, on a
+    ``collection``, the model tuned for it. ``collection`` also lets ``tilde`` score indexed candidates from the
+    collection's stored impacts."""
+    options = collection_options(method, collection, {"model": model} if model else {}) if collection else {}
+    return _shared_reranker(method, options.get("model") or model, passage_words, options.get("collection"))
+
+
+@lru_cache(maxsize=16)
+def _shared_reranker(method: str, model: str | None, passage_words: int | None, collection: str | None) -> Any:
     options: dict[str, Any] = {"model": model} if model else {}
     spec = method_spec(method)
     if passage_words is not None and spec.llm:
         options["passage_words"] = passage_words
-    if collection is not None and spec.index_kinds:
+    if collection is not None:
         options["collection"] = collection
     return make_reranker(method, **options)

@@ -32,6 +32,7 @@ class Job(BaseModel):
     state: JobState = JobState.queued
     done: int = 0
     total: int | None = None
+    stage: str | None = Field(default=None, description="the step a job of several steps is in; done/total count it")
     result: dict[str, Any] | None = None
     error: str | None = None
     created_at: float = Field(default_factory=time.time)

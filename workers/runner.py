@@ -26,6 +26,7 @@ from workers.job_model import Job, JobState
 from workers.job_store import JobStore
 from workers.source_ingest_job import ingest_files
 from workers.stores import job_store
+from workers.tune_job import tune_collection
 from workers.upload_staging import remove_orphans
 
 
@@ -101,7 +102,7 @@ class EmbeddedRunner(JobRunner):
                   "train_dyprag": train_dyprag, "train_reranker": train_reranker,
                   "train_cross_encoder": train_cross_encoder,
                   "train_reader": train_reader, "train_tilde": train_tilde,
-                  "train_yes_no_head": train_yes_no_head}
+                  "train_yes_no_head": train_yes_no_head, "tune": tune_collection}
         body = bodies[job.type]
         self.pool.submit(JobContext(self.store, job.id).run, lambda ctx: body(ctx, **job.params))
 

@@ -24,6 +24,7 @@ from workers.job_model import JobState
 from workers.job_store import RedisJobStore
 from workers.source_ingest_job import ingest_files
 from workers.stores import job_store
+from workers.tune_job import tune_collection
 
 
 def _context(job_id: str) -> tuple[JobContext, dict[str, Any]]:
@@ -131,3 +132,9 @@ def train_reader_task(job_id: str) -> None:
 def train_yes_no_head_task(job_id: str) -> None:
     ctx, params = _context(job_id)
     ctx.run(lambda c: train_yes_no_head(c, **params))
+
+
+@celery_app.task(name="siftrag.tune")
+def tune_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: tune_collection(c, **params))

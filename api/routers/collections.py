@@ -17,8 +17,10 @@ from core.settings import get_settings
 from indexes.index_kind import index_kind
 from indexes.ingest_files import document_from_record
 from indexes.retriever import collection_manager
+from rag.tuning.tune_spec import TuneSpec
 from workers.job_model import Job
 from workers.runner import job_runner
+from workers.tune_submission import revert_tuning, submit_tune
 from workers.upload_staging import stage_upload
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], route_class=ThreadedJSONRoute)
@@ -121,3 +123,20 @@ def build_index(name: str, kind: str, who: WriterDep, body: BuildRequest | None 
         raise InvalidInputError(f"{error}.") from None
     collection_manager().get(name)
     return job_view(job_runner().submit("build", {"collection": name, "kind": kind, "options": options}), who)
+
+
+@router.post("/{name}:tune", status_code=202, response_model=Job, dependencies=[Depends(require_admin)])
+def tune_collection(name: str, who: CallerDep, body: TuneSpec | None = None) -> Job:
+    """A tuning job: synthetic queries from the collection's passages train its dense encoder (the ``embedding``
+    reranker's model), published for this collection only if a held-out check finds it no worse; 409 while one
+    runs."""
+    return job_view(submit_tune(name, body or TuneSpec()), who)
+
+
+@router.delete("/{name}/tuned-models/dense", dependencies=[Depends(require_admin)])
+def revert_tuned_model(name: str, who: CallerDep) -> dict[str, Any]:
+    """The shipped encoder serves the collection again; ``reindex_job`` rebuilds its dense index when the live one
+    was built with the tuned encoder."""
+    reverted = revert_tuning(name)
+    job = reverted["reindex_job"]
+    return {**reverted, "reindex_job": job_view(job, who).model_dump(mode="json") if job else None}

@@ -5,7 +5,6 @@ let an interrupted run resume; the finished model is published atomically with i
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from core.errors import InvalidInputError
 from core.lora_training import Progress
 from core.model_registry import REGISTRY, resolve_model
 from core.quiet_loading import quiet_transformers
+from core.trainer_progress import loss_curve, train_reporting
 from rerankers.cross_encoder_models import CROSS_ENCODER_KIND
 from rerankers.training.examples import PairedExample
 
@@ -63,7 +63,7 @@ def train_cross_encoder(config: CrossEncoderTraining, examples: list[PairedExamp
         CrossEncoderTrainer,
         CrossEncoderTrainingArguments,
     )
-    from transformers import PrinterCallback, TrainerCallback, set_seed
+    from transformers import set_seed
 
     began = time.time()
     examples = chosen_examples(config, examples)
@@ -80,18 +80,9 @@ def train_cross_encoder(config: CrossEncoderTraining, examples: list[PairedExamp
         report_to="none",
         disable_tqdm=True, dataloader_pin_memory=False)
 
-    class ReportProgress(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if progress is not None:
-                logged = [entry["loss"] for entry in state.log_history if "loss" in entry]
-                progress(state.global_step, state.max_steps, float(logged[-1]) if logged else math.nan)
-
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss,
-                                  callbacks=[ReportProgress()])
-    trainer.remove_callback(PrinterCallback)  # progress reaches the job instead of stdout
-    resume = any(checkpoints.glob("checkpoint-*"))
-    trainer.train(resume_from_checkpoint=True if resume else None)
-    losses = [[entry["step"], round(entry["loss"], 4)] for entry in trainer.state.log_history if "loss" in entry]
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    resume = train_reporting(trainer, checkpoints, progress)
+    losses = loss_curve(trainer)
     record = {"kind": CROSS_ENCODER_KIND, "base_model": config.init, "serves": [CROSS_ENCODER_KIND],
               "hyperparameters": config.model_dump(), "library": "sentence-transformers CrossEncoderTrainer, "
               + {"bce": "BinaryCrossEntropyLoss", "lambda": "LambdaLoss"}[config.loss],
