@@ -1,5 +1,5 @@
 """Synthetic queries from a collection's own passages (InPars, Promptagator): the local LLM writes one query per
-passage, greedily, after two generic (passage, query) demonstrations or, given a few of the operator's example
+passage, greedily, after three generic (passage, query) demonstrations in three styles or, given a few of the operator's example
 queries, after those examples with the passages BM25 finds for them (their style). Queries are cached by the
 prompt's content hash per model, so a rerun or a resumed job generates only what is new."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from core.settings import get_settings
 from indexes.collection import Collection
 from indexes.content_cache import ContentCache, cached_compute
 from indexes.contract import ProgressCallback
-from indexes.document_store import indexable_text
+from indexes.document_store import content_hash, indexable_text
 
 PASSAGE_WORDS = 120  # the passage's opening the prompt shows (queries are about what a passage is about)
 MAX_QUERY_TOKENS = 40
@@ -23,13 +23,17 @@ DEMONSTRATION_WORDS = 60  # a few-shot demonstration's passage: shorter, the pro
 COPY_WORDS = 8
 INSTRUCTION = "Write one search query that a user could type to find the passage below. Reply with the query only."
 _WORD = re.compile(r"\w+")
-DEMONSTRATIONS = (  # (passage, query) turns shown before the passage: small models copy the passage without them
+DEMONSTRATIONS = (  # (passage, query) turns shown before the passage: small models copy the passage without them.
+    # Three styles (a question, a claim, keywords), rotated per passage: a small model copies the last one's form.
     (("The Great Barrier Reef, off the coast of Queensland, is the world's largest coral reef system. Rising sea "
       "temperatures have caused repeated mass bleaching events since 1998, killing large parts of its coral."),
      "what causes coral bleaching on the great barrier reef"),
     (("Metformin lowers blood glucose mainly by reducing glucose production in the liver. In a trial of 3,234 adults "
       "with prediabetes, it reduced the incidence of type 2 diabetes by 31% compared with placebo."),
-     "does metformin prevent type 2 diabetes in people with prediabetes"),
+     "metformin lowers the risk of type 2 diabetes in adults with prediabetes"),
+    (("The Peace of Westphalia, signed in 1648, ended the Thirty Years' War and established the principle that each "
+      "state has sovereignty over its territory and domestic affairs."),
+     "peace of westphalia 1648 state sovereignty"),
 )
 _LABEL = re.compile(r"^\s*\**\s*(?:search\s+)?query\s*\**\s*[:：]\s*\**\s*", re.IGNORECASE)
 
@@ -60,6 +64,13 @@ def demonstration_turns(collection: Collection | None = None, examples: Sequence
             for example, hits in zip(examples, found) if hits]
 
 
+def rotated(turns: list[tuple[str, str]], passage: str) -> list[tuple[str, str]]:
+    """``turns`` rotated by a hash of ``passage``: each passage's prompt ends with one of the styles, the same one
+    for the same passage (cache keys stay stable)."""
+    shift = int(content_hash(passage)[:8], 16) % len(turns)
+    return turns[shift:] + turns[:shift]
+
+
 def copied(query: str, passage: str) -> bool:
     """Whether ``query`` is a stretch of ``passage`` (``COPY_WORDS`` words or more, verbatim up to case and
     punctuation): a copy teaches the encoder nothing about how people ask."""
@@ -83,7 +94,7 @@ def generate_queries(passages: Sequence[str], model: str | None = None,
     and prompt. ``demonstrations``: (user, assistant) turns before each passage's (``demonstration_turns``)."""
     model = model or get_settings().llm_model
     llm = get_llm(model)
-    prompts = [llm.chat_prompt(query_prompt(passage), examples=demonstrations or demonstration_turns())
+    prompts = [llm.chat_prompt(query_prompt(passage), examples=demonstrations or rotated(demonstration_turns(), passage))
                for passage in passages]
     cache = ContentCache(get_settings().data_dir / "cache" / f"synthetic-queries-{model}.sqlite", "queries",
                          ("query",))
