@@ -3,6 +3,7 @@ first): observation and load shedding, trusted hosts, cross-site refusal, body l
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -68,14 +69,20 @@ def _endpoint_routes(routes: Iterable[Any]) -> Iterator[Any]:
         yield from _endpoint_routes(nested()) if callable(nested) else (route,)
 
 
+_PATH_PARAMETER = re.compile(r"\{[^}]*\}")
+
+
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """The methods of every route whose path matches the request's (a 405's ``Allow``)."""
-    methods: set[str] = set()
+    """The methods of every route whose path matches the request's (a 405's ``Allow``); where templates of several
+    resources match (``/collections/x:tune`` fits ``/collections/{name}`` too), those of the most specific one (the
+    most literal characters): a collection name never holds a colon."""
+    methods: dict[int, set[str]] = {}
     for route in _endpoint_routes(app.router.routes):
         match, _ = route.matches(request.scope)
         if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+            literal = len(_PATH_PARAMETER.sub("", getattr(route, "path", "")))
+            methods.setdefault(literal, set()).update(getattr(route, "methods", None) or ())
+    return sorted(methods[max(methods)]) if methods else []
 
 
 @asynccontextmanager

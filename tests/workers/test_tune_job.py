@@ -158,3 +158,10 @@ def test_the_check_refuses_an_encoder_that_ranks_worse_and_passes_an_equal_one(t
     assert worse["delta"] < 0 and worse["wins_ties_losses"][2] > 0
     same = tuned_vs_live(collection, examples, "all-minilm-l6-v2", "all-minilm-l6-v2")
     assert same["delta"] == 0 and same["p_value"] == 1.0 and same["publish"] is True
+
+
+def test_a_405_on_the_tune_route_allows_only_post(client) -> None:  # noqa: F811
+    """``/collections/x:tune`` fits the template ``/collections/{name}`` too; Allow names the tune resource's only."""
+    response = client.request("OPTIONS", "/v1/collections/x:tune")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert client.request("OPTIONS", "/v1/collections/x").headers["allow"] == "DELETE, GET"
