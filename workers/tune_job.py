@@ -10,6 +10,8 @@ import json
 import time
 from typing import Any
 
+from haystack import Document
+
 from core.errors import InvalidInputError
 from core.settings import get_settings
 from evals.tuning_check import tuned_vs_live
@@ -26,9 +28,9 @@ from workers.locks import exclusive
 KIND = "dense"
 
 
-def check_tunable(collection: str, spec: TuneSpec) -> None:
-    """InvalidInputError before anything is queued: no BM25 index, too few passages, an index backend without local
-    model folders."""
+def check_tunable(collection: str, spec: TuneSpec) -> list[Document]:
+    """The passages the run samples; InvalidInputError before anything is queued: no BM25 index, too few passages,
+    an index backend without local model folders."""
     if get_settings().index_backend == "milvus":
         raise InvalidInputError("Tuning publishes models into the collection's folder: it needs the file index "
                                 "backend (SIFTRAG_INDEX_BACKEND=files), not Milvus.")
@@ -36,14 +38,13 @@ def check_tunable(collection: str, spec: TuneSpec) -> None:
     if target.versions("bm25").current() is None:
         raise InvalidInputError(f"Collection '{collection}' has no bm25 index: build it first (tuning filters "
                                 "generated queries and mines negatives with it).")
-    sample_passages(target, spec.passages, spec.seed)
+    return sample_passages(target, spec.passages, spec.seed)
 
 
 def tune_collection(ctx: JobContext, collection: str, **options: Any) -> dict[str, Any]:
     """Run every stage; the result names what was kept and dropped, the check's figures and whether it published.
     Tunings of one collection queue on a lock."""
     spec = TuneSpec.model_validate(options)
-    check_tunable(collection, spec)
     target = collection_manager().get(collection)
     settings = get_settings()
     seconds: dict[str, float] = {}
@@ -60,17 +61,18 @@ def tune_collection(ctx: JobContext, collection: str, **options: Any) -> dict[st
     with exclusive(f"tune/{collection}", wait_s=settings.job_timeout_s) as lock:
         ctx.locks.append(lock)
         stage("sample")
-        documents = sample_passages(target, spec.passages, spec.seed)
+        documents = check_tunable(collection, spec)
         texts = [indexable_text(d) for d in documents]
         ended("sample")
         stage("generate")
         turns = demonstration_turns(target, spec.examples)
-        queries = generate_queries(texts, settings.llm_model, turns, ctx.progress)
+        queries = generate_queries(texts, turns, settings.llm_model, ctx.progress)
         ended("generate")
         stage("filter")
         kept = round_trip(target, queries, [d.id for d in documents], texts, negatives=1, depth=spec.round_trip_depth)
-        check = [e for e in kept.kept if held_out(e.source_id, spec.heldout_share, spec.seed)]
-        train = [e for e in kept.kept if not held_out(e.source_id, spec.heldout_share, spec.seed) and e.negatives]
+        heldout = {e.source_id for e in kept.kept if held_out(e.source_id, spec.heldout_share, spec.seed)}
+        check = [e for e in kept.kept if e.source_id in heldout]
+        train = [e for e in kept.kept if e.source_id not in heldout and e.negatives]
         if len(train) < spec.training.batch_size or not check:
             raise InvalidInputError(
                 f"Only {len(train)} generated queries could train and {len(check)} check the model (of "
@@ -109,7 +111,7 @@ def tune_collection(ctx: JobContext, collection: str, **options: Any) -> dict[st
         stage("publish")
         (model_dir.parent / "training_queries.jsonl").write_text(
             "".join(json.dumps({"query": e.query, "source_id": e.source_id, "negative_ids": e.negative_ids,
-                                "heldout": held_out(e.source_id, spec.heldout_share, spec.seed)}) + "\n"
+                                "heldout": e.source_id in heldout}) + "\n"
                     for e in kept.kept))
         version = target.models.publish(KIND, model_dir, {"training": {**training, "seconds": round(
             time.time() - began, 1)}}, extra_files=[model_dir.parent / "training_queries.jsonl"])

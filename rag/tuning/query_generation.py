@@ -13,7 +13,7 @@ from core.settings import get_settings
 from indexes.collection import Collection
 from indexes.content_cache import ContentCache, cached_compute
 from indexes.contract import ProgressCallback
-from indexes.document_store import content_hash, indexable_text
+from indexes.document_store import indexable_text
 
 PASSAGE_WORDS = 120  # the passage's opening the prompt shows (queries are about what a passage is about)
 MAX_QUERY_TOKENS = 40
@@ -24,7 +24,7 @@ COPY_WORDS = 8
 INSTRUCTION = "Write one search query that a user could type to find the passage below. Reply with the query only."
 _WORD = re.compile(r"\w+")
 DEMONSTRATIONS = (  # (passage, query) turns shown before the passage: small models copy the passage without them.
-    # Three styles (a question, a claim, keywords), rotated per passage: a small model copies the last one's form.
+    # Three styles (a question, a claim, keywords), in this order for every passage.
     (("The Great Barrier Reef, off the coast of Queensland, is the world's largest coral reef system. Rising sea "
       "temperatures have caused repeated mass bleaching events since 1998, killing large parts of its coral."),
      "what causes coral bleaching on the great barrier reef"),
@@ -64,13 +64,6 @@ def demonstration_turns(collection: Collection | None = None, examples: Sequence
             for example, hits in zip(examples, found) if hits]
 
 
-def rotated(turns: list[tuple[str, str]], passage: str) -> list[tuple[str, str]]:
-    """``turns`` rotated by a hash of ``passage``: each passage's prompt ends with one of the styles, the same one
-    for the same passage (cache keys stay stable)."""
-    shift = int(content_hash(passage)[:8], 16) % len(turns)
-    return turns[shift:] + turns[:shift]
-
-
 def copied(query: str, passage: str) -> bool:
     """Whether ``query`` is a stretch of ``passage`` (``COPY_WORDS`` words or more, verbatim up to case and
     punctuation): a copy teaches the encoder nothing about how people ask."""
@@ -87,15 +80,13 @@ def clean_query(text: str) -> str:
     return line if line and len(line.split()) <= MAX_QUERY_WORDS else ""
 
 
-def generate_queries(passages: Sequence[str], model: str | None = None,
-                     demonstrations: Sequence[tuple[str, str]] = (), progress: ProgressCallback | None = None
-                     ) -> list[str]:
+def generate_queries(passages: Sequence[str], demonstrations: Sequence[tuple[str, str]], model: str | None = None,
+                     progress: ProgressCallback | None = None) -> list[str]:
     """One query per passage ("" where the completion held none or copied the passage), in order; cached per model
     and prompt. ``demonstrations``: (user, assistant) turns before each passage's (``demonstration_turns``)."""
     model = model or get_settings().llm_model
     llm = get_llm(model)
-    prompts = [llm.chat_prompt(query_prompt(passage), examples=demonstrations or rotated(demonstration_turns(), passage))
-               for passage in passages]
+    prompts = [llm.chat_prompt(query_prompt(passage), examples=demonstrations) for passage in passages]
     cache = ContentCache(get_settings().data_dir / "cache" / f"synthetic-queries-{model}.sqlite", "queries",
                          ("query",))
     try:

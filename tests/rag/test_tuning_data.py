@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import InvalidInputError
 from rag.tuning.passage_sample import held_out, sample_passages
-from rag.tuning.query_generation import check_examples, clean_query, copied, demonstration_turns, rotated
+from rag.tuning.query_generation import check_examples, clean_query, copied, demonstration_turns
 from rag.tuning.round_trip import round_trip
 
 
@@ -72,10 +72,3 @@ def test_few_shot_demonstrations_pair_each_example_with_the_passage_bm25_finds(b
     assert all(user.startswith("Write one search query") and "Passage: " in user for user, _ in turns)
     assert [answer for _, answer in demonstration_turns()] != examples  # the generic ones without examples
 
-
-def test_generic_demonstrations_end_in_every_style_across_passages_and_the_same_for_one() -> None:
-    turns = demonstration_turns()
-    passages = [f"passage number {i} about something" for i in range(30)]
-    assert rotated(turns, passages[0]) == rotated(turns, passages[0])
-    assert all(sorted(rotated(turns, p)) == sorted(turns) for p in passages)
-    assert {rotated(turns, p)[-1] for p in passages} == set(turns)  # each style is last for some passages
