@@ -485,6 +485,13 @@ def jobs_cancel(job_id: str) -> None:
 
 
 train_app = typer.Typer(help="Train the models siftrag learns itself.", no_args_is_help=True)
+# options shared by the trainings that pool judged training splits and mine hard negatives
+PooledFolders = Annotated[list[Path], typer.Option(help="BEIR (or QA) folder with a training split; repeat to pool "
+                                                        "several")]
+MiningDepth = Annotated[int, typer.Option(help="negatives come from each first stage's top-N", min=1)]
+DenseNegatives = Annotated[bool, typer.Option(help="mine negatives from the dense encoder too")]
+SkipQuestions = Annotated[int, typer.Option(help="QA folder: leave out its first N questions, the eval-answers "
+                                                 "sample", min=0)]
 app.add_typer(train_app, name="train")
 
 
@@ -615,16 +622,14 @@ def train_reranker(
 @train_app.command("cross-encoder")
 def train_cross_encoder(
     name: Annotated[str, typer.Option(help="model name, saved under <data_dir>/models/rerankers/")],
-    dataset: Annotated[list[Path], typer.Option(help="BEIR (or QA) folder with a training split; repeat to pool "
-                                                     "several")] = [Path("data/sample/scifact")],  # noqa: B006
+    dataset: PooledFolders = [Path("data/sample/scifact")],  # noqa: B006
     init: Annotated[str, typer.Option(help="BERT-family encoder to start from (registry name)")] = "all-minilm-l6-v2",
     loss: Annotated[str, typer.Option(help="bce (pairs) | lambda (LambdaLoss over each query's list)")] = "bce",
     negatives: Annotated[int, typer.Option(help="hard negatives per query", min=1, max=50)] = 7,
-    depth: Annotated[int, typer.Option(help="negatives come from each first stage's top-N", min=1)] = 30,
-    dense_negatives: Annotated[bool, typer.Option(help="mine negatives from the dense encoder too")] = True,
+    depth: MiningDepth = 30,
+    dense_negatives: DenseNegatives = True,
     split: str = "train",
-    skip_questions: Annotated[int, typer.Option(help="QA folder: leave out its first N questions, the eval-answers "
-                                                     "sample", min=0)] = 200,
+    skip_questions: SkipQuestions = 200,
     epochs: int = 1,
     batch_size: int = 32,
     learning_rate: float = 5e-5,
@@ -638,7 +643,6 @@ def train_cross_encoder(
     _check_background(wait)
     from core.adapters import ADAPTER_NAME
     from core.settings import get_settings
-    from evals.reranker_training_set import training_split
     from rerankers.training.cross_encoder_trainer import CrossEncoderTraining, init_encoder
     from workers.runner import job_runner
 
@@ -648,15 +652,65 @@ def train_cross_encoder(
     if not ADAPTER_NAME.fullmatch(name):
         raise InvalidInputError(f"'{name}' is not a model name (letters, digits, '.', '_', '-').")
     init_encoder(init)  # another architecture or a missing package fails before the job
-    for folder in dataset:
-        if not folder.is_dir():
-            raise NotFoundError(f"No dataset folder {folder}.")
-        training_split(folder, split, skip_questions=skip_questions)  # leaks and empty splits fail before the job
+    _check_training_folders(dataset, split, skip_questions)
     job = job_runner().submit("train_cross_encoder", {
         "datasets": [str(folder.resolve()) for folder in dataset], "name": name, "negatives": negatives,
         "depth": depth, "dense_model": get_settings().embedding_model if dense_negatives else None, "split": split,
         "skip_questions": skip_questions, **options})
     out.print(f"job {job.id}: train cross-encoder {name} (from {init}, {loss})")
+    if wait:
+        _follow(job.id)
+
+
+@train_app.command("embedder")
+def train_embedder(
+    name: Annotated[str, typer.Option(help="encoder name, saved under <data_dir>/models/encoders/")],
+    dataset: PooledFolders = [Path("data/sample/scifact")],  # noqa: B006
+    base: Annotated[str, typer.Option(help="sentence encoder to start from (registry name)")] = "all-minilm-l6-v2",
+    negatives: Annotated[int, typer.Option(help="hard negatives mined per query (one goes with each positive)",
+                                           min=1, max=50)] = 1,
+    depth: MiningDepth = 30,
+    dense_negatives: DenseNegatives = True,
+    split: str = "train",
+    skip_questions: SkipQuestions = 200,
+    epochs: int = 1,
+    batch_size: Annotated[int, typer.Option(help="queries per step (in-batch negatives)")] = 32,
+    learning_rate: float = 2e-5,
+    max_length: Annotated[int, typer.Option(help="tokens of a passage read while training")] = 256,
+    half: Annotated[bool, typer.Option("--half/--full-precision", help="store the weights in fp16 (half the "
+                                                                      "size; they load as fp32)")] = True,
+    leave_out_calibration: Annotated[bool, typer.Option(help="leave out the training queries the relevance "
+                                                             "calibration fits on (no shipped model trained on "
+                                                             "them): for a model that will ship")] = False,
+    seed: int = 13,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
+) -> None:
+    """Fine-tune the sentence encoder on judged training queries as a job (sentence-transformers'
+    SentenceTransformerTrainer, MultipleNegativesRankingLoss: in-batch + BM25/dense hard negatives); resumes if
+    interrupted. Use it as `bm25>embedding:model=NAME`, or as SIFTRAG_EMBEDDING_MODEL for the dense index."""
+    _check_background(wait)
+    from core.adapters import ADAPTER_NAME
+    from core.model_registry import REGISTRY
+    from core.settings import get_settings
+    from indexes.encoder_training import EncoderTraining
+    from workers.runner import job_runner
+
+    options = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length,
+               "seed": seed}
+    _check_options(EncoderTraining, **options)
+    if not ADAPTER_NAME.fullmatch(name) or name in REGISTRY:
+        raise InvalidInputError(f"'{name}' is not a new encoder name (letters, digits, '.', '_', '-'; not a "
+                                "registry model).")
+    if getattr(REGISTRY.get(base), "kind", None) != "sentence-transformer":
+        choices = ", ".join(n for n, spec in REGISTRY.items() if spec.kind == "sentence-transformer")
+        raise InvalidInputError(f"'{base}' is not a sentence encoder of the registry: use one of {choices}.")
+    _check_training_folders(dataset, split, skip_questions)
+    job = job_runner().submit("train_embedder", {
+        "datasets": [str(folder.resolve()) for folder in dataset], "name": name, "base": base,
+        "negatives": negatives, "depth": depth,
+        "dense_model": get_settings().embedding_model if dense_negatives else None, "split": split,
+        "skip_questions": skip_questions, "half": half, "leave_out_calibration": leave_out_calibration, **options})
+    out.print(f"job {job.id}: train embedder {name} (from {base})")
     if wait:
         _follow(job.id)
 
@@ -762,6 +816,16 @@ def _validated(config_class: type, **options: object) -> Any:
     except ValidationError as error:
         problem = error.errors()[0]
         raise InvalidInputError(f"Invalid option {'.'.join(map(str, problem['loc']))}: {problem['msg']}.") from None
+
+
+def _check_training_folders(folders: list[Path], split: str, skip_questions: int) -> None:
+    """Missing folders, leaking or empty training splits fail before a training job is submitted."""
+    from evals.reranker_training_set import training_split
+
+    for folder in folders:
+        if not folder.is_dir():
+            raise NotFoundError(f"No dataset folder {folder}.")
+        training_split(folder, split, skip_questions=skip_questions)
 
 
 def _check_options(config_class: type, **options: object) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.adapters import ADAPTER_NAME, is_request_model_name
-from core.model_registry import REGISTRY
+from core.model_registry import REGISTRY, trained_encoder_folder
 from core.settings import get_settings
 from indexes.tilde.scorer_store import find_scorer
 from rerankers.registry import LLM_METHODS, RERANK_METHODS
@@ -36,7 +36,8 @@ class ModelRule:
 LLM = ModelRule(lambda name: is_request_model_name(name) and (name not in REGISTRY or
                                                                REGISTRY[name].kind.endswith("causal-lm")),
                 f"one of {', '.join(LLM_NAMES)}, a trained adapter's name, BASE+ADAPTER")
-EMBEDDER = ModelRule(lambda name: name in EMBEDDER_NAMES, f"one of the sentence-transformers {', '.join(EMBEDDER_NAMES)}")
+EMBEDDER = ModelRule(lambda name: name in EMBEDDER_NAMES or trained_encoder_folder(name) is not None,
+                     f"one of the sentence-transformers {', '.join(EMBEDDER_NAMES)} or a trained encoder's name")
 ANY_MODEL = ModelRule(is_request_model_name, f"one of {', '.join(MODEL_NAMES)}, a trained adapter's name, "
                                              "BASE+ADAPTER")
 TILDE_SCORER = ModelRule(lambda name: bool(ADAPTER_NAME.fullmatch(name)) and find_scorer(name) is not None,

@@ -31,7 +31,8 @@ def load_sentence_embedder(name: str) -> Any:
     source = str(resolved.local_path) if resolved.is_local else resolved.hf_id
     try:
         with quiet_transformers():
-            return SentenceTransformer(source, device=torch_device())
+            # fp32 whatever the file stores (trained encoders ship fp16 weights, slow or unsupported on CPUs)
+            return SentenceTransformer(source, device=torch_device(), model_kwargs={"dtype": "float32"})
     except (OSError, ValueError) as error:
         raise _load_error(name, str(source), error) from error
 

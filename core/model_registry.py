@@ -7,11 +7,14 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.adapters import ADAPTER_NAME, TRAINING_FILE
 from core.atomic_publish import written_aside
 from core.errors import ModelUnavailableError
 from core.settings import get_settings
+from core.trained_models import trained_folder
 
 CHUNK = 1 << 22
+TRAINED_ENCODERS = "encoders"  # models/<this>/<name>: sentence encoders fine-tuned by ``siftrag train embedder``
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,12 @@ def _package_dir(module: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def trained_encoder_folder(name: str) -> Path | None:
+    """The folder of the sentence encoder fine-tuned here (``siftrag train embedder``) or shipped as ``name`` (a
+    simple name, never a path), or None."""
+    return trained_folder(TRAINED_ENCODERS, name, TRAINING_FILE) if ADAPTER_NAME.fullmatch(name) else None
+
+
 def resolve_model(name: str) -> ResolvedModel:
     """Resolve a registry name, a local path, or a hub id ("org/model").
 
@@ -86,6 +95,9 @@ def resolve_model(name: str) -> ResolvedModel:
     """
     spec = REGISTRY.get(name)
     if spec is None:
+        trained = trained_encoder_folder(name)
+        if trained is not None:
+            return ResolvedModel(ModelSpec(name, "sentence-transformer", None, None, "", None), trained, None)
         path = Path(name).expanduser()
         if path.exists():
             kind = "gguf-causal-lm" if path.suffix == ".gguf" else "local"

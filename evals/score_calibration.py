@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Iterable
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from indexes.bm25_index import bm25_rankings
 from indexes.document_store import indexable_text
 from rerankers.ranked_documents import MODEL_SCORE
 from rerankers.registry import RERANK_METHODS, shared_reranker
+from rerankers.training.examples import PairedExample
 from rerankers.relevance_calibration import (
     CALIBRATIONS,
     FEATURES,
@@ -46,13 +48,36 @@ DATASET = Path(__file__).resolve().parents[1] / "data" / "sample" / "scifact"
 
 
 def seen_by_shipped_models(dataset: str) -> set[str]:
-    """Query ids of ``dataset`` that a shipped model's ``training.json`` records training on."""
+    """Query ids of ``dataset`` that a shipped model's ``training.json`` records training on (one dataset's ids, or
+    ``DATASET/ID`` of pooled ones)."""
     seen: set[str] = set()
     for record_path in SHIPPED_MODELS.glob("*/*/training.json"):
         data = json.loads(record_path.read_text()).get("data", {})
-        if isinstance(data, dict) and data.get("dataset") == dataset:
+        if not isinstance(data, dict):
+            continue
+        if data.get("dataset") == dataset:
             seen.update(data.get("query_ids", []))
+        elif any(part.get("dataset") == dataset for part in data.get("datasets", [])):
+            seen.update(q.split("/", 1)[1] for q in data.get("query_ids", []) if q.startswith(f"{dataset}/"))
     return seen
+
+
+def calibration_queries(dataset: str, judged: Iterable[str]) -> list[str]:
+    """The judged training queries a calibration may fit and measure on: those no shipped model trained on, in a
+    stable hashed order."""
+    seen = seen_by_shipped_models(dataset)
+    return sorted((q for q in judged if q not in seen), key=lambda q: hashlib.sha256(q.encode()).hexdigest())
+
+
+def without_calibration_queries(examples: list[PairedExample]) -> tuple[list[PairedExample], dict[str, Any]]:
+    """(the training ``examples`` minus the queries of the calibration dataset (SciFact train) that calibrations
+    fit and measure on, a record of what was left out): a model that will ship must leave them unseen. Example ids
+    are ``DATASET/QUERY_ID``; other datasets' examples all stay."""
+    prefix = f"{DATASET.name}/"
+    ids = [e.query_id.removeprefix(prefix) for e in examples if e.query_id.startswith(prefix)]
+    reserved = {prefix + q for q in calibration_queries(DATASET.name, ids)}
+    kept = [e for e in examples if e.query_id not in reserved]
+    return kept, {"left_out_for_calibration": len(reserved), "left_out_ids_sha256": ids_digest(reserved)}
 
 
 def held_out(query_id: str) -> bool:
@@ -65,8 +90,7 @@ def pair_rows(method: str, dataset: Path, queries_per_half: int, depth: int, wor
     """(one row per returned document: query, half, rank, model score, label; a record of the data), computing
     only the queries the cache in ``work`` lacks."""
     data, corpus, judged, checks = training_split(dataset, "train")
-    seen = seen_by_shipped_models(dataset.name)
-    usable = sorted((q for q in judged if q not in seen), key=lambda q: hashlib.sha256(q.encode()).hexdigest())
+    usable = calibration_queries(dataset.name, judged)
     chosen = {half: [q for q in usable if held_out(q) == half][:queries_per_half] for half in (False, True)}
     wanted = chosen[False] + chosen[True]
     cache = work / f"pairs-{method}.jsonl"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +33,26 @@ class EncoderTraining(BaseModel):
     seed: int = 13
 
 
-def train_encoder(base: str, config: EncoderTraining, triples: Sequence[tuple[str, str, str]], out: Path,
+Triples = Sequence[tuple[str, str, str]]
+
+
+def train_encoder(base: str, config: EncoderTraining, triples: Triples | Mapping[str, Triples], out: Path,
                   progress: Progress | None = None) -> dict[str, Any]:
     """Fine-tune ``base`` on (query, positive, negative) triples and save it to ``out`` (a new folder); the
-    record of the run (steps, loss curve, seconds). Checkpoints live beside ``out`` until it is saved."""
-    from datasets import Dataset
+    record of the run (steps, loss curve, seconds). Checkpoints live beside ``out`` until it is saved. Triples
+    given per source (a mapping) are batched one source at a time, in proportion to their sizes (sentence-
+    transformers' multi-dataset sampler): in-batch negatives then come from the same corpus, and a batch of short
+    passages is not padded to another corpus' long ones."""
+    from datasets import Dataset, DatasetDict
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.training_args import BatchSamplers
+    from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
     from transformers import set_seed
 
-    if len(triples) < 2:
-        raise InvalidInputError(f"Fine-tuning an encoder needs at least 2 training queries, not {len(triples)}.")
+    sources = dict(triples) if isinstance(triples, Mapping) else {"all": triples}
+    count = sum(len(part) for part in sources.values())
+    if count < 2:
+        raise InvalidInputError(f"Fine-tuning an encoder needs at least 2 training queries, not {count}.")
     began = time.time()
     set_seed(config.seed)
     with quiet_transformers():
@@ -52,13 +60,15 @@ def train_encoder(base: str, config: EncoderTraining, triples: Sequence[tuple[st
     model.to(torch_device())
     serving_length = model.max_seq_length
     model.max_seq_length = config.max_length
-    dataset = Dataset.from_dict({"anchor": [t[0] for t in triples], "positive": [t[1] for t in triples],
-                                 "negative": [t[2] for t in triples]})
+    datasets = {name: Dataset.from_dict({"anchor": [t[0] for t in part], "positive": [t[1] for t in part],
+                                         "negative": [t[2] for t in part]}) for name, part in sources.items() if part}
+    dataset = DatasetDict(datasets) if len(datasets) > 1 else next(iter(datasets.values()))
     checkpoints = out.with_name(f".{out.name}.checkpoints")
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints), num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio, seed=config.seed,
-        data_seed=config.seed, batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="steps",
+        data_seed=config.seed, batch_sampler=BatchSamplers.NO_DUPLICATES,
+        multi_dataset_batch_sampler=MultiDatasetBatchSamplers.PROPORTIONAL, save_strategy="steps",
         save_steps=config.checkpoint_steps, save_total_limit=1, logging_steps=1, report_to="none",
         disable_tqdm=True, dataloader_pin_memory=False)
 
@@ -70,7 +80,9 @@ def train_encoder(base: str, config: EncoderTraining, triples: Sequence[tuple[st
     shutil.rmtree(checkpoints, ignore_errors=True)
     losses = loss_curve(trainer)
     return {"base_model": base, "library": "sentence-transformers SentenceTransformerTrainer, "
-            "MultipleNegativesRankingLoss (in-batch + 1 mined negative), BatchSamplers.NO_DUPLICATES",
+            "MultipleNegativesRankingLoss (in-batch + 1 mined negative), BatchSamplers.NO_DUPLICATES"
+            + (", MultiDatasetBatchSamplers.PROPORTIONAL (one source per batch)" if len(datasets) > 1 else ""),
+            "triples": {name: len(part) for name, part in sources.items()},
             "hyperparameters": config.model_dump(), "steps": trainer.state.global_step, "loss_curve": losses,
             "final_loss": losses[-1][1] if losses else None, "resumed": resume,
             "seconds": round(time.time() - began, 1), "device": str(model.device)}

@@ -158,6 +158,31 @@ def train_cross_encoder(ctx: JobContext, datasets: list[str], name: str, negativ
             "final_loss": result["final_loss"], "seconds": result["seconds"]}
 
 
+def train_embedder(ctx: JobContext, datasets: list[str], name: str, base: str, negatives: int = 1, depth: int = 30,
+                   dense_model: str | None = None, split: str = "train", skip_questions: int = 200, half: bool = True,
+                   leave_out_calibration: bool = False, **options: Any) -> dict[str, Any]:
+    """Fine-tune the sentence encoder ``base`` on the training splits of ``datasets`` (judged positives, BM25 and
+    dense hard negatives; without the relevance calibration's queries if asked) and publish it as
+    ``<data_dir>/models/encoders/<name>``; trainings of the same name queue on a lock, a rerun resumes."""
+    from evals.cross_encoder_training_set import cross_encoder_training_set
+    from evals.score_calibration import without_calibration_queries
+    from indexes.encoder_training import EncoderTraining
+    from indexes.trained_encoders import train_and_publish_encoder
+
+    config = EncoderTraining(**options)
+    with exclusive(f"train/encoders/{name}", wait_s=get_settings().job_timeout_s) as lock:
+        ctx.locks.append(lock)
+        examples, record = cross_encoder_training_set([Path(d) for d in datasets], negatives, depth, dense_model,
+                                                      split, skip_questions, config.seed)
+        if leave_out_calibration:
+            examples, left_out = without_calibration_queries(examples)
+            record = {**record, **left_out}
+        result = train_and_publish_encoder(name, base, config, examples, record, half,
+                                           lambda step, total, loss: ctx.progress(step, total))
+    return {"encoder": name, "triples": sum(result["triples"].values()), "steps": result["steps"],
+            "final_loss": result["final_loss"], "seconds": result["seconds"]}
+
+
 def train_reader(ctx: JobContext, dataset: str, name: str, skip_questions: int = 200, depth: int = 20,
                  max_questions: int | None = None, **options: Any) -> dict[str, Any]:
     """Train a reader adapter on a QA folder's questions after its evaluation sample and publish it as

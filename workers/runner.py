@@ -17,6 +17,7 @@ from workers.job_functions import (
     run_evaluation_in_process,
     train_cross_encoder,
     train_dyprag,
+    train_embedder,
     train_reader,
     train_reranker,
     train_tilde,
@@ -100,7 +101,7 @@ class EmbeddedRunner(JobRunner):
         bodies = {"build": build_index, "ingest": ingest_documents, "ingest_files": ingest_files,
                   "evaluate": run_evaluation_in_process,
                   "train_dyprag": train_dyprag, "train_reranker": train_reranker,
-                  "train_cross_encoder": train_cross_encoder,
+                  "train_cross_encoder": train_cross_encoder, "train_embedder": train_embedder,
                   "train_reader": train_reader, "train_tilde": train_tilde,
                   "train_yes_no_head": train_yes_no_head, "tune": tune_collection}
         body = bodies[job.type]

@@ -15,6 +15,7 @@ from workers.job_functions import (
     prepare_evaluation,
     train_cross_encoder,
     train_dyprag,
+    train_embedder,
     train_reader,
     train_reranker,
     train_tilde,
@@ -120,6 +121,12 @@ def train_reranker_task(job_id: str) -> None:
 def train_cross_encoder_task(job_id: str) -> None:
     ctx, params = _context(job_id)
     ctx.run(lambda c: train_cross_encoder(c, **params))
+
+
+@celery_app.task(name="siftrag.train_embedder")
+def train_embedder_task(job_id: str) -> None:
+    ctx, params = _context(job_id)
+    ctx.run(lambda c: train_embedder(c, **params))
 
 
 @celery_app.task(name="siftrag.train_reader")
