@@ -12,8 +12,8 @@ from pydantic.json_schema import SkipJsonSchema
 from api.deadline import DeadlineMs
 from api.model_aliases import resolve_alias
 from api.valid_text import ValidText
-from core.adapters import is_request_model_name
 from core.errors import InvalidInputError
+from core.model_registry import is_request_model_name
 from rerankers.registry import LLM_METHODS, METHODS
 
 Text = Annotated[str, Field(min_length=1, pattern=r"\S")]

@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.adapters import ADAPTER_NAME, is_request_model_name
-from core.model_registry import REGISTRY, trained_encoder_folder
+from core.adapters import ADAPTER_NAME
+from core.model_registry import REGISTRY, is_request_model_name, trained_encoder_folder
 from core.settings import get_settings
 from indexes.tilde.scorer_store import find_scorer
 from rerankers.registry import LLM_METHODS, RERANK_METHODS

@@ -76,20 +76,3 @@ def shipped_adapters(kind: str) -> list[Adapter]:
     root = SHIPPED_MODELS / kind
     folders = sorted(p for p in root.iterdir() if (p / TRAINING_FILE).exists()) if root.is_dir() else []
     return [_read(p.resolve(), (p / TRAINING_FILE).stat().st_mtime) for p in folders]
-
-
-def is_request_model_name(name: str) -> bool:
-    """Whether a request may name this model: a registry LLM, a known adapter by name, BASE+ADAPTER of the two,
-    or a name the operator listed in ``SIFTRAG_ALLOWED_MODELS``; any other path or hub id is a server setting."""
-    from core.model_registry import REGISTRY
-
-    if name in get_settings().allowed_models:
-        return True
-
-    def adapter_name(text: str) -> bool:
-        return bool(ADAPTER_NAME.fullmatch(text)) and text not in REGISTRY and find_adapter(text) is not None
-
-    base, plus, adapter = name.partition("+")
-    if plus:
-        return base in REGISTRY and adapter_name(adapter)
-    return name in REGISTRY or adapter_name(name)

@@ -7,7 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.adapters import ADAPTER_NAME, TRAINING_FILE
+from core.adapters import ADAPTER_NAME, TRAINING_FILE, find_adapter
 from core.atomic_publish import written_aside
 from core.errors import ModelUnavailableError
 from core.settings import get_settings
@@ -85,6 +85,21 @@ def trained_encoder_folder(name: str) -> Path | None:
     """The folder of the sentence encoder fine-tuned here (``siftrag train embedder``) or shipped as ``name`` (a
     simple name, never a path), or None."""
     return trained_folder(TRAINED_ENCODERS, name, TRAINING_FILE) if ADAPTER_NAME.fullmatch(name) else None
+
+
+def is_request_model_name(name: str) -> bool:
+    """Whether a request may name this model: a registry LLM, a known adapter by name, BASE+ADAPTER of the two,
+    or a name the operator listed in ``SIFTRAG_ALLOWED_MODELS``; any other path or hub id is a server setting."""
+    if name in get_settings().allowed_models:
+        return True
+
+    def adapter_name(text: str) -> bool:
+        return bool(ADAPTER_NAME.fullmatch(text)) and text not in REGISTRY and find_adapter(text) is not None
+
+    base, plus, adapter = name.partition("+")
+    if plus:
+        return base in REGISTRY and adapter_name(adapter)
+    return name in REGISTRY or adapter_name(name)
 
 
 def resolve_model(name: str) -> ResolvedModel:

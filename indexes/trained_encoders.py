@@ -6,48 +6,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import shutil
 from typing import Any
 
 from core.adapters import TRAINING_FILE, adapter_dir
 from core.atomic_publish import publish_folder
-from core.errors import InvalidInputError
 from core.model_registry import TRAINED_ENCODERS
 from core.trainer_progress import Progress
-from indexes.encoder_training import EncoderTraining, train_encoder
-from rerankers.training.examples import PairedExample
+from indexes.encoder_training import EncoderTraining, Triples, train_encoder
 
 ENCODER_KIND = "encoder"  # ``kind`` in the training.json of a trained encoder folder
 
 
-def encoder_triples(examples: list[PairedExample], seed: int) -> dict[str, list[tuple[str, str, str]]]:
-    """One (query, positive, hard negative) triple per judged positive, by dataset (the ``DATASET/`` of the
-    example ids); a query's negatives are dealt to its positives in a seeded order."""
-    rng = random.Random(seed)
-    triples: dict[str, list[tuple[str, str, str]]] = {}
-    for example in examples:
-        if not example.positives or not example.negatives:
-            continue
-        negatives = rng.sample(example.negatives, len(example.negatives))
-        triples.setdefault(example.query_id.partition("/")[0], []).extend(
-            (example.query, positive, negatives[i % len(negatives)]) for i, positive in enumerate(example.positives))
-    if not triples:
-        raise InvalidInputError("No training query has both a judged relevant passage and a mined negative.")
-    return triples
-
-
-def train_and_publish_encoder(name: str, base: str, config: EncoderTraining, examples: list[PairedExample],
+def train_and_publish_encoder(name: str, base: str, config: EncoderTraining, triples: dict[str, Triples],
                               data_record: dict[str, Any], half: bool = True,
                               progress: Progress | None = None) -> dict[str, Any]:
-    """Fine-tune ``base`` on ``examples`` and publish it atomically as the encoder ``name`` with its
-    ``training.json``; an interrupted run resumes from its checkpoint (the work folder is keyed by the
-    base, the settings and the data)."""
+    """Fine-tune ``base`` on (query, positive, negative) ``triples`` by source and publish it atomically as the
+    encoder ``name`` with its ``training.json`` (``data_record`` says what the triples came from); an interrupted run
+    resumes from its checkpoint (the work folder is keyed by the base, the settings and the data)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
     target = adapter_dir(TRAINED_ENCODERS, name)
-    triples = encoder_triples(examples, config.seed)
     key = hashlib.sha256(json.dumps([base, config.model_dump(), half, triples]).encode()).hexdigest()[:16]
     work = target.with_name(f".{name}.work-{key}")  # its checkpoints beside it: a rerun of the same run resumes
     shutil.rmtree(work, ignore_errors=True)  # a model saved by a run that crashed before publishing
@@ -58,8 +38,7 @@ def train_and_publish_encoder(name: str, base: str, config: EncoderTraining, exa
         shutil.rmtree(work)
         model.save(str(work))
     record = {"kind": ENCODER_KIND, **record, "stored_dtype": "float16" if half else "float32",
-              "data": {**data_record,
-                       "query_ids": sorted({e.query_id for e in examples if e.positives and e.negatives})}}
+              "data": data_record}
     (work / TRAINING_FILE).write_text(json.dumps(record, indent=1) + "\n")
     publish_folder(work, target)
     return record

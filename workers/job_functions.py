@@ -145,7 +145,8 @@ def train_cross_encoder(ctx: JobContext, datasets: list[str], name: str, negativ
     as ``<data_dir>/models/rerankers/<name>``; trainings of the same name queue on a lock, a rerun resumes."""
     from core.adapters import adapter_dir
     from evals.cross_encoder_training_set import cross_encoder_training_set
-    from rerankers.training.cross_encoder_trainer import CrossEncoderTraining, train_cross_encoder as train
+    from rerankers.training.cross_encoder_trainer import CrossEncoderTraining
+    from rerankers.training.cross_encoder_trainer import train_cross_encoder as train
 
     config = CrossEncoderTraining(**options)
     with exclusive(f"train/rerankers/{name}", wait_s=get_settings().job_timeout_s) as lock:
@@ -165,6 +166,7 @@ def train_embedder(ctx: JobContext, datasets: list[str], name: str, base: str, n
     dense hard negatives; without the relevance calibration's queries if asked) and publish it as
     ``<data_dir>/models/encoders/<name>``; trainings of the same name queue on a lock, a rerun resumes."""
     from evals.cross_encoder_training_set import cross_encoder_training_set
+    from evals.encoder_training_set import encoder_triples, trained_query_ids
     from evals.score_calibration import without_calibration_queries
     from indexes.encoder_training import EncoderTraining
     from indexes.trained_encoders import train_and_publish_encoder
@@ -177,7 +179,9 @@ def train_embedder(ctx: JobContext, datasets: list[str], name: str, base: str, n
         if leave_out_calibration:
             examples, left_out = without_calibration_queries(examples)
             record = {**record, **left_out}
-        result = train_and_publish_encoder(name, base, config, examples, record, half,
+        triples = encoder_triples(examples, config.seed)
+        record = {**record, "query_ids": trained_query_ids(examples)}
+        result = train_and_publish_encoder(name, base, config, triples, record, half,
                                            lambda step, total, loss: ctx.progress(step, total))
     return {"encoder": name, "triples": sum(result["triples"].values()), "steps": result["steps"],
             "final_loss": result["final_loss"], "seconds": result["seconds"]}

@@ -13,8 +13,8 @@ from haystack import Document
 
 from core.errors import InvalidInputError
 from core.model_registry import resolve_model
+from evals.encoder_training_set import encoder_triples
 from indexes.encoder import get_encoder
-from indexes.trained_encoders import encoder_triples
 from rerankers.registry import make_reranker
 from rerankers.training.examples import PairedExample
 from tests.test_cli import siftrag
@@ -93,7 +93,11 @@ def test_a_model_meant_to_ship_leaves_the_calibration_queries_unseen() -> None:
     """SciFact train queries no shipped model trained on are what relevance calibrations fit and measure on; a
     training run with ``--leave-out-calibration`` drops exactly those, and records how many."""
     from evals.reranker_training_set import training_split
-    from evals.score_calibration import calibration_queries, seen_by_shipped_models, without_calibration_queries
+    from evals.score_calibration import (
+        calibration_queries,
+        seen_by_shipped_models,
+        without_calibration_queries,
+    )
 
     judged = training_split(SCIFACT, "train")[2]
     seen = seen_by_shipped_models("scifact")

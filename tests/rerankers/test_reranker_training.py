@@ -13,8 +13,9 @@ from haystack import Document
 from pydantic import ValidationError
 
 from api.schemas import EvaluationRequest, RerankRequest
-from core.adapters import is_request_model_name, split_model_name
+from core.adapters import split_model_name
 from core.errors import InvalidInputError, NotFoundError
+from core.model_registry import is_request_model_name
 from evals.qa_dataset import read_questions
 from evals.reranker_training_set import reranker_training_set
 from rerankers.training.examples import RankingExample
