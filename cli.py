@@ -718,14 +718,16 @@ def train_embedder(
 @train_app.command("reader")
 def train_reader(
     name: Annotated[str, typer.Option(help="adapter name, saved under <data_dir>/models/readers/")],
-    dataset: Annotated[Path, typer.Option(help="QA folder: corpus, questions*.jsonl[.gz], qrels of the gold "
-                                               "passages")],
+    dataset: Annotated[list[Path], typer.Option(help="QA folder: corpus, questions*.jsonl[.gz], qrels of the gold "
+                                                     "passages; repeat to pool several")],
     model: Annotated[str, typer.Option(help="base LLM (registry name)")] = "smollm2-135m-instruct",
     answer_format: Annotated[Optional[str], typer.Option(
         help="short | yes-no (default: yes-no for yes/no datasets, else short)")] = None,
-    skip_questions: Annotated[int, typer.Option(help="the evaluation sample: training starts after the first N "
-                                                     "questions", min=0)] = 200,
-    max_questions: Annotated[Optional[int], typer.Option(help="train on at most N questions after those")] = None,
+    skip_questions: Annotated[list[int], typer.Option(
+        help="the evaluation sample: training starts after the first N questions; one value for every folder, or "
+             "one per --dataset in their order", min=0)] = [200],  # noqa: B006
+    max_questions: Annotated[Optional[int], typer.Option(help="train on at most N questions after those, per "
+                                                              "folder")] = None,
     top_k: Annotated[int, typer.Option(help="passages per prompt (serve with the same rag@K)")] = 5,
     passage_words: Annotated[Optional[int], typer.Option(help="words per passage in the prompt")] = None,
     oracle_fraction: Annotated[float, typer.Option(help="share of examples with the missed gold passages put "
@@ -744,22 +746,28 @@ def train_reader(
     from rag.reader_training import ReaderTraining
     from workers.runner import job_runner
 
-    if not dataset.is_dir():
-        raise NotFoundError(f"No dataset folder {dataset}.")
-    if not (dataset / "qrels").is_dir():
-        raise InvalidInputError(f"{dataset} has no qrels/ folder: reader training needs each question's gold "
-                                "passages.")
+    if len(skip_questions) not in (1, len(dataset)):
+        raise InvalidInputError(f"Give --skip-questions once or once per --dataset ({len(dataset)}), not "
+                                f"{len(skip_questions)} times.")
+    skips = skip_questions * len(dataset) if len(skip_questions) == 1 else skip_questions
+    for folder in dataset:
+        if not folder.is_dir():
+            raise NotFoundError(f"No dataset folder {folder}.")
+        if not (folder / "qrels").is_dir():
+            raise InvalidInputError(f"{folder} has no qrels/ folder: reader training needs each question's gold "
+                                    "passages.")
     if answer_format is None:
-        yes_no = all(q.answers[0] in ("yes", "no") for q in read_questions(dataset, skip_questions + 50))
+        yes_no = all(q.answers[0] in ("yes", "no")
+                     for folder, skip in zip(dataset, skips) for q in read_questions(folder, skip + 50))
         answer_format = "yes-no" if yes_no else "short"
     options = {"model": model, "answer_format": answer_format, "top_k": top_k, "passage_words": passage_words,
                "oracle_fraction": oracle_fraction, "epochs": epochs, "learning_rate": learning_rate,
                "lora_rank": lora_rank, "lora_alpha": 2 * lora_rank, "seed": seed}
     _check_options(ReaderTraining, **options)
     check_base_model(model)
-    job = job_runner().submit("train_reader", {"dataset": str(dataset.resolve()), "name": name,
-                                               "skip_questions": skip_questions, "max_questions": max_questions,
-                                               **options})
+    job = job_runner().submit("train_reader", {"datasets": [str(folder.resolve()) for folder in dataset],
+                                               "name": name, "skip_questions": skips,
+                                               "max_questions": max_questions, **options})
     out.print(f"job {job.id}: train reader {name} ({answer_format} on {model})")
     if wait:
         _follow(job.id)
@@ -890,7 +898,7 @@ def worker(concurrency: int = 1, loglevel: str = "warning") -> None:
 
 QUICKSTART_QUESTION = "Which vitamin deficiency raises the risk of bone fractures?"
 # The quick-start's answer: the default reader (the `short` format's adapter) over hybrid top-5; a test asks it.
-QUICKSTART_ANSWER = {"retriever": "hybrid", "top_k": 5, "max_new_tokens": 96, "answer_format": "short"}
+QUICKSTART_ANSWER = {"retriever": "hybrid", "top_k": 5, "max_new_tokens": 128, "answer_format": "short"}
 
 
 @app.command("quickstart")

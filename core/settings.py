@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     embedding_model: str = "all-minilm-l6-v2"
     llm_model: str = "smollm2-135m-instruct"
+    reader: str = Field(default="reader-general", description="the shipped reader adapter (models/readers/NAME) "
+                        "that answers when a request names no model: for the answer format it was trained on, when "
+                        "its base is llm_model; empty: the base LLM answers")
     llm_cache_mb: int = Field(default=4096, ge=1, description="memory for loaded LLMs per process (transformers' "
                               "weights; under llama.cpp also its Q8_0 weights, their AMX copy and two KV caches); the "
                               "least recently used leave beyond it (the newest always stays). The default holds the "

@@ -1,8 +1,9 @@
 """Reader training data from a QA folder: the questions after the evaluation sample (the first
 ``skip_questions``, which ``eval-answers --max-questions`` reads), each with its BM25 candidates from the
-folder's corpus, its gold passages (qrels) and its reasoning steps: 2WikiMultihopQA's evidence triples ("The
+folder's corpus, its gold passages (qrels) and its reasoning steps: the record's ``support`` sentences (quoted
+from a gold passage: the hand-written questions of ``handwritten-qa``), 2WikiMultihopQA's evidence triples ("The
 director of X is Y", resting on the gold passage titled X), else the gold passages' own texts (StrategyQA's
-facts)."""
+facts). Several folders pool into one training set (a reader that is not one benchmark's template)."""
 from __future__ import annotations
 
 import hashlib
@@ -46,17 +47,43 @@ def reader_training_set(dataset: Path, skip_questions: int = 200, depth: int = 2
     record = {"dataset": dataset.name, "questions_file": path.name, "skipped_evaluation_sample": skip_questions,
               "questions": len(examples), "question_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
               "candidates": f"bm25 top-{depth} over the folder's corpus",
-              "steps": "evidence triples" if any("evidences" in r for _, r in records) else "gold passage texts"}
+              "steps": step_source(records)}
     return examples, record
 
 
+def pooled_reader_training_set(sources: list[tuple[Path, int]], depth: int = 20, max_questions: int | None = None
+                                ) -> tuple[list[ReaderExample], dict[str, Any]]:
+    """The examples of several (folder, evaluation sample to skip) sources, each folder's record under
+    ``datasets``; one source gives its own record. Question ids must not repeat across folders."""
+    parts = [reader_training_set(folder, skip, depth, max_questions) for folder, skip in sources]
+    if len(parts) == 1:
+        return parts[0]
+    examples = [e for part_examples, _ in parts for e in part_examples]
+    ids = [e.question_id for e in examples]
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError("Two training folders share question ids: pool folders whose ids are distinct.")
+    return examples, {"datasets": [record for _, record in parts], "questions": len(examples)}
+
+
 def reasoning_steps(record: dict[str, Any], gold: list[Document]) -> list[tuple[str, str | None]]:
-    """(sentence, gold passage id or None) per step: evidence triples when the record has them, each resting on
-    the gold passage titled like its subject; else the gold passages' texts."""
+    """(sentence, gold passage id or None) per step: the record's ``support`` sentences, each resting on the gold
+    passage that contains it; else evidence triples, each resting on the gold passage titled like its subject;
+    else the gold passages' texts."""
+    if record.get("support"):
+        support = record["support"]
+        return [(sentence, next((d.id for d in gold if sentence in (d.content or "")), None))
+                for sentence in ([support] if isinstance(support, str) else support)]
     if not record.get("evidences"):
         return [(d.content or "", d.id) for d in gold if (d.content or "").strip()]
     return [(f"The {relation} of {subject} is {obj}", resting_passage(str(subject), str(obj), gold))
             for subject, relation, obj in record["evidences"]]
+
+
+def step_source(records: list[tuple[str, dict[str, Any]]]) -> str:
+    """What the folder's reasoning steps are made of, for the training record."""
+    if any("support" in r for _, r in records):
+        return "support sentences quoted from the gold passage"
+    return "evidence triples" if any("evidences" in r for _, r in records) else "gold passage texts"
 
 
 def resting_passage(subject: str, obj: str, gold: list[Document]) -> str | None:

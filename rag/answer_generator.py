@@ -11,7 +11,7 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from core.adapters import shipped_adapters, split_model_name
-from core.errors import InvalidInputError, TooLargeError
+from core.errors import InvalidInputError, ModelUnavailableError, TooLargeError
 from core.llm_backend import CallCounter, Decoding, FinishReason, LLMBackend, PromptPrefix, get_llm
 from core.settings import get_settings
 from rag.answer_formats import DEFAULT_FORMAT, DEFAULT_MAX_NEW_TOKENS, find_format
@@ -28,12 +28,18 @@ CHARS_PER_TOKEN = 16  # a turn longer than this many characters a token of room 
 
 
 def default_reader(answer_format: str) -> str | None:
-    """``BASE+ADAPTER`` of the first shipped reader (by name) trained on the default LLM for ``answer_format``, which
-    answers when no model is named (naming the base runs it untrained), or None."""
-    base = get_settings().llm_model
-    adapter = next((a for a in shipped_adapters("readers")
-                    if a.base == base and a.training.get("answer_format") == answer_format), None)
-    return f"{base}+{adapter.name}" if adapter else None
+    """``BASE+ADAPTER`` of the settings' shipped reader when it was trained on the default LLM for ``answer_format``:
+    it answers when no model is named (naming the base runs it untrained); else None."""
+    settings = get_settings()
+    if not settings.reader:
+        return None
+    shipped = shipped_adapters("readers")
+    adapter = next((a for a in shipped if a.name == settings.reader), None)
+    if adapter is None:
+        raise ModelUnavailableError(f"The reader setting names '{settings.reader}', which is not a shipped reader: "
+                                    f"one of {', '.join(a.name for a in shipped)}, or empty for the base LLM.")
+    fits = adapter.base == settings.llm_model and adapter.training.get("answer_format") == answer_format
+    return f"{settings.llm_model}+{adapter.name}" if fits else None
 
 
 def answering_model(model: str | None, answer_format: str) -> str:

@@ -40,12 +40,13 @@ def answer_template(form: AnswerFormat, template: Mapping[str, str] | None = Non
 def passage_block(documents: list[Document], passage_words: int | None = None) -> str:
     """``[1] title\\ntext`` blocks, one per document, numbered from 1; each cut to its first
     ``passage_words`` words when set."""
-    return "\n\n".join(f"[{n}] {_cut(indexable_text(d).strip(), passage_words)}"
-                       for n, d in enumerate(documents, start=1))
+    return "\n\n".join(f"[{n}] {shown_text(d, passage_words)}" for n, d in enumerate(documents, start=1))
 
 
-def _cut(text: str, words: int | None) -> str:
-    """``text`` as it is when within ``words``, else the rerankers' word budget."""
+def shown_text(document: Document, words: int | None) -> str:
+    """What the prompt shows of ``document``: its title and text, cut to the rerankers' word budget when longer
+    than ``words``."""
+    text = indexable_text(document).strip()
     return text if words is None or len(text.split()) <= words else truncate_words(text, words)
 
 

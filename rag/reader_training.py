@@ -29,6 +29,7 @@ from core.lora_training import (
 )
 from rag.answer_formats import ANSWER_FORMATS
 from rag.answer_generator import AnswerGenerator
+from rag.answer_prompt import shown_text
 
 
 @dataclass
@@ -125,11 +126,26 @@ def train_reader(config: ReaderTraining, examples: list[ReaderExample], out: Pat
     return record
 
 
+def quotes_are_shown(example: ReaderExample, passage_words: int | None) -> bool:
+    """Whether every sentence quoted from within its gold passage lies in the part of it the prompt shows (a reply
+    must not quote what the model cannot read); other steps (evidence triples, StrategyQA's whole facts) pass."""
+    gold = {d.id: d for d in example.gold}
+    for sentence, passage_id in example.steps:
+        if passage_id not in gold:
+            continue
+        sentence, passage = " ".join(sentence.split()), " ".join((gold[passage_id].content or "").split())
+        if sentence != passage and sentence in passage \
+                and sentence not in " ".join(shown_text(gold[passage_id], passage_words).split()):
+            return False
+    return True
+
+
 def usable_examples(config: ReaderTraining, examples: list[ReaderExample]) -> list[ReaderExample]:
     """Examples with gold passages, reasoning steps and an answer the format can state (yes/no for ``yes-no``), in a seeded
     order, cut to ``max_examples``."""
     kept = [e for e in examples if e.gold and e.steps and e.answer.strip()
-            and (config.answer_format != "yes-no" or e.answer in ("yes", "no"))]
+            and (config.answer_format != "yes-no" or e.answer in ("yes", "no"))
+            and quotes_are_shown(e, config.passage_words)]
     if not kept:
         raise InvalidInputError(f"No training question has a gold passage and a {config.answer_format} answer.")
     random.Random(config.seed).shuffle(kept)

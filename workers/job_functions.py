@@ -187,15 +187,16 @@ def train_embedder(ctx: JobContext, datasets: list[str], name: str, base: str, n
             "final_loss": result["final_loss"], "seconds": result["seconds"]}
 
 
-def train_reader(ctx: JobContext, dataset: str, name: str, skip_questions: int = 200, depth: int = 20,
+def train_reader(ctx: JobContext, datasets: list[str], name: str, skip_questions: list[int], depth: int = 20,
                  max_questions: int | None = None, **options: Any) -> dict[str, Any]:
-    """Train a reader adapter on a QA folder's questions after its evaluation sample and publish it as
-    ``<data_dir>/models/readers/<name>``."""
-    from evals.reader_training_set import reader_training_set
+    """Train a reader adapter on QA folders' questions after each one's evaluation sample (``skip_questions``, in
+    the folders' order) and publish it as ``<data_dir>/models/readers/<name>``."""
+    from evals.reader_training_set import pooled_reader_training_set
     from rag.reader_training import ReaderTraining, train_reader
 
     config = ReaderTraining(**options)
-    examples, record = reader_training_set(Path(dataset), skip_questions, depth, max_questions)
+    sources = [(Path(folder), skip) for folder, skip in zip(datasets, skip_questions, strict=True)]
+    examples, record = pooled_reader_training_set(sources, depth, max_questions)
     return _train_adapter(ctx, "readers", name, config.model,
                           lambda out, progress: train_reader(config, examples, out, record, progress))
 

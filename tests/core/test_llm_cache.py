@@ -15,7 +15,7 @@ from core.model_cache import load_counts
 from core.settings import get_settings
 
 MODEL = "smollm2-135m-instruct"
-DEFAULTS = [MODEL, f"{MODEL}+pointwise-smollm2-scifact", f"{MODEL}+reader-2wiki"]  # answers, pointwise, reader
+DEFAULTS = [MODEL, f"{MODEL}+pointwise-smollm2-scifact", f"{MODEL}+reader-general"]  # answers, pointwise, reader
 
 
 def _loads() -> int:

@@ -16,7 +16,7 @@ from core.errors import InvalidInputError
 from core.lora_training import target_logits, weighted_lm_loss
 from evals.answer_runner import check_unseen, parse_variant
 from evals.qa_dataset import QAItem, read_questions
-from evals.reader_training_set import reader_training_set
+from evals.reader_training_set import pooled_reader_training_set, reader_training_set
 from rag.answer_generator import AnswerGenerator
 from rag.reader_training import (
     ReaderExample,
@@ -24,6 +24,7 @@ from rag.reader_training import (
     reader_sequence,
     reasoning_reply,
     shown_passages,
+    usable_examples,
 )
 from tests.conftest import SAMPLE_DATA
 from tests.test_cli import siftrag
@@ -31,6 +32,7 @@ from tests.test_cli import siftrag
 MODEL = "smollm2-135m-instruct"
 STRATEGYQA = SAMPLE_DATA / "strategyqa"
 TWOWIKI = SAMPLE_DATA / "2wikimultihopqa"
+HANDWRITTEN = SAMPLE_DATA / "handwritten-qa"
 
 
 def test_strategyqa_training_set_skips_the_evaluation_sample_and_reasons_with_the_facts() -> None:
@@ -50,6 +52,32 @@ def test_2wiki_steps_are_evidence_triples_resting_on_gold_passages() -> None:
     gold_ids = {d.id for e in examples for d in e.gold}
     assert sum(p is not None for _, p in steps) >= 0.95 * len(steps) and {p for _, p in steps} - {None} <= gold_ids
     assert all(text.startswith("The ") for text, _ in steps)
+
+
+def test_handwritten_questions_quote_their_support_and_pool_with_2wiki() -> None:
+    examples, record = pooled_reader_training_set([(TWOWIKI, 300), (HANDWRITTEN, 110)], depth=5, max_questions=20)
+    assert [(part["dataset"], part["questions"]) for part in record["datasets"]] == [
+        ("2wikimultihopqa", 20), ("handwritten-qa", 20)]
+    assert record["datasets"][1]["steps"] == "support sentences quoted from the gold passage"
+    evaluated = {q.id for q in read_questions(HANDWRITTEN, 110)}
+    handwritten = [e for e in examples if e.question_id.startswith("hw-")]
+    assert len(handwritten) == 20 and not evaluated & {e.question_id for e in examples}
+    for example in handwritten:
+        (sentence, passage_id), = example.steps
+        assert passage_id == example.gold[0].id and sentence in example.gold[0].content
+        assert example.answer in sentence
+    with pytest.raises(InvalidInputError, match="share question ids"):
+        pooled_reader_training_set([(HANDWRITTEN, 110), (HANDWRITTEN, 110)], depth=5, max_questions=2)
+
+
+def test_an_example_whose_quote_the_prompt_cuts_off_is_not_trained_on() -> None:
+    passage = Document(id="g", content=" ".join(["filler"] * 60) + ". Kyoto was the capital until 1868.",
+                       meta={"title": "Kyoto"})
+    example = ReaderExample("q", "Until when was Kyoto the capital?", [passage], [passage],
+                            [("Kyoto was the capital until 1868.", "g")], "1868")
+    assert usable_examples(ReaderTraining(answer_format="short", passage_words=100), [example]) == [example]
+    with pytest.raises(InvalidInputError, match="No training question"):
+        usable_examples(ReaderTraining(answer_format="short", passage_words=40), [example])
 
 
 def _example() -> ReaderExample:
@@ -130,7 +158,10 @@ def test_variants_name_their_own_model_and_bad_reader_input_is_one_sentence(data
     free = siftrag("train", "reader", "--name", "x", "--dataset", str(STRATEGYQA), "--answer-format", "free",
                    data_dir=data_dir)
     assert free.returncode == 2 and "train a reader for one of short, yes-no" in free.stderr
-    assert "Traceback" not in refused.stderr + free.stderr
+    skips = siftrag("train", "reader", "--name", "x", "--dataset", str(STRATEGYQA), "--dataset", str(TWOWIKI),
+                    *["--skip-questions", "1"] * 3, data_dir=data_dir)
+    assert skips.returncode == 2 and "once per --dataset (2), not 3 times" in skips.stderr
+    assert "Traceback" not in refused.stderr + free.stderr + skips.stderr
 
 
 def test_shipped_2wiki_reader_answers_in_format_with_a_citation_and_guards_its_training_questions() -> None:
@@ -141,7 +172,7 @@ def test_shipped_2wiki_reader_answers_in_format_with_a_citation_and_guards_its_t
     questions = read_questions(TWOWIKI, 301)
     reader = AnswerGenerator("reader-2wiki", max_new_tokens=128, answer_format="short")
     assert reader.passage_words == 50 and split_model_name("reader-2wiki")[0] == MODEL
-    assert AnswerGenerator(answer_format="short").model == f"{MODEL}+reader-2wiki"  # the default for its format
+    assert AnswerGenerator(answer_format="short").model == f"{MODEL}+reader-general"  # the default reader
     assert AnswerGenerator(answer_format="yes-no").model == MODEL and AnswerGenerator(MODEL).passage_words is None
     corpus = {d.id: d for d in read_corpus(TWOWIKI)}
     first = questions[0]

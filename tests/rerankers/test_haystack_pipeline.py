@@ -204,7 +204,7 @@ def test_generators_compressors_and_retrievers_built_with_no_arguments_are_the_a
     from rag.retrieval import shared_retriever
 
     served = _pipeline(AnswerRequest(collection="slice", question=QUERY)).generator
-    assert AnswerGenerator().to_dict() == served.to_dict() and served.model.endswith("+reader-2wiki")
+    assert AnswerGenerator().to_dict() == served.to_dict() and served.model.endswith("+reader-general")
     for name, path in COMPONENTS.items():
         assert import_class(path)().to_dict() == compressor(name).to_dict()
     assert SiftragRetriever("slice").to_dict() == shared_retriever("bm25", "slice").to_dict()
