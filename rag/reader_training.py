@@ -141,13 +141,14 @@ def quotes_are_shown(example: ReaderExample, passage_words: int | None) -> bool:
 
 
 def usable_examples(config: ReaderTraining, examples: list[ReaderExample]) -> list[ReaderExample]:
-    """Examples with gold passages, reasoning steps and an answer the format can state (yes/no for ``yes-no``), in a seeded
-    order, cut to ``max_examples``."""
+    """Examples with gold passages, reasoning steps, an answer the format can state (yes/no for ``yes-no``) and their
+    quotes within the shown words (``quotes_are_shown``), in a seeded order, cut to ``max_examples``."""
     kept = [e for e in examples if e.gold and e.steps and e.answer.strip()
             and (config.answer_format != "yes-no" or e.answer in ("yes", "no"))
             and quotes_are_shown(e, config.passage_words)]
     if not kept:
-        raise InvalidInputError(f"No training question has a gold passage and a {config.answer_format} answer.")
+        raise InvalidInputError(f"No training question has a gold passage, a {config.answer_format} answer and its "
+                                f"quoted sentences within the words the prompt shows (passage_words {config.passage_words}).")
     random.Random(config.seed).shuffle(kept)
     return kept[:config.max_examples] if config.max_examples else kept
 
