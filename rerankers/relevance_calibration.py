@@ -7,7 +7,9 @@ things of each returned document: its rank in the method's order (``log rank``) 
 means the same across requests (cosine, P(yes), impacts, cross-encoder logits), that ``model_score`` before fusion
 with the first stage. Probabilities are then made non-increasing along the ranking, so a document never scores above
 one ranked before it and sorting by the score keeps the method's order. Shipped calibrations are in
-``models/calibration/<method>.json``; a method and model with none get the documented fallback ``1 / rank``, flagged
+``models/calibration/<method>.json``. A model tuned for a collection (its folder, ``siftrag tune``) carries its own
+``calibration-<method>.json`` beside that folder when the tuning job let it inherit its base model's
+(``evals/tuned_calibration.py``). A method and model with none get the documented fallback ``1 / rank``, flagged
 ``calibrated: false``."""
 from __future__ import annotations
 
@@ -52,14 +54,31 @@ def calibration_path(method: str) -> Path:
     return CALIBRATIONS / f"{method}.json"
 
 
+def tuned_calibration_path(method: str, model_folder: Path) -> Path:
+    """Where the calibration of a model tuned for a collection lies: beside its folder, in the published version."""
+    return model_folder.parent / f"calibration-{method}.json"
+
+
+def write_tuned_calibration(method: str, model_folder: Path, base: Calibration, check: dict[str, Any]) -> Path:
+    """Write ``base`` as the calibration of the tuned model in ``model_folder`` (with the ``check`` that allowed
+    it); the file's path."""
+    path = tuned_calibration_path(method, model_folder)
+    record = {**Calibration(method, model_folder.name, base.features, base.coefficients, base.intercept).as_dict(),
+              "inherited_from": base.model, "check": check}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
 @lru_cache(maxsize=64)
 def find_calibration(method: str, model: str | None) -> Calibration | None:
-    """The shipped calibration of ``method`` when it was fitted for ``model`` (the component's model), else None."""
-    path = calibration_path(method)
+    """The calibration of ``method`` fitted for (or inherited by) ``model``, the component's model: a registry name
+    reads the shipped one, a tuned model's folder the file beside it; None when there is none."""
+    tuned = model is not None and Path(model).is_absolute()
+    path = tuned_calibration_path(method, Path(model)) if tuned else calibration_path(method)
     if not path.is_file():
         return None
     record = json.loads(path.read_text())
-    if record["model"] != model:
+    if record["model"] != (Path(model).name if tuned else model):
         return None
     return Calibration(method, model, tuple(record["features"]), tuple(record["coefficients"]),
                        float(record["intercept"]))

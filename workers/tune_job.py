@@ -22,10 +22,12 @@ from rag.tuning.passage_sample import held_out, sample_passages
 from rag.tuning.query_generation import demonstration_turns, generate_queries
 from rag.tuning.round_trip import round_trip
 from rag.tuning.tune_spec import TuneSpec
+from rerankers.relevance_calibration import find_calibration, write_tuned_calibration
 from workers.job_context import JobContext
 from workers.locks import exclusive
 
 KIND = "dense"
+RERANK_METHOD = "embedding"  # the reranker the tuned dense encoder serves (its relevance calibration's method)
 
 
 def check_tunable(collection: str, spec: TuneSpec) -> list[Document]:
@@ -94,7 +96,9 @@ def tune_collection(ctx: JobContext, collection: str, **options: Any) -> dict[st
         ended("embed")
         stage("check")
         live = target.models.live_path(KIND)
-        verdict = tuned_vs_live(target, check, str(live) if live else settings.embedding_model, str(model_dir))
+        base_calibration = find_calibration(RERANK_METHOD, settings.embedding_model)
+        verdict = tuned_vs_live(target, check, str(live) if live else settings.embedding_model, str(model_dir),
+                                base_calibration)
         ended("check")
         training = {"method": "synthetic queries (generic prompt)" if not spec.examples else
                     "synthetic queries (few-shot prompt from the operator's examples)",
@@ -113,8 +117,12 @@ def tune_collection(ctx: JobContext, collection: str, **options: Any) -> dict[st
             "".join(json.dumps({"query": e.query, "source_id": e.source_id, "negative_ids": e.negative_ids,
                                 "heldout": e.source_id in heldout}) + "\n"
                     for e in kept.kept))
+        extra_files = [model_dir.parent / "training_queries.jsonl"]
+        if base_calibration and verdict["calibration"]["inherited"]:
+            extra_files.append(write_tuned_calibration(RERANK_METHOD, model_dir, base_calibration,
+                                                       verdict["calibration"]))
         version = target.models.publish(KIND, model_dir, {"training": {**training, "seconds": round(
-            time.time() - began, 1)}}, extra_files=[model_dir.parent / "training_queries.jsonl"])
+            time.time() - began, 1)}}, extra_files=extra_files)
         index_version = target.build(KIND, {}, progress=ctx.progress)  # the re-index with the tuned encoder
         ended("publish")
         return {**result, "published": True, "model_version": version, "dense_version": index_version,

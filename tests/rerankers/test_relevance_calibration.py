@@ -11,7 +11,12 @@ from haystack import Document
 from evals.score_calibration import fit, quality
 from rerankers.ranked_documents import MODEL_SCORE
 from rerankers.registry import make_reranker
-from rerankers.relevance_calibration import CALIBRATIONS, find_calibration, relevance_scores
+from rerankers.relevance_calibration import (
+    CALIBRATIONS,
+    find_calibration,
+    relevance_scores,
+    write_tuned_calibration,
+)
 
 RELEVANT = "Vitamin D deficiency lowers bone mineral density and raises the risk of fractures."
 OTHERS = ["The Eiffel Tower is a wrought-iron lattice tower in Paris.",
@@ -58,3 +63,18 @@ def test_the_fit_drops_a_feature_of_the_wrong_sign() -> None:
     assert calibration.features == ("log_rank",) and calibration.coefficients[0] < 0
     probabilities = np.array([calibration.probability(r["rank"], None) for r in rows])
     assert quality(probabilities, np.array([r["relevant"] for r in rows]))["ece"] < 0.05
+
+
+def test_a_tuned_models_calibration_is_read_from_beside_its_folder(tmp_path) -> None:
+    base = find_calibration("embedding", "all-minilm-l6-v2")
+    model, other = (tmp_path / "v1" / "docs-0123abcd"), (tmp_path / "v0" / "docs-other")
+    model.mkdir(parents=True)
+    other.mkdir(parents=True)
+    assert find_calibration("embedding", str(other)) is None  # none written: 1/rank, flagged
+    written = write_tuned_calibration("embedding", model, base, {"inherited": True})
+    assert written.parent == model.parent and json.loads(written.read_text())["inherited_from"] == "all-minilm-l6-v2"
+    tuned = find_calibration("embedding", str(model))
+    assert tuned is not None
+    assert (tuned.coefficients, tuned.intercept) == (base.coefficients, base.intercept)
+    beside = model.parent / "docs-beside"  # the file beside the folder names it: another folder there gets none
+    assert find_calibration("embedding", str(beside)) is None and find_calibration("pointwise", str(model)) is None

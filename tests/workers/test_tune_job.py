@@ -1,12 +1,15 @@
 """Tuning a collection (``POST /v1/collections/{name}:tune``, ``siftrag tune``): real queries written by the bundled
 LLM from the collection's passages, a real round-trip filter over its BM25 index, a real fine-tuning of MiniLM, the
-held-out check, the collection-scoped publish that search and rerank then use, the revert, and bad input."""
+held-out check, the collection-scoped publish that search and rerank then use (with the relevance calibration it
+inherits), the revert, and bad input."""
 from __future__ import annotations
 
 import time
 
 import pytest
 
+from rerankers.ranked_documents import MODEL_SCORE
+from rerankers.relevance_calibration import find_calibration, served_probabilities
 from tests.api.test_api_embedded import client  # noqa: F401  (the in-process API fixture)
 from tests.test_cli import siftrag
 
@@ -66,7 +69,16 @@ def test_a_tuned_encoder_is_published_for_the_collection_serves_it_and_reverts(c
                                              "method": "embedding", "candidates": 20, "top_k": 5}).json()
     assert rerank["meta"]["model"] == status["indexes"]["dense"]["manifest"]["model"]
     assert rerank["meta"]["passages_from_index"] == 20  # the tuning job embedded the whole collection
-    assert rerank["meta"]["calibrated"] is False  # no calibration was fitted for this model: 1/rank, flagged
+    calibration = check["calibration"]  # the base's calibration is inherited unless the tuned scores drifted
+    assert calibration["inherited"] == (calibration["held_out_ece"]["tuned"]
+                                        <= calibration["held_out_ece"]["live"] + calibration["tolerance"])
+    assert rerank["meta"]["calibrated"] is calibration["inherited"]
+    scores = [d["score"] for d in rerank["documents"]]
+    if calibration["inherited"]:  # the tuned model's own cosines through the base model's calibration
+        base = find_calibration("embedding", "all-minilm-l6-v2")
+        assert scores == pytest.approx(served_probabilities(base, [d["meta"][MODEL_SCORE] for d in rerank["documents"]]))
+    else:
+        assert scores[:2] == [1.0, 0.5]
     searched = client.post("/v1/search", json={"collection": tunable, "query": "vitamin D and bone health",
                                                "retriever": "dense", "rerank": "embedding", "top_k": 3}).json()
     assert searched["rerank"]["meta"][0]["model"].startswith("tuned:") and len(searched["results"][0]["documents"]) == 3
