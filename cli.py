@@ -591,6 +591,9 @@ def train_reranker(
     ranking_weight: Annotated[float, typer.Option(help="first: λ of the RankNet term")] = 10.0,
     shuffle_fraction: Annotated[float, typer.Option(help="first, fullrank: share of steps with the candidates "
                                                          "shuffled (the rest in first-stage order)")] = 1.0,
+    teacher: Annotated[str, typer.Option(help="order to learn: labels (judged positives, then BM25's order) | "
+                                              "embedding (judged positives, then the fused embedding reranker's)")
+                       ] = "labels",
     seed: int = 13,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job with a progress bar")] = True,
 ) -> None:
@@ -608,12 +611,14 @@ def train_reranker(
     check_base_model(model)
     if not dataset.is_dir():
         raise NotFoundError(f"No dataset folder {dataset}.")
-    from evals.reranker_training_set import training_split
+    from evals.reranker_training_set import TEACHERS, training_split
 
+    if teacher not in TEACHERS:
+        raise InvalidInputError(f"Unknown teacher '{teacher}': one of {', '.join(TEACHERS)}.")
     training_split(dataset, split, skip_questions=skip_questions)  # leaks and empty splits fail before the job
     job = job_runner().submit("train_reranker", {"dataset": str(dataset.resolve()), "name": name,
                                                  "objective": objective, "split": split, "depth": depth,
-                                                 "skip_questions": skip_questions, **options})
+                                                 "skip_questions": skip_questions, "teacher": teacher, **options})
     out.print(f"job {job.id}: train reranker {name} ({objective} on {model})")
     if wait:
         _follow(job.id)

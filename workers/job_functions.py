@@ -126,14 +126,16 @@ def resolve_encoder(encoder: str) -> Path:
 
 
 def train_reranker(ctx: JobContext, dataset: str, name: str, objective: str, split: str = "train",
-                   depth: int = 20, skip_questions: int = 200, **options: Any) -> dict[str, Any]:
+                   depth: int = 20, skip_questions: int = 200, teacher: str = "labels",
+                   **options: Any) -> dict[str, Any]:
     """Train a reranker adapter on a BEIR folder's training split (a QA folder's after its evaluation sample) and
     publish it as ``<data_dir>/models/rerankers/<name>``."""
     from evals.reranker_training_set import reranker_training_set
     from rerankers.training.trainer import RerankerTraining, train_reranker
 
     config = RerankerTraining(objective=objective, **options)
-    examples, record = reranker_training_set(Path(dataset), split, depth, skip_questions=skip_questions)
+    examples, record = reranker_training_set(Path(dataset), split, depth, skip_questions=skip_questions,
+                                             teacher=teacher)
     return _train_adapter(ctx, "rerankers", name, config.model,
                           lambda out, progress: train_reranker(config, examples, out, record, progress))
 

@@ -18,6 +18,7 @@ from core.errors import InvalidInputError, NotFoundError
 from core.model_registry import is_request_model_name
 from evals.qa_dataset import read_questions
 from evals.reranker_training_set import reranker_training_set
+from rerankers.embedding_reranker import EmbeddingReranker
 from rerankers.training.examples import RankingExample
 from rerankers.training.objectives import first_token_ranknet, importance_weight, make_objective
 from rerankers.training.trainer import RerankerTraining, train_reranker
@@ -39,6 +40,23 @@ def test_training_set_keeps_positives_and_orders_them_first(train_folder: Path) 
         assert len(example.documents) == 5 and sorted(example.teacher) == list(range(5))
         positives = [i for i, d in enumerate(example.documents) if d.id in example.relevant]
         assert positives and example.teacher[:len(positives)] == positives
+
+
+def test_the_embedding_teacher_orders_positives_first_then_by_the_fused_embedding_reranker(train_folder: Path) -> None:
+    labels = reranker_training_set(train_folder, depth=5)[0]
+    examples, record = reranker_training_set(train_folder, depth=5, teacher="embedding")
+    assert "embedding reranker" in record["teacher"]
+    reranker = EmbeddingReranker()
+    for plain, example in zip(labels, examples):
+        assert [d.id for d in example.documents] == [d.id for d in plain.documents]  # the same candidates
+        positives = [i for i in example.teacher if example.documents[i].id in example.relevant]
+        assert sorted(example.teacher) == list(range(5)) and example.teacher[:len(positives)] == positives
+        fused = [d.id for d in reranker.run(query=example.query, documents=example.documents, top_k=5)["documents"]]
+        rest = [example.documents[i].id for i in example.teacher[len(positives):]]
+        assert rest == [doc_id for doc_id in fused if doc_id not in example.relevant]
+    assert any(e.teacher != p.teacher for e, p in zip(examples, labels))  # it is not BM25's order
+    with pytest.raises(InvalidInputError, match="Unknown teacher"):
+        reranker_training_set(train_folder, depth=5, teacher="gpt-4")
 
 
 def test_first_objective_is_the_inference_prompt_plus_the_teacher_permutation(train_folder: Path) -> None:
@@ -191,6 +209,8 @@ def test_bad_training_input_fails_before_training(train_folder: Path, tmp_path: 
 
     unknown = cli("--objective", "listnet")
     assert unknown.returncode == 2 and "objective" in unknown.stderr
+    teacher = cli("--objective", "first", "--teacher", "gpt-4")
+    assert teacher.returncode == 2 and "Unknown teacher 'gpt-4'" in teacher.stderr
     not_llm = cli("--objective", "first", "--model", "all-minilm-l6-v2")
     assert not_llm.returncode == 2 and "is not an LLM" in not_llm.stderr
     leaking = tmp_path / "leaking"
