@@ -74,9 +74,10 @@ def train_encoder(base: str, config: EncoderTraining, triples: Triples | Mapping
 
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
                                          loss=MultipleNegativesRankingLoss(model))
-    resume = train_reporting(trainer, checkpoints, progress)
-    model.max_seq_length = serving_length  # serve with the base model's passage length
-    model.save(str(out))
+    with quiet_transformers():  # no "Writing model shards" bars per checkpoint and at the end
+        resume = train_reporting(trainer, checkpoints, progress)
+        model.max_seq_length = serving_length  # serve with the base model's passage length
+        model.save(str(out))
     shutil.rmtree(checkpoints, ignore_errors=True)
     losses = loss_curve(trainer)
     return {"base_model": base, "library": "sentence-transformers SentenceTransformerTrainer, "
