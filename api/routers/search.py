@@ -100,9 +100,8 @@ def rerank(body: RerankBody, who: CallerDep, response: Response, header_deadline
         return cohere_results(body, response)
     who.require("read", body.collection)
     check_search_limits([body.query], body.top_k)
-    if body.documents is None:
-        check_search_limits([body.query], body.candidates, "candidates")
-        check_rerank_documents(body.candidates, "candidates")
+    check_search_limits([body.query], body.candidates, "candidates")  # validated even when documents come inline
+    check_rerank_documents(body.candidates, "candidates")
     timings: dict[str, float] = {}
     if body.documents is not None:
         check_rerank_texts([d.content for d in body.documents], "documents")

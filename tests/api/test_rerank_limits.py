@@ -55,3 +55,13 @@ def test_the_schema_publishes_the_document_limits(client: TestClient) -> None:
     assert schemas["CohereRerankRequest"]["properties"]["documents"]["maxItems"] == 1000
     texts = schemas["TeiRerankRequest"]["properties"]["texts"]
     assert texts["maxItems"] == 1000 and texts["items"]["maxLength"] == get_settings().max_document_chars
+
+
+def test_v1_rerank_refuses_candidates_over_the_limit_even_with_inline_documents(client: TestClient) -> None:
+    """The schema's maximum holds whatever source the candidates come from (a schemathesis ST201 case)."""
+    limit = get_settings().max_rerank_documents
+    body = {"query": "q", "documents": [{"id": "a", "content": "a b"}], "candidates": limit + 1}
+    response = client.post("/v1/rerank", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == f"candidates: {limit + 1} exceeds the rerank limit of {limit}."
+    assert client.post("/v1/rerank", json={**body, "candidates": limit}).status_code == 200
