@@ -611,10 +611,9 @@ def train_reranker(
     check_base_model(model)
     if not dataset.is_dir():
         raise NotFoundError(f"No dataset folder {dataset}.")
-    from evals.reranker_training_set import TEACHERS, training_split
+    from evals.reranker_training_set import check_teacher, training_split
 
-    if teacher not in TEACHERS:
-        raise InvalidInputError(f"Unknown teacher '{teacher}': one of {', '.join(TEACHERS)}.")
+    check_teacher(teacher)
     training_split(dataset, split, skip_questions=skip_questions)  # leaks and empty splits fail before the job
     job = job_runner().submit("train_reranker", {"dataset": str(dataset.resolve()), "name": name,
                                                  "objective": objective, "split": split, "depth": depth,

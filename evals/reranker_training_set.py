@@ -2,9 +2,10 @@
 (judged positives the first stage missed replace its last candidates), and the teacher order: judged
 positives first, then the first stage's order (``teacher="labels"``) or the order of the embedding reranker fused
 with BM25 over the candidates (``teacher="embedding"``: SciFact train nDCG@10 0.7368 vs BM25's 0.6945, the best
-cheap teacher; its cosines are read from the shared embedding cache when a dense build filled it). Refuses a split that shares a query with any other split of
-the folder (those are the evaluation splits). A QA folder (StrategyQA: questions, their facts as qrels) trains
-on its ``train`` qrels only, minus the first ``skip_questions`` questions, which ``eval-answers`` reads."""
+cheap teacher; its cosines are read from the shared embedding cache when a dense build filled it). Refuses a split
+that shares a query with any other split of the folder (those are the evaluation splits). A QA folder (StrategyQA:
+questions, their facts as qrels) trains on its ``train`` qrels only, minus the first ``skip_questions`` questions,
+which ``eval-answers`` reads."""
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,7 @@ def reranker_training_set(dataset: Path, split: str = "train", depth: int = 20, 
                           skip_questions: int = 200, teacher: Teacher = "labels") -> tuple[
         list[RankingExample], dict[str, Any]]:
     """(examples, a record of the data for ``training.json``)."""
-    if teacher not in TEACHERS:
-        raise InvalidInputError(f"Unknown teacher '{teacher}': one of {', '.join(TEACHERS)}.")
+    check_teacher(teacher)
     data, corpus, judged, checks = training_split(dataset, split, min_queries, skip_questions)
     rankings = bm25_rankings({d: indexable_text(doc) for d, doc in corpus.items()}, judged, depth)
     examples = [training_example(q, text, rankings[q], data.qrels[q], corpus, depth) for q, text in judged.items()]
@@ -43,6 +43,12 @@ def reranker_training_set(dataset: Path, split: str = "train", depth: int = 20, 
               "query_ids_sha256": ids_digest(judged), "candidates": f"bm25 top-{depth}, missed positives "
               "replace the last candidates", "teacher": TEACHER_ORDERS[teacher], **checks}
     return examples, record
+
+
+def check_teacher(teacher: str) -> None:
+    """InvalidInputError unless ``teacher`` is one of ``TEACHERS``."""
+    if teacher not in TEACHERS:
+        raise InvalidInputError(f"Unknown teacher '{teacher}': one of {', '.join(TEACHERS)}.")
 
 
 def with_embedding_teacher(example: RankingExample) -> RankingExample:
